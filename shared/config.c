@@ -1,0 +1,418 @@
+#include "config.h"
+
+#include "cleanup.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <librdkafka/rdkafka.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef enum key_type { KEY_STRING, KEY_SECRET, KEY_INT, KEY_BOOL, KEY_LOG_LEVEL, KEY_ID } key_type;
+
+typedef struct key_spec {
+  const char *name;
+  key_type type;
+  size_t offset;
+  long min, max; /* KEY_INT only */
+  const char *default_value; /* NULL: computed (worker.id) or empty */
+  const char *doc;
+} key_spec;
+
+#define FIELD(f) offsetof(bw_config, f)
+
+static const key_spec key_table[] = {
+    {"worker.id", KEY_ID, FIELD(worker_id), 0, 0, NULL,
+     "this worker's id in labels, events and Redis (default: host name)"},
+    {"worker.slots", KEY_INT, FIELD(worker_slots), 1, 256, "2", "jobs run at once by one worker"},
+    {"worker.drain.timeout.seconds", KEY_INT, FIELD(worker_drain_timeout_s), 0, 86400, "300",
+     "on SIGTERM, how long running jobs may go on before they are stopped"},
+    {"worker.heartbeat.interval.ms", KEY_INT, FIELD(worker_heartbeat_interval_ms), 100, 600000,
+     "3000", "how often a worker refreshes its heartbeat and leases"},
+    {"log.level", KEY_LOG_LEVEL, FIELD(log_level), 0, 0, "info", "debug | info | warn | error"},
+    {"topic.runs", KEY_STRING, FIELD(topic_runs), 0, 0, "bundle.runs", "run requests"},
+    {"topic.events", KEY_STRING, FIELD(topic_events), 0, 0, "bundle.events", "pipeline events"},
+    {"topic.uploads", KEY_STRING, FIELD(topic_uploads), 0, 0, "bundle.uploads",
+     "artifact.uploaded events"},
+    {"topic.dlq", KEY_STRING, FIELD(topic_dlq), 0, 0, "bundle.runs.dlq",
+     "requests that cannot run"},
+    {"redis.host", KEY_STRING, FIELD(redis_host), 0, 0, "127.0.0.1", "Redis host"},
+    {"redis.port", KEY_INT, FIELD(redis_port), 1, 65535, "6379", "Redis port"},
+    {"redis.password", KEY_SECRET, FIELD(redis_password), 0, 0, "", "Redis AUTH password"},
+    {"redis.db", KEY_INT, FIELD(redis_db), 0, 1023, "0", "Redis database number"},
+    {"redis.timeout.ms", KEY_INT, FIELD(redis_timeout_ms), 10, 600000, "2000",
+     "Redis connect and command timeout"},
+    {"docker.socket", KEY_STRING, FIELD(docker_socket), 0, 0, "/var/run/docker.sock",
+     "the Docker Engine API unix socket"},
+    {"docker.timeout.ms", KEY_INT, FIELD(docker_timeout_ms), 100, 3600000, "30000",
+     "timeout of one short Engine API call (pulls and waits have their own)"},
+    {"components.file", KEY_STRING, FIELD(components_file), 0, 0, "",
+     "JSON file of registered components"},
+    {"data.root", KEY_STRING, FIELD(data_root), 0, 0, "/var/tmp/bundle-worker/jobs",
+     "folder that holds one data folder per running job"},
+    {"artifacts.url", KEY_STRING, FIELD(artifacts_url), 0, 0,
+     "file:///var/tmp/bundle-worker/artifacts", "artifact store: file://DIR or http(s)://URL"},
+    {"jobs.keep.failed.data", KEY_BOOL, FIELD(keep_failed_data), 0, 0, "false",
+     "keep the data folder of a failed job, for debugging"},
+    {"jobs.log.max.bytes", KEY_INT, FIELD(log_max_bytes), 1024, LONG_MAX, "10485760",
+     "log bytes kept per job (first and last part)"},
+};
+
+#define KEY_COUNT (sizeof(key_table) / sizeof(key_table[0]))
+
+static void *field_ptr(bw_config *cfg, const key_spec *spec) {
+  return (char *)cfg + spec->offset;
+}
+
+static const key_spec *key_find(const char *name, size_t *index) {
+  for (size_t i = 0; i < KEY_COUNT; i++) {
+    if (strcmp(key_table[i].name, name) == 0) {
+      if (index)
+        *index = i;
+      return &key_table[i];
+    }
+  }
+  return NULL;
+}
+
+static int parse_long(const char *text, long *out) {
+  if (!*text)
+    return -1;
+  errno = 0;
+  char *end = NULL;
+  long v = strtol(text, &end, 10);
+  if (errno || *end || end == text)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+static bool id_valid(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n > 64)
+    return false;
+  for (size_t i = 0; i < n; i++) {
+    if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
+      return false;
+  }
+  return true;
+}
+
+/* Converts and stores one value; origin is "FILE:LINE", "environment VAR" or "--set". */
+static int key_store(bw_config *cfg, const key_spec *spec, const char *value, const char *origin,
+                     bw_error_t *err) {
+  void *dst = field_ptr(cfg, spec);
+  switch (spec->type) {
+  case KEY_STRING:
+  case KEY_SECRET:
+    free(*(char **)dst);
+    *(char **)dst = bw_strdup(value);
+    return 0;
+  case KEY_ID:
+    if (!id_valid(value))
+      return bw_error_set(err, BW_ERR_INVALID,
+                          "%s: %s: expected 1 to 64 characters of [A-Za-z0-9._-], got '%s'",
+                          origin, spec->name, value);
+    free(*(char **)dst);
+    *(char **)dst = bw_strdup(value);
+    return 0;
+  case KEY_INT: {
+    long v;
+    if (parse_long(value, &v) < 0 || v < spec->min || v > spec->max)
+      return bw_error_set(err, BW_ERR_INVALID,
+                          "%s: %s: expected an integer from %ld to %ld, got '%s'", origin,
+                          spec->name, spec->min, spec->max, value);
+    *(long *)dst = v;
+    return 0;
+  }
+  case KEY_BOOL:
+    if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0)
+      *(bool *)dst = true;
+    else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 || strcmp(value, "no") == 0)
+      *(bool *)dst = false;
+    else
+      return bw_error_set(err, BW_ERR_INVALID, "%s: %s: expected true or false, got '%s'",
+                          origin, spec->name, value);
+    return 0;
+  case KEY_LOG_LEVEL:
+    if (bw_log_level_parse(value, (bw_log_level *)dst) < 0)
+      return bw_error_set(err, BW_ERR_INVALID,
+                          "%s: %s: expected debug, info, warn or error, got '%s'", origin,
+                          spec->name, value);
+    return 0;
+  }
+  return bw_error_set(err, BW_ERR_INTERNAL, "%s: %s: unhandled key type", origin, spec->name);
+}
+
+/* librdkafka is the authority on its own keys: ask it, on a scratch conf. */
+static int kafka_key_check(const char *name, const char *value, const char *origin,
+                           bw_error_t *err) {
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  char errstr[512] = "";
+  rd_kafka_conf_res_t res = rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr));
+  rd_kafka_conf_destroy(conf);
+  if (res == RD_KAFKA_CONF_OK)
+    return 0;
+  if (res == RD_KAFKA_CONF_UNKNOWN)
+    return bw_error_set(err, BW_ERR_INVALID, "%s: kafka.%s: librdkafka has no such property",
+                        origin, name);
+  return bw_error_set(err, BW_ERR_INVALID, "%s: kafka.%s: %s", origin, name, errstr);
+}
+
+static int kafka_store(bw_config *cfg, const char *name, const char *value, const char *origin,
+                       bw_error_t *err) {
+  if (!*name)
+    return bw_error_set(err, BW_ERR_INVALID, "%s: 'kafka.' needs a librdkafka property name",
+                        origin);
+  if (kafka_key_check(name, value, origin, err) < 0)
+    return -1;
+  for (size_t i = 0; i < cfg->kafka_count; i++) {
+    if (strcmp(cfg->kafka[i].key, name) == 0) {
+      free(cfg->kafka[i].value);
+      cfg->kafka[i].value = bw_strdup(value);
+      return 0;
+    }
+  }
+  bw_config_pair *grown = realloc(cfg->kafka, (cfg->kafka_count + 1) * sizeof(*grown));
+  if (!grown)
+    abort();
+  cfg->kafka = grown;
+  cfg->kafka[cfg->kafka_count].key = bw_strdup(name);
+  cfg->kafka[cfg->kafka_count].value = bw_strdup(value);
+  cfg->kafka_count++;
+  return 0;
+}
+
+int bw_config_set(bw_config *cfg, const char *key, const char *value, const char *origin,
+                  bw_error_t *err) {
+  if (strncmp(key, "kafka.", 6) == 0)
+    return kafka_store(cfg, key + 6, value, origin, err);
+  size_t index;
+  const key_spec *spec = key_find(key, &index);
+  if (!spec)
+    return bw_error_set(err, BW_ERR_INVALID,
+                        "%s: unknown key '%s' (bundle-worker config keys lists them)", origin, key);
+  if (key_store(cfg, spec, value, origin, err) < 0)
+    return -1;
+  free(cfg->origins[index]);
+  cfg->origins[index] = bw_strdup(origin);
+  return 0;
+}
+
+static char *default_worker_id(void) {
+  char host[256] = "";
+  if (gethostname(host, sizeof(host) - 1) < 0 || !id_valid(host))
+    return bw_strdup("worker");
+  return bw_strdup(host);
+}
+
+void bw_config_init(bw_config *cfg) {
+  memset(cfg, 0, sizeof(*cfg));
+  cfg->origins = calloc(KEY_COUNT, sizeof(char *));
+  if (!cfg->origins)
+    abort();
+  for (size_t i = 0; i < KEY_COUNT; i++) {
+    const key_spec *spec = &key_table[i];
+    cleanup_error bw_error_t err = NULL;
+    if (spec->default_value && key_store(cfg, spec, spec->default_value, "default", &err) < 0)
+      abort(); /* a bad default is a bug caught by the unit tests */
+    cfg->origins[i] = bw_strdup("default");
+  }
+  cfg->worker_id = default_worker_id();
+}
+
+void bw_config_free(bw_config *cfg) {
+  if (!cfg)
+    return;
+  for (size_t i = 0; i < KEY_COUNT; i++) {
+    const key_spec *spec = &key_table[i];
+    if (spec->type == KEY_STRING || spec->type == KEY_SECRET || spec->type == KEY_ID)
+      free(*(char **)field_ptr(cfg, spec));
+    if (cfg->origins)
+      free(cfg->origins[i]);
+  }
+  free(cfg->origins);
+  for (size_t i = 0; i < cfg->kafka_count; i++) {
+    free(cfg->kafka[i].key);
+    free(cfg->kafka[i].value);
+  }
+  free(cfg->kafka);
+  memset(cfg, 0, sizeof(*cfg));
+}
+
+static char *trim(char *s) {
+  while (isspace((unsigned char)*s))
+    s++;
+  size_t n = strlen(s);
+  while (n > 0 && isspace((unsigned char)s[n - 1]))
+    s[--n] = '\0';
+  return s;
+}
+
+/* One line of a config file: blank, `# comment`, or `key = value`. */
+static int parse_line(bw_config *cfg, const char *name, size_t lineno, char *line,
+                      bw_error_t *err) {
+  char *text = trim(line);
+  if (*text == '\0' || *text == '#')
+    return 0;
+  char *eq = strchr(text, '=');
+  if (!eq)
+    return bw_error_set(err, BW_ERR_INVALID, "%s:%zu: expected 'key = value', got '%s'", name,
+                        lineno, text);
+  *eq = '\0';
+  char *key = trim(text);
+  char *value = trim(eq + 1);
+  if (*key == '\0')
+    return bw_error_set(err, BW_ERR_INVALID, "%s:%zu: missing key before '='", name, lineno);
+  cleanup_free char *origin = bw_strdup_printf("%s:%zu", name, lineno);
+  return bw_config_set(cfg, key, value, origin, err);
+}
+
+int bw_config_load_string(bw_config *cfg, const char *name, const char *text, size_t len,
+                          bw_error_t *err) {
+  if (memchr(text, '\0', len))
+    return bw_error_set(err, BW_ERR_INVALID, "%s: contains a NUL byte: not a text file", name);
+  size_t lineno = 0;
+  size_t pos = 0;
+  while (pos < len) {
+    const char *start = text + pos;
+    const char *nl = memchr(start, '\n', len - pos);
+    size_t line_len = nl ? (size_t)(nl - start) : len - pos;
+    lineno++;
+    cleanup_free char *line = strndup(start, line_len);
+    if (!line)
+      abort();
+    if (parse_line(cfg, name, lineno, line, err) < 0)
+      return -1;
+    pos += line_len + (nl ? 1 : 0);
+  }
+  return 0;
+}
+
+int bw_config_load_file(bw_config *cfg, const char *path, bw_error_t *err) {
+  cleanup_fclose FILE *f = fopen(path, "re");
+  if (!f)
+    return bw_error_set_errno(err, BW_ERR_INVALID, errno, "config file %s", path);
+  cleanup_free char *text = NULL;
+  size_t len = 0;
+  cleanup_fclose FILE *mem = open_memstream(&text, &len);
+  if (!mem)
+    abort();
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+    fwrite(buf, 1, n, mem);
+  if (ferror(f))
+    return bw_error_set_errno(err, BW_ERR_INVALID, errno, "config file %s: read", path);
+  fclose(mem);
+  mem = NULL;
+  return bw_config_load_string(cfg, path, text, len, err);
+}
+
+/* BUNDLE_WORKER_REDIS_PORT <-> redis.port: upper case, '.' as '_'. */
+static char *env_name_for(const char *key) {
+  char *name = bw_strdup_printf("%s%s", BW_CONFIG_ENV_PREFIX, key);
+  for (char *p = name + strlen(BW_CONFIG_ENV_PREFIX); *p; p++)
+    *p = (*p == '.') ? '_' : (char)toupper((unsigned char)*p);
+  return name;
+}
+
+static int apply_env_var(bw_config *cfg, const char *name, const char *value, bw_error_t *err) {
+  cleanup_free char *origin = bw_strdup_printf("environment %s", name);
+  for (size_t i = 0; i < KEY_COUNT; i++) {
+    cleanup_free char *env_name = env_name_for(key_table[i].name);
+    if (strcmp(env_name, name) == 0)
+      return bw_config_set(cfg, key_table[i].name, value, origin, err);
+  }
+  static const char kafka_prefix[] = BW_CONFIG_ENV_PREFIX "KAFKA_";
+  if (strncmp(name, kafka_prefix, sizeof(kafka_prefix) - 1) == 0) {
+    /* librdkafka property names use '.' only, so '_' maps back unambiguously. */
+    cleanup_free char *key = bw_strdup_printf("kafka.%s", name + sizeof(kafka_prefix) - 1);
+    for (char *p = key + 6; *p; p++)
+      *p = (*p == '_') ? '.' : (char)tolower((unsigned char)*p);
+    return bw_config_set(cfg, key, value, origin, err);
+  }
+  return bw_error_set(err, BW_ERR_INVALID,
+                      "%s: no such configuration key (bundle-worker config keys lists them)",
+                      origin);
+}
+
+int bw_config_apply_env(bw_config *cfg, char *const *envp, bw_error_t *err) {
+  const size_t prefix_len = strlen(BW_CONFIG_ENV_PREFIX);
+  for (; envp && *envp; envp++) {
+    const char *entry = *envp;
+    if (strncmp(entry, BW_CONFIG_ENV_PREFIX, prefix_len) != 0)
+      continue;
+    const char *eq = strchr(entry, '=');
+    if (!eq)
+      continue;
+    cleanup_free char *name = strndup(entry, (size_t)(eq - entry));
+    if (!name)
+      abort();
+    if (strcmp(name, BW_CONFIG_ENV_FILE) == 0)
+      continue;
+    if (apply_env_var(cfg, name, eq + 1, err) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+static void print_value(const bw_config *cfg, const key_spec *spec, FILE *out) {
+  const void *src = (const char *)cfg + spec->offset;
+  switch (spec->type) {
+  case KEY_STRING:
+  case KEY_ID:
+    fprintf(out, "%s", *(char *const *)src ? *(char *const *)src : "");
+    break;
+  case KEY_SECRET:
+    fprintf(out, "%s", (*(char *const *)src && **(char *const *)src) ? "[hidden]" : "");
+    break;
+  case KEY_INT:
+    fprintf(out, "%ld", *(const long *)src);
+    break;
+  case KEY_BOOL:
+    fprintf(out, "%s", *(const bool *)src ? "true" : "false");
+    break;
+  case KEY_LOG_LEVEL:
+    fprintf(out, "%s", bw_log_level_name(*(const bw_log_level *)src));
+    break;
+  }
+}
+
+/* librdkafka properties that carry secrets. */
+static bool kafka_key_secret(const char *name) {
+  return strstr(name, "password") || strstr(name, "secret") || strstr(name, "sasl.jaas") ||
+         strstr(name, ".pem") || strstr(name, "token");
+}
+
+void bw_config_print(const bw_config *cfg, FILE *out) {
+  for (size_t i = 0; i < KEY_COUNT; i++) {
+    fprintf(out, "%s = ", key_table[i].name);
+    print_value(cfg, &key_table[i], out);
+    fprintf(out, "    # from %s\n", cfg->origins[i]);
+  }
+  for (size_t i = 0; i < cfg->kafka_count; i++)
+    fprintf(out, "kafka.%s = %s\n", cfg->kafka[i].key,
+            kafka_key_secret(cfg->kafka[i].key) ? "[hidden]" : cfg->kafka[i].value);
+}
+
+void bw_config_print_keys(FILE *out) {
+  for (size_t i = 0; i < KEY_COUNT; i++) {
+    cleanup_free char *env_name = env_name_for(key_table[i].name);
+    fprintf(out, "%-30s %-36s default: %s\n    %s\n", key_table[i].name, env_name,
+            key_table[i].default_value ? key_table[i].default_value : "(host name)",
+            key_table[i].doc);
+  }
+  fprintf(out, "%-30s %-36s\n    %s\n", "kafka.PROPERTY", BW_CONFIG_ENV_PREFIX "KAFKA_PROPERTY",
+          "any librdkafka property, passed as is (bootstrap.servers, security.protocol, ...)");
+}
+
+const char *bw_config_kafka_get(const bw_config *cfg, const char *name) {
+  for (size_t i = 0; i < cfg->kafka_count; i++)
+    if (strcmp(cfg->kafka[i].key, name) == 0)
+      return cfg->kafka[i].value;
+  return NULL;
+}

@@ -1,0 +1,34 @@
+/* librdkafka set-up shared by every command that talks to Kafka: the
+ * configuration (kafka.* keys passed as they are), logging, and the metadata
+ * checks `doctor` makes. */
+#pragma once
+
+#include "config.h"
+#include "error.h"
+#include "log.h"
+
+#include <librdkafka/rdkafka.h>
+
+#define KAFKA_DEFAULT_BOOTSTRAP "127.0.0.1:9092"
+
+/* A conf with every kafka.* key of cfg applied, bootstrap.servers defaulting
+ * to KAFKA_DEFAULT_BOOTSTRAP, and librdkafka's log lines routed to lg. */
+int kafka_conf_new(const bw_config *cfg, const bw_logger *lg, rd_kafka_conf_t **out,
+                   bw_error_t *err);
+/* Sets one more property, failing with the property named. */
+int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, bw_error_t *err);
+/* Creates a client; takes ownership of conf in every case. */
+int kafka_client_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, rd_kafka_t **out,
+                     bw_error_t *err);
+
+typedef struct kafka_cluster_info {
+  int broker_count;
+  int32_t controller_id; /* -1 when unknown */
+  char *cluster_id;      /* may be NULL */
+} kafka_cluster_info;
+
+/* Cluster metadata: brokers, and that each topic exists (partitions counted). */
+int kafka_cluster_check(rd_kafka_t *rk, const char *const *topics, size_t topic_count,
+                        int *partitions_out, kafka_cluster_info *info, long timeout_ms,
+                        bw_error_t *err);
+void kafka_cluster_info_free(kafka_cluster_info *info);

@@ -1,0 +1,15 @@
+/* Clocks: wall time for what people read, monotonic time for deadlines. */
+#pragma once
+
+#include <stdint.h>
+
+#define BW_RFC3339_LEN 32
+
+/* "2026-11-27T23:50:01.123Z" (UTC, milliseconds). */
+void bw_time_rfc3339_now(char out[BW_RFC3339_LEN]);
+void bw_time_rfc3339_from_ms(int64_t epoch_ms, char out[BW_RFC3339_LEN]);
+int64_t bw_time_epoch_ms(void);
+int64_t bw_time_monotonic_ms(void);
+/* Sleeps, restarting after signals; returns early only when *stop turns non-zero
+ * (checked every 50 ms). stop may be NULL. */
+void bw_time_sleep_ms(int64_t ms, const volatile int *stop);

@@ -1,0 +1,93 @@
+#include "cli.h"
+
+#include "cleanup.h"
+#include "version.h"
+
+#include <curl/curl.h>
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern char **environ;
+
+void cli_init(cli_context *ctx) {
+  memset(ctx, 0, sizeof(*ctx));
+  bw_config_init(&ctx->cfg);
+  bw_logger_init(&ctx->log, ctx->cfg.log_level, 2, ctx->cfg.worker_id);
+}
+
+void cli_free(cli_context *ctx) {
+  free(ctx->sets);
+  bw_config_free(&ctx->cfg);
+}
+
+void cli_print_version(void) {
+  printf("bundle-worker %s (librdkafka %s, libcurl %s, jansson %s, hiredis %d.%d.%d)\n",
+         BW_VERSION, rd_kafka_version_str(), curl_version_info(CURLVERSION_NOW)->version,
+         JANSSON_VERSION, HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
+}
+
+int cli_common_option(cli_context *ctx, int opt, const char *arg, const char *usage,
+                      int *exit_now) {
+  switch (opt) {
+  case 'c':
+    ctx->config_path = arg;
+    return 1;
+  case 'X': {
+    char **grown = realloc(ctx->sets, (ctx->set_count + 1) * sizeof(char *));
+    if (!grown)
+      abort();
+    ctx->sets = grown;
+    ctx->sets[ctx->set_count++] = (char *)arg;
+    return 1;
+  }
+  case 'h':
+    fputs(usage, stdout);
+    *exit_now = EXIT_OK;
+    return 1;
+  case 'V':
+    cli_print_version();
+    *exit_now = EXIT_OK;
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+int cli_usage_error(const char *command, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  cleanup_free char *msg = bw_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "bundle-worker %s: %s (see bundle-worker %s --help)\n", command, msg, command);
+  return EXIT_USAGE;
+}
+
+int cli_load_config(cli_context *ctx, const char *command) {
+  cleanup_error bw_error_t err = NULL;
+  const char *path = ctx->config_path ? ctx->config_path : getenv(BW_CONFIG_ENV_FILE);
+  if (path && *path && bw_config_load_file(&ctx->cfg, path, &err) < 0)
+    goto fail;
+  if (bw_config_apply_env(&ctx->cfg, environ, &err) < 0)
+    goto fail;
+  for (size_t i = 0; i < ctx->set_count; i++) {
+    const char *eq = strchr(ctx->sets[i], '=');
+    if (!eq) {
+      bw_error_set(&err, BW_ERR_INVALID, "--set %s: expected KEY=VALUE", ctx->sets[i]);
+      goto fail;
+    }
+    cleanup_free char *key = strndup(ctx->sets[i], (size_t)(eq - ctx->sets[i]));
+    cleanup_free char *origin = bw_strdup_printf("--set %s", key);
+    if (bw_config_set(&ctx->cfg, key, eq + 1, origin, &err) < 0)
+      goto fail;
+  }
+  bw_logger_init(&ctx->log, ctx->cfg.log_level, 2, ctx->cfg.worker_id);
+  return 0;
+fail:
+  fprintf(stderr, "bundle-worker %s: configuration: %s\n", command, bw_error_msg(&err));
+  return -1;
+}

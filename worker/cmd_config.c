@@ -1,0 +1,46 @@
+/* bundle-worker config [keys]: what the configuration is, and could be. */
+#include "cli.h"
+#include "commands.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: bundle-worker config [OPTIONS]        print the effective configuration\n"
+    "       bundle-worker config keys             list every key with its default\n\n"
+    "Secrets are shown as [hidden]. Each line says where its value came from.\n\n"
+    "options:\n" CLI_COMMON_HELP;
+
+int cmd_config(int argc, char **argv) {
+  static const struct option long_options[] = {CLI_COMMON_LONG_OPTIONS, {NULL, 0, NULL, 0}};
+  cli_context ctx;
+  cli_init(&ctx);
+  int rc = EXIT_OK;
+  int opt, exit_now = -1;
+  while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) != -1) {
+    if (!cli_common_option(&ctx, opt, optarg, usage, &exit_now)) {
+      rc = cli_usage_error("config", "unknown option");
+      goto out;
+    }
+    if (exit_now >= 0) {
+      rc = exit_now;
+      goto out;
+    }
+  }
+  if (optind < argc && strcmp(argv[optind], "keys") == 0) {
+    bw_config_print_keys(stdout);
+    goto out;
+  }
+  if (optind < argc) {
+    rc = cli_usage_error("config", "unexpected argument '%s'", argv[optind]);
+    goto out;
+  }
+  if (cli_load_config(&ctx, "config") < 0) {
+    rc = EXIT_USAGE;
+    goto out;
+  }
+  bw_config_print(&ctx.cfg, stdout);
+out:
+  cli_free(&ctx);
+  return rc;
+}

@@ -1,0 +1,5 @@
+/* One entry point per subcommand, each in its own file (cmd_NAME.c). */
+#pragma once
+
+int cmd_doctor(int argc, char **argv);
+int cmd_config(int argc, char **argv);
