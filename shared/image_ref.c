@@ -35,10 +35,19 @@ int image_ref_digest_valid(const char *digest) {
   const char *colon = strchr(digest, ':');
   if (!colon || colon == digest)
     return 0;
-  /* algorithm: [a-z0-9]+ joined by [+._-] */
-  for (const char *p = digest; p < colon; p++)
-    if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) && !strchr("+._-", *p))
+  /* algorithm: [a-z0-9]+ joined by one of [+._-] */
+  bool after_separator = true;
+  for (const char *p = digest; p < colon; p++) {
+    if (islower((unsigned char)*p) || isdigit((unsigned char)*p)) {
+      after_separator = false;
+      continue;
+    }
+    if (after_separator || !strchr("+._-", *p))
       return 0;
+    after_separator = true;
+  }
+  if (after_separator)
+    return 0;
   const char *hex = colon + 1;
   size_t n = strlen(hex);
   if (strncmp(digest, "sha256:", 7) == 0 && n != 64)
@@ -64,10 +73,11 @@ static bool domain_valid(const char *d) {
         return false;
     p = close + 1;
   } else {
+    /* a label starts and ends with an alphanumeric */
     bool label_start = true;
     for (; *p && *p != ':'; p++) {
       if (*p == '.') {
-        if (label_start)
+        if (label_start || p[-1] == '-')
           return false;
         label_start = true;
         continue;
@@ -76,7 +86,7 @@ static bool domain_valid(const char *d) {
         return false;
       label_start = false;
     }
-    if (label_start)
+    if (label_start || p[-1] == '-')
       return false;
   }
   if (*p == '\0')
@@ -108,6 +118,8 @@ static bool component_valid(const char *s, size_t n) {
     if (ch == '-') {
       while (i + 1 < n && s[i + 1] == '-')
         i++;
+      if (i + 1 >= n || !isalnum((unsigned char)s[i + 1]))
+        return false;
       continue;
     }
     return false;
@@ -143,6 +155,10 @@ int image_ref_parse(const char *text, image_ref *out, bw_error_t *err) {
   memset(out, 0, sizeof(*out));
   if (!text || !*text)
     return bw_error_set(err, BW_ERR_INVALID, "image reference is empty");
+  /* Docker refuses these: the engine would take them for an image id. */
+  if (strlen(text) == 64 && strspn(text, "0123456789abcdef") == 64)
+    return bw_error_set(err, BW_ERR_INVALID,
+                        "image reference '%s': a 64-hex-digit name reads as an image id", text);
   cleanup_free char *work = bw_strdup(text);
   cleanup_image_ref image_ref ref = {0};
 
@@ -168,9 +184,6 @@ int image_ref_parse(const char *text, image_ref *out, bw_error_t *err) {
                           text, colon + 1);
     ref.tag = bw_strdup(colon + 1);
   }
-  if (strlen(work) > NAME_MAX_LEN)
-    return bw_error_set(err, BW_ERR_INVALID, "image reference '%.40s...': name longer than %d",
-                        text, NAME_MAX_LEN);
   char *slash = strchr(work, '/');
   const char *path;
   if (slash && first_part_is_domain(work, (size_t)(slash - work))) {
@@ -193,6 +206,10 @@ int image_ref_parse(const char *text, image_ref *out, bw_error_t *err) {
     ref.path = bw_strdup_printf("library/%s", path);
   else
     ref.path = bw_strdup(path);
+  /* Docker counts the normalised name: "docker.io/library/" is part of it. */
+  if (strlen(ref.domain) + 1 + strlen(ref.path) > NAME_MAX_LEN)
+    return bw_error_set(err, BW_ERR_INVALID, "image reference '%.40s...': name longer than %d",
+                        text, NAME_MAX_LEN);
   if (!ref.tag && !ref.digest)
     ref.tag = bw_strdup("latest");
   *out = ref;
@@ -208,6 +225,12 @@ char *image_ref_string(const image_ref *ref) {
   return bw_strdup_printf("%s/%s%s%s%s%s", ref->domain, ref->path, ref->tag ? ":" : "",
                           ref->tag ? ref->tag : "", ref->digest ? "@" : "",
                           ref->digest ? ref->digest : "");
+}
+
+char *image_ref_local_name(const image_ref *ref) {
+  if (ref->digest)
+    return bw_strdup_printf("%s/%s@%s", ref->domain, ref->path, ref->digest);
+  return bw_strdup_printf("%s/%s:%s", ref->domain, ref->path, ref->tag);
 }
 
 const char *image_ref_registry_host(const image_ref *ref) {

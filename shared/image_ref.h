@@ -23,6 +23,9 @@ void image_ref_free(image_ref *ref);
 char *image_ref_repository(const image_ref *ref);
 /* "docker.io/library/hello-world:latest", with "@digest" when pinned. */
 char *image_ref_string(const image_ref *ref);
+/* The name the engine knows a pulled image by: "repo@digest" when pinned,
+ * else "repo:tag". */
+char *image_ref_local_name(const image_ref *ref);
 /* The host a registry client talks to: docker.io -> registry-1.docker.io. */
 const char *image_ref_registry_host(const image_ref *ref);
 

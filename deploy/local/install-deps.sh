@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs every Debian package bundle-worker needs (build, tests, local
+# stack). Idempotent: a fast no-op (dpkg-query only) when all are installed;
+# `apt-get update` runs only when something is missing.
+#
+# Extra packages: STACK_EXTRA_PACKAGES="shellcheck valgrind" install-deps.sh
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config clang clang-format
+  librdkafka-dev libcurl4-openssl-dev libjansson-dev libhiredis-dev
+  libcmocka-dev libssl-dev libmicrohttpd-dev
+  redis-server docker.io docker-registry busybox-static kcat apache2-utils
+  openjdk-17-jdk-headless maven
+  jq curl iproute2 procps
+)
+read -r -a extra <<<"${STACK_EXTRA_PACKAGES:-}"
+PACKAGES+=("${extra[@]}")
+
+APT_OPTS=(-o DPkg::Lock::Timeout=900 -o Acquire::Retries=3)
+
+# One dpkg-query for all packages; anything not listed as installed is missing.
+declare -A installed=()
+while read -r pkg status; do
+  [[ "$status" == installed ]] && installed["${pkg%%:*}"]=1
+done < <(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${PACKAGES[@]}" 2>/dev/null || true)
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  [[ -n "${installed[$pkg]:-}" ]] || missing+=("$pkg")
+done
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+echo "install-deps: installing: ${missing[*]}" >&2
+SUDO=()
+if ((EUID != 0)); then
+  command -v sudo >/dev/null 2>&1 || {
+    echo "install-deps: ERROR: not root and no sudo; install: ${missing[*]}" >&2
+    exit 1
+  }
+  SUDO=(sudo)
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get "${APT_OPTS[@]}" update -q
+"${SUDO[@]}" apt-get "${APT_OPTS[@]}" install -y -q "${missing[@]}"
