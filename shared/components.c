@@ -112,6 +112,71 @@ static int string_list(const json_t *arr, const char *where, char ***out, size_t
   return 0;
 }
 
+/* glibc's regcomp spends time and memory far beyond linear on repetition that
+ * is nested or adjacent ("a***...", "((a{999}){999}){999}") and recurses once
+ * per '(' ; a tag pattern needs none of that. This estimates the size regcomp
+ * expands a pattern to (each repetition counts at least twice), capped. */
+#define TAG_PATTERN_MAX_SIZE 10000
+#define TAG_PATTERN_MAX_DEPTH 16
+
+static const char *skip_bracket(const char *p) {
+  if (*p == '^')
+    p++;
+  if (*p == ']')
+    p++;
+  while (*p && *p != ']') {
+    if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+      char close = p[1];
+      p += 2;
+      while (*p && !(p[0] == close && p[1] == ']'))
+        p++;
+      if (*p)
+        p += 2;
+      continue;
+    }
+    p++;
+  }
+  return *p ? p + 1 : p;
+}
+
+static size_t pattern_size(const char **pp, int depth) {
+  if (depth > TAG_PATTERN_MAX_DEPTH)
+    return TAG_PATTERN_MAX_SIZE + 1;
+  const char *p = *pp;
+  size_t total = 0, atom = 0;
+  while (*p && total <= TAG_PATTERN_MAX_SIZE) {
+    char ch = *p++;
+    if (ch == ')' && depth > 0)
+      break;
+    if (ch == '*' || ch == '+' || ch == '?' || ch == '{') {
+      size_t mult = 2;
+      for (size_t n = 0; ch == '{' && *p && *p != '}'; p++) { /* the larger bound of {m,n} */
+        n = isdigit((unsigned char)*p) ? n * 10 + (size_t)(*p - '0') : 0;
+        if (n > TAG_PATTERN_MAX_SIZE)
+          n = TAG_PATTERN_MAX_SIZE + 1;
+        mult = n > mult ? n : mult;
+      }
+      if (ch == '{' && *p)
+        p++;
+      total += atom * (mult - 1); /* the atom was counted once already */
+      atom *= mult;               /* an adjacent repetition repeats this one */
+      continue;
+    }
+    if (ch == '\\' && isdigit((unsigned char)*p))
+      return TAG_PATTERN_MAX_SIZE + 1; /* a back-reference: exponential matching */
+    atom = 1;
+    if (ch == '(')
+      atom = 2 + pattern_size(&p, depth + 1); /* a group is two nodes, even when empty */
+    else if (ch == '[')
+      p = skip_bracket(p);
+    else if (ch == '\\' && *p)
+      p++;
+    total += atom;
+  }
+  *pp = p;
+  return total;
+}
+
 static int parse_allowed_tags(component *c, const json_t *v, const char *where, bw_error_t *err) {
   if (json_is_array(v)) {
     if (string_list(v, where, &c->allowed_tags, &c->allowed_tag_count, err) < 0)
@@ -127,8 +192,14 @@ static int parse_allowed_tags(component *c, const json_t *v, const char *where, 
     return bw_error_set(err, BW_ERR_INVALID,
                         "%s: expected a list of tags or {\"pattern\": \"EXTENDED REGEX\"}", where);
   c->tag_pattern = bw_strdup(pattern);
+  const char *scan = pattern;
+  if (pattern_size(&scan, 0) > TAG_PATTERN_MAX_SIZE)
+    return bw_error_set(err, BW_ERR_INVALID,
+                        "%s.pattern: too complex for a tag pattern (nested or adjacent "
+                        "repetition, back-references or deep nesting)",
+                        where);
   cleanup_free char *anchored = bw_strdup_printf("^(%s)$", pattern);
-  int rc = regcomp(&c->tag_regex, anchored, REG_EXTENDED | REG_NOSUB);
+  int rc = regcomp(&c->tag_regex, anchored, REG_EXTENDED);
   if (rc != 0) {
     char msg[256];
     regerror(rc, &c->tag_regex, msg, sizeof(msg));
@@ -160,7 +231,10 @@ static int parse_auth(component *c, const json_t *v, const char *where, bw_error
       get_string(v, "password_env", where, false, &c->auth_password_env, err) < 0 ||
       get_string(v, "file", where, false, &c->auth_file, err) < 0)
     return -1;
-  if (!c->auth_file && (!c->auth_username_env || !c->auth_password_env))
+  /* Exactly one source: component_credentials reads both variables when any is set. */
+  bool by_env = c->auth_username_env || c->auth_password_env;
+  if (by_env == (c->auth_file != NULL) ||
+      (by_env && (!c->auth_username_env || !c->auth_password_env)))
     return bw_error_set(err, BW_ERR_INVALID,
                         "%s: give both username_env and password_env, or file", where);
   if (c->auth_username_env && !env_name_valid(c->auth_username_env))
@@ -196,10 +270,24 @@ static int check_keys(const json_t *obj, const char *where, bw_error_t *err) {
 
 static int check_within(const component *c, const char *where, bw_error_t *err) {
   const job_limits *d = &c->defaults, *m = &c->maxima;
-  if (d->memory_bytes > m->memory_bytes || d->cpus > m->cpus ||
-      d->timeout_seconds > m->timeout_seconds || d->pids > m->pids)
-    return bw_error_set(err, BW_ERR_INVALID, "%s: a default limit is above its max_limits",
-                        where);
+  /* Name the limit: "a default is above a maximum" leaves the reader to guess which. */
+  if (d->memory_bytes > m->memory_bytes) {
+    char dv[32], mv[32];
+    limits_format_bytes(d->memory_bytes, dv, sizeof(dv));
+    limits_format_bytes(m->memory_bytes, mv, sizeof(mv));
+    return bw_error_set(err, BW_ERR_INVALID, "%s.limits.memory: %s is above max_limits.memory %s",
+                        where, dv, mv);
+  }
+  if (d->cpus > m->cpus)
+    return bw_error_set(err, BW_ERR_INVALID, "%s.limits.cpus: %g is above max_limits.cpus %g",
+                        where, d->cpus, m->cpus);
+  if (d->timeout_seconds > m->timeout_seconds)
+    return bw_error_set(err, BW_ERR_INVALID,
+                        "%s.limits.timeout_seconds: %ld is above max_limits.timeout_seconds %ld",
+                        where, d->timeout_seconds, m->timeout_seconds);
+  if (d->pids > m->pids)
+    return bw_error_set(err, BW_ERR_INVALID, "%s.limits.pids: %ld is above max_limits.pids %ld",
+                        where, d->pids, m->pids);
   if (!component_network_allowed(c, d->network))
     return bw_error_set(err, BW_ERR_INVALID,
                         "%s.limits.network: '%s' is not in the component's networks", where,
@@ -353,7 +441,12 @@ bool component_tag_allowed(const component *c, const char *tag) {
   for (size_t i = 0; i < c->allowed_tag_count; i++)
     if (strcmp(tag, c->allowed_tags[i]) == 0)
       return true;
-  return c->has_tag_pattern && regexec(&c->tag_regex, tag, 0, NULL, 0) == 0;
+  if (!c->has_tag_pattern)
+    return false;
+  /* The match must span the whole tag: a pattern like "v1)|(v2" escapes the ^( )$. */
+  regmatch_t m[1];
+  return regexec(&c->tag_regex, tag, 1, m, 0) == 0 && m[0].rm_so == 0 &&
+         (size_t)m[0].rm_eo == strlen(tag);
 }
 
 bool component_network_allowed(const component *c, const char *network) {

@@ -11,7 +11,15 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef enum key_type { KEY_STRING, KEY_SECRET, KEY_INT, KEY_BOOL, KEY_LOG_LEVEL, KEY_ID } key_type;
+typedef enum key_type {
+  KEY_STRING,
+  KEY_PATH, /* a relative path in a file is taken from the file's folder */
+  KEY_SECRET,
+  KEY_INT,
+  KEY_BOOL,
+  KEY_LOG_LEVEL,
+  KEY_ID
+} key_type;
 
 typedef struct key_spec {
   const char *name;
@@ -45,18 +53,20 @@ static const key_spec key_table[] = {
     {"redis.db", KEY_INT, FIELD(redis_db), 0, 1023, "0", "Redis database number"},
     {"redis.timeout.ms", KEY_INT, FIELD(redis_timeout_ms), 10, 600000, "2000",
      "Redis connect and command timeout"},
-    {"docker.socket", KEY_STRING, FIELD(docker_socket), 0, 0, "/var/run/docker.sock",
+    {"docker.socket", KEY_PATH, FIELD(docker_socket), 0, 0, "/var/run/docker.sock",
      "the Docker Engine API unix socket"},
     {"docker.timeout.ms", KEY_INT, FIELD(docker_timeout_ms), 100, 3600000, "30000",
      "timeout of one short Engine API call (pulls and waits have their own)"},
-    {"components.file", KEY_STRING, FIELD(components_file), 0, 0, "",
+    {"components.file", KEY_PATH, FIELD(components_file), 0, 0, "",
      "JSON file of registered components"},
-    {"data.root", KEY_STRING, FIELD(data_root), 0, 0, "/var/tmp/bundle-worker/jobs",
+    {"data.root", KEY_PATH, FIELD(data_root), 0, 0, "/var/tmp/bundle-worker/jobs",
      "folder that holds one data folder per running job"},
     {"artifacts.url", KEY_STRING, FIELD(artifacts_url), 0, 0,
      "file:///var/tmp/bundle-worker/artifacts", "artifact store: file://DIR or http(s)://URL"},
     {"jobs.keep.failed.data", KEY_BOOL, FIELD(keep_failed_data), 0, 0, "false",
      "keep the data folder of a failed job, for debugging"},
+    {"jobs.stop.grace.seconds", KEY_INT, FIELD(stop_grace_s), 0, 3600, "10",
+     "at a timeout or cancel: SIGTERM, then SIGKILL this many seconds later"},
     {"jobs.log.max.bytes", KEY_INT, FIELD(log_max_bytes), 1024, LONG_MAX, "10485760",
      "log bytes kept per job (first and last part)"},
 };
@@ -107,6 +117,7 @@ static int key_store(bw_config *cfg, const key_spec *spec, const char *value, co
   void *dst = field_ptr(cfg, spec);
   switch (spec->type) {
   case KEY_STRING:
+  case KEY_PATH:
   case KEY_SECRET:
     free(*(char **)dst);
     *(char **)dst = bw_strdup(value);
@@ -229,7 +240,8 @@ void bw_config_free(bw_config *cfg) {
     return;
   for (size_t i = 0; i < KEY_COUNT; i++) {
     const key_spec *spec = &key_table[i];
-    if (spec->type == KEY_STRING || spec->type == KEY_SECRET || spec->type == KEY_ID)
+    if (spec->type == KEY_STRING || spec->type == KEY_PATH || spec->type == KEY_SECRET ||
+        spec->type == KEY_ID)
       free(*(char **)field_ptr(cfg, spec));
     if (cfg->origins)
       free(cfg->origins[i]);
@@ -268,6 +280,12 @@ static int parse_line(bw_config *cfg, const char *name, size_t lineno, char *lin
   if (*key == '\0')
     return bw_error_set(err, BW_ERR_INVALID, "%s:%zu: missing key before '='", name, lineno);
   cleanup_free char *origin = bw_strdup_printf("%s:%zu", name, lineno);
+  const key_spec *spec = key_find(key, NULL);
+  const char *slash = strrchr(name, '/');
+  if (spec && spec->type == KEY_PATH && *value && *value != '/' && slash) {
+    cleanup_free char *joined = bw_strdup_printf("%.*s/%s", (int)(slash - name), name, value);
+    return bw_config_set(cfg, key, joined, origin, err);
+  }
   return bw_config_set(cfg, key, value, origin, err);
 }
 
@@ -320,6 +338,24 @@ static char *env_name_for(const char *key) {
   return name;
 }
 
+/* The few string-settable librdkafka properties spelt with '_' (log_level,
+ * enabled_events): restore the '_' that the variable name could not keep. */
+static void kafka_env_name_fix(char *name) {
+  static const char *const underscored[] = {"log_level", "enabled_events"};
+  for (size_t i = 0; i < sizeof(underscored) / sizeof(underscored[0]); i++) {
+    const char *u = underscored[i];
+    if (strlen(u) != strlen(name))
+      continue;
+    size_t k = 0;
+    while (u[k] && (u[k] == name[k] || (u[k] == '_' && name[k] == '.')))
+      k++;
+    if (!u[k]) {
+      memcpy(name, u, strlen(u));
+      return;
+    }
+  }
+}
+
 static int apply_env_var(bw_config *cfg, const char *name, const char *value, bw_error_t *err) {
   cleanup_free char *origin = bw_strdup_printf("environment %s", name);
   for (size_t i = 0; i < KEY_COUNT; i++) {
@@ -329,10 +365,11 @@ static int apply_env_var(bw_config *cfg, const char *name, const char *value, bw
   }
   static const char kafka_prefix[] = BW_CONFIG_ENV_PREFIX "KAFKA_";
   if (strncmp(name, kafka_prefix, sizeof(kafka_prefix) - 1) == 0) {
-    /* librdkafka property names use '.' only, so '_' maps back unambiguously. */
+    /* librdkafka property names use '.' (but for a couple), so '_' maps back. */
     cleanup_free char *key = bw_strdup_printf("kafka.%s", name + sizeof(kafka_prefix) - 1);
     for (char *p = key + 6; *p; p++)
       *p = (*p == '_') ? '.' : (char)tolower((unsigned char)*p);
+    kafka_env_name_fix(key + 6);
     return bw_config_set(cfg, key, value, origin, err);
   }
   return bw_error_set(err, BW_ERR_INVALID,
@@ -364,6 +401,7 @@ static void print_value(const bw_config *cfg, const key_spec *spec, FILE *out) {
   const void *src = (const char *)cfg + spec->offset;
   switch (spec->type) {
   case KEY_STRING:
+  case KEY_PATH:
   case KEY_ID:
     fprintf(out, "%s", *(char *const *)src ? *(char *const *)src : "");
     break;

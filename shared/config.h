@@ -44,6 +44,7 @@ typedef struct bw_config {
   char *artifacts_url;
   bool keep_failed_data;
   long log_max_bytes;
+  long stop_grace_s;
 
   /* kafka.* keys, passed to librdkafka unchanged and in order. */
   bw_config_pair *kafka;

@@ -149,8 +149,21 @@ int docker_call_ok(docker_client *c, const char *method, const char *path, const
 
 typedef struct stream_state {
   const docker_stream_opts *opts;
+  CURL *curl;
   bool aborted_by_sink;
 } stream_state;
+
+static size_t stream_header(char *line, size_t size, size_t nmemb, void *userdata) {
+  stream_state *st = userdata;
+  size_t len = size * nmemb;
+  if (st->opts->on_headers && len <= 2 && (len == 0 || line[0] == '\r' || line[0] == '\n')) {
+    long status = 0;
+    curl_easy_getinfo(st->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status >= 200)
+      st->opts->on_headers(st->opts->ctx, status);
+  }
+  return len;
+}
 
 static size_t stream_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
   stream_state *st = userdata;
@@ -182,9 +195,11 @@ long docker_stream(docker_client *c, const docker_stream_opts *opts, bw_error_t 
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, opts->inactivity_timeout_s);
   }
-  stream_state st = {.opts = opts};
+  stream_state st = {.opts = opts, .curl = h};
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, stream_write);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &st);
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, stream_header);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, &st);
   CURLcode rc = curl_easy_perform(h);
   if (rc == CURLE_WRITE_ERROR && st.aborted_by_sink)
     return bw_error_set(err, BW_ERR_INTERNAL, "docker %s %s: stopped by the reader", opts->method,

@@ -39,6 +39,9 @@ typedef struct docker_stream_opts {
   long total_timeout_ms;     /* 0: none */
   long inactivity_timeout_s; /* 0: none; aborts when no byte arrives that long */
   docker_stream_fn on_data;
+  /* Called once the response headers are in (status >= 200), before any
+   * body byte: an attach uses it to know the stream is connected. */
+  void (*on_headers)(void *ctx, long status);
   void *ctx;
 } docker_stream_opts;
 

@@ -89,6 +89,7 @@ bool image_has_repo_digest(const json_t *inspect, const char *repository, const 
 typedef struct progress_reader {
   bw_buffer line;
   char *error;  /* first error message seen */
+  char *message; /* the "message" of a failed request's JSON body */
   char *digest; /* from "Digest: sha256:..." */
 } progress_reader;
 
@@ -101,6 +102,9 @@ static void progress_line(progress_reader *pr, const char *text, size_t len) {
     error = json_string_value(json_object_get(json_object_get(obj, "errorDetail"), "message"));
   if (error && !pr->error)
     pr->error = bw_strdup(error);
+  const char *message = json_string_value(json_object_get(obj, "message"));
+  if (message && !pr->message)
+    pr->message = bw_strdup(message);
   const char *status = json_string_value(json_object_get(obj, "status"));
   if (status && strncmp(status, "Digest: ", 8) == 0) {
     free(pr->digest);
@@ -150,10 +154,7 @@ static int pull_once(docker_client *dc, const image_ref *ref, const image_pull_o
     rc = -1;
   } else if (status != 200) {
     /* The body of a failed request is one JSON object with "message". */
-    cleanup_json json_t *body = pr.line.data ? json_loads(pr.line.data, 0, NULL) : NULL;
-    const char *msg = json_string_value(json_object_get(body, "message"));
-    if (!msg)
-      msg = pr.error ? pr.error : "no message";
+    const char *msg = pr.message ? pr.message : pr.error ? pr.error : "no message";
     rc = bw_error_set(err, image_error_is_user(msg) ? BW_ERR_USER : BW_ERR_UNAVAILABLE,
                       "engine answered %ld: %s", status, msg);
   } else if (pr.error) {
@@ -164,6 +165,7 @@ static int pull_once(docker_client *dc, const image_ref *ref, const image_pull_o
     *digest_out = steal_pointer(&pr.digest);
   bw_buffer_free(&pr.line);
   free(pr.error);
+  free(pr.message);
   free(pr.digest);
   return rc;
 }

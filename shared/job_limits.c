@@ -39,8 +39,9 @@ int limits_parse_memory(const json_t *value, const char *where, int64_t *out, bw
       return memory_error(value, where, err);
     if (unit != '\0')
       end++;
-    if (*end && strcmp(end, "b") != 0 && strcmp(end, "B") != 0 && strcmp(end, "ib") != 0 &&
-        strcmp(end, "iB") != 0)
+    /* "512mb", "512MiB"; after a plain "b" nothing may follow */
+    if (*end && (unit == 'b' || (strcmp(end, "b") != 0 && strcmp(end, "B") != 0 &&
+                                 strcmp(end, "ib") != 0 && strcmp(end, "iB") != 0)))
       return memory_error(value, where, err);
     if (n > ((unsigned long long)INT64_MAX >> shift))
       return memory_error(value, where, err);

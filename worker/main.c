@@ -13,6 +13,8 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"run", "run one job (a run request as JSON) through the Docker Engine", cmd_run},
+    {"validate", "check run requests without running them", cmd_validate},
     {"doctor", "check Kafka, Redis, the Docker Engine and the registry", cmd_doctor},
     {"config", "print the effective configuration, or every key (config keys)", cmd_config},
 };

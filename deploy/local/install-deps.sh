@@ -12,7 +12,7 @@ PACKAGES=(
   libcmocka-dev libssl-dev libmicrohttpd-dev
   redis-server docker.io docker-registry busybox-static kcat apache2-utils
   openjdk-17-jdk-headless maven
-  jq curl iproute2 procps
+  jq bc curl iproute2 procps python3-jsonschema
 )
 read -r -a extra <<<"${STACK_EXTRA_PACKAGES:-}"
 PACKAGES+=("${extra[@]}")

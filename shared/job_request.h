@@ -1,0 +1,71 @@
+/* A run request: what a client asks the worker to run (docs/run-request.md,
+ * schema in docs/run-request.schema.json). Parsing checks the shape; resolving
+ * checks it against the registered component (tag, limits, network). Every
+ * error names the JSON path and what was expected. */
+#pragma once
+
+#include "components.h"
+#include "error.h"
+#include "inputs.h"
+#include "job_limits.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#define JOB_REQUEST_SCHEMA_VERSION 1
+
+typedef struct job_env_var {
+  char *name;
+  char *value;
+} job_env_var;
+
+typedef struct job_request {
+  char *job_id;
+  char *component;
+  char *tag; /* NULL: the component's default */
+  char *project_id;
+  char *config_id;
+  char *config_row_id;
+  char *config_version;
+  char *branch_id;
+  char *replay_of;
+  long attempt;
+  json_t *config; /* never NULL after parsing ({} when absent) */
+  json_t *state;  /* never NULL after parsing ({} when absent) */
+  job_input *inputs;
+  size_t input_count;
+  job_limits limits; /* what was asked; unset fields are 0/NULL */
+  job_env_var *env;
+  size_t env_count;
+} job_request;
+
+/* A request checked against its component: what will run. */
+typedef struct job_plan {
+  const component *component;
+  char *tag;
+  image_ref image; /* the component's repository with tag (and digest pin) */
+  job_limits limits; /* request over component defaults, within the maxima */
+} job_plan;
+
+/* Parses JSON bytes. On failure, *out may still carry the job_id when it
+ * could be read (so a rejection can be reported under it). */
+int job_request_parse(const char *bytes, size_t len, job_request *out, bw_error_t *err);
+int job_request_from_json(const json_t *doc, job_request *out, bw_error_t *err);
+void job_request_free(job_request *req);
+
+/* Unknown component, a tag it does not allow, a limit above its maximum or a
+ * network it does not allow: rejected here, before anything is pulled. */
+int job_plan_resolve(const job_request *req, const component_registry *reg, job_plan *out,
+                     bw_error_t *err);
+void job_plan_free(job_plan *plan);
+
+/* Is `name` usable as a container environment variable that a request may
+ * set? (A name, not one of the reserved KBC_ and BUNDLE_ names.) */
+bool job_env_name_allowed(const char *name);
+/* Is this a valid job id: 1 to 128 of [A-Za-z0-9._-]? */
+bool job_id_valid(const char *id);
+
+static inline void job_request_cleanupp(job_request *r) {
+  job_request_free(r);
+}
+#define cleanup_job_request __attribute__((cleanup(job_request_cleanupp)))

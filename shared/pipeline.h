@@ -1,0 +1,54 @@
+/* The container pipeline: one run request, end to end.
+ *   parse and resolve -> data folder and inputs -> image -> container create
+ *   and start -> logs -> wait with timeout -> classify -> outputs -> clean-up
+ * Every step emits events through the sink; a job.finished event ends every
+ * path, including a rejected request. `bundle-worker run` calls this once;
+ * `serve` calls it on a thread per job slot. */
+#pragma once
+
+#include "components.h"
+#include "config.h"
+#include "error.h"
+#include "events.h"
+#include "job_status.h"
+#include "log.h"
+
+#include <stdint.h>
+
+typedef struct pipeline_hooks {
+  /* Called around a pull of `image` (e.g. a Redis lock per host and image);
+   * after lock() returns the pipeline inspects the local image again. */
+  int (*pull_lock)(void *ctx, const char *image, bw_error_t *err);
+  void (*pull_unlock)(void *ctx, const char *image);
+  /* Called just before job.finished; may add fields to the event (a fencing
+   * check: is the job's lease still ours?). */
+  void (*before_finish)(void *ctx, const char *job_id, json_t *finished_event);
+  void *ctx;
+} pipeline_hooks;
+
+typedef struct pipeline_env {
+  const bw_config *cfg;
+  const component_registry *components;
+  const bw_logger *log;
+  const event_sink *sink;
+  const volatile int *cancel; /* non-zero: stop the job (status cancelled) */
+  const char *host;
+  const pipeline_hooks *hooks; /* may be NULL */
+} pipeline_env;
+
+typedef struct job_result {
+  job_status status;
+  long exit_code; /* -1 when no container ran */
+  char *message;
+  char *job_id; /* NULL when the request had no readable id */
+  long attempt;
+  int64_t duration_ms;
+} job_result;
+
+/* Runs one request given as JSON bytes. Always fills *out and emits
+ * job.finished; returns 0 (the outcome is in out->status). */
+int pipeline_run(const pipeline_env *env, const char *bytes, size_t len, job_result *out);
+void job_result_free(job_result *r);
+
+/* The deterministic container name of a job attempt: "bw-JOBID-ATTEMPT". */
+char *pipeline_container_name(const char *job_id, long attempt);

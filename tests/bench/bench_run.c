@@ -1,0 +1,127 @@
+/* Benchmark: wall time per job of `bundle-worker run` on a container that
+ * runs `true`, against the same lifecycle done with raw Engine API calls
+ * (create, start, wait, remove), interleaved in one run so both see the same
+ * machine. Prints figures; it is not a test and asserts nothing.
+ *
+ *   bench_run BUNDLE_WORKER_BIN REQUEST.json IMAGE [ITERATIONS]
+ * The environment must configure bundle-worker (BUNDLE_WORKER_CONFIG, ...). */
+#include "cleanup.h"
+#include "docker_client.h"
+#include "timeutil.h"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof(double), cmp_double);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static double mean(const double *v, int n) {
+  double s = 0;
+  for (int i = 0; i < n; i++)
+    s += v[i];
+  return s / n;
+}
+
+static double raw_lifecycle(docker_client *dc, const char *image) {
+  int64_t t0 = bw_time_monotonic_ms();
+  bw_error_t err = NULL;
+  cleanup_json json_t *body = json_pack("{s:s, s:[s]}", "Image", image, "Cmd", "/bin/true");
+  cleanup_docker_response docker_response created;
+  if (docker_call_ok(dc, "POST", "/containers/create", body, &created, &err) < 0) {
+    fprintf(stderr, "raw create: %s\n", bw_error_msg(&err));
+    exit(1);
+  }
+  const char *id = json_string_value(json_object_get(created.json, "Id"));
+  cleanup_free char *start = bw_strdup_printf("/containers/%s/start", id);
+  cleanup_free char *wait = bw_strdup_printf("/containers/%s/wait", id);
+  cleanup_free char *rm = bw_strdup_printf("/containers/%s?force=1", id);
+  cleanup_docker_response docker_response r1, r2, r3;
+  if (docker_call_ok(dc, "POST", start, NULL, &r1, &err) < 0 ||
+      docker_call_ok(dc, "POST", wait, NULL, &r2, &err) < 0 ||
+      docker_call_ok(dc, "DELETE", rm, NULL, &r3, &err) < 0) {
+    fprintf(stderr, "raw lifecycle: %s\n", bw_error_msg(&err));
+    exit(1);
+  }
+  return (double)(bw_time_monotonic_ms() - t0);
+}
+
+static double worker_run(const char *bin, const char *request) {
+  int64_t t0 = bw_time_monotonic_ms();
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  char *argv[] = {(char *)bin, "run", (char *)request, NULL};
+  pid_t pid;
+  if (posix_spawn(&pid, bin, &fa, NULL, argv, environ) != 0) {
+    perror("spawn bundle-worker");
+    exit(1);
+  }
+  posix_spawn_file_actions_destroy(&fa);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    fprintf(stderr, "bundle-worker run failed (status %d)\n", status);
+    exit(1);
+  }
+  return (double)(bw_time_monotonic_ms() - t0);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 4) {
+    fprintf(stderr, "usage: bench_run BUNDLE_WORKER_BIN REQUEST.json IMAGE [ITERATIONS]\n");
+    return 2;
+  }
+  int n = argc > 4 ? atoi(argv[4]) : 20;
+  if (n < 2)
+    n = 2;
+  const char *sock = getenv("BUNDLE_WORKER_DOCKER_SOCKET");
+  bw_error_t err = NULL;
+  docker_client *dc = NULL;
+  if (docker_client_new(&dc, sock ? sock : "/var/run/docker.sock", 60000, &err) < 0 ||
+      docker_client_negotiate(dc, NULL, &err) < 0) {
+    fprintf(stderr, "%s\n", bw_error_msg(&err));
+    return 1;
+  }
+  /* Warm both paths once (image present, caches warm). */
+  raw_lifecycle(dc, argv[3]);
+  worker_run(argv[1], argv[2]);
+  double *raw = calloc((size_t)n, sizeof(double));
+  double *ours = calloc((size_t)n, sizeof(double));
+  for (int i = 0; i < n; i++) {
+    /* Alternate which goes first so drift hits both alike. */
+    if (i % 2 == 0) {
+      raw[i] = raw_lifecycle(dc, argv[3]);
+      ours[i] = worker_run(argv[1], argv[2]);
+    } else {
+      ours[i] = worker_run(argv[1], argv[2]);
+      raw[i] = raw_lifecycle(dc, argv[3]);
+    }
+  }
+  double raw_mean = mean(raw, n), ours_mean = mean(ours, n);
+  double raw_median = median(raw, n), ours_median = median(ours, n);
+  printf("iterations: %d (interleaved)\n", n);
+  printf("raw Engine API lifecycle (create, start, wait, remove): mean %.0f ms, median %.0f ms\n",
+         raw_mean, raw_median);
+  printf("bundle-worker run (whole job, process start to exit):  mean %.0f ms, median %.0f ms\n",
+         ours_mean, ours_median);
+  printf("ratio bundle-worker / raw: mean %.3f, median %.3f (target <= 1.15)\n",
+         ours_mean / raw_mean, ours_median / raw_median);
+  free(raw);
+  free(ours);
+  docker_client_free(dc);
+  return 0;
+}

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# `bundle-worker run` against the real Docker Engine and the local registry:
+# every job status, pulls (cached, uncached, private), rejections, log flood,
+# masking, refused symlinks, input checksums, timeouts, and no leftovers.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+require_stack STACK_DOCKER_SOCKET STACK_IMAGE_PREFIX STACK_IMAGE_TAG STACK_REGISTRY_USER STACK_REGISTRY_PASSWORD
+
+export BUNDLE_WORKER_CONFIG=$src/deploy/config/local.conf
+export BUNDLE_WORKER_DOCKER_SOCKET=$STACK_DOCKER_SOCKET
+export BUNDLE_WORKER_DATA_ROOT=$work/jobs
+export BUNDLE_WORKER_ARTIFACTS_URL=file://$work/artifacts
+export BUNDLE_WORKER_COMPONENTS_FILE=$src/deploy/config/components.local.json
+sock=$STACK_DOCKER_SOCKET
+prefix=$STACK_IMAGE_PREFIX
+tag=$STACK_IMAGE_TAG
+
+engine() { curl -s --unix-socket "$sock" "$@"; }
+remove_image() { engine -X DELETE "http://d/v1.41/images/$(jq -rn --arg s "$prefix/$1:$tag" '$s|@uri')?force=1" >/dev/null; }
+leftovers() { engine -g 'http://d/v1.41/containers/json?all=1&filters={"label":["io.bundle-worker.job-id"]}' | jq length; }
+events_of() { jq -c "select(.type == \"$1\")" <<<"$out"; }
+finished() { jq -r 'select(.type == "job.finished") | .'"$1" <<<"$out"; }
+# some FILTER: true when an event matches the jq filter.
+some() { jq -c "select($1)" <<<"$out" | grep -q .; }
+
+job() { # job ID COMPONENT [EXTRA-JSON] -> writes $work/ID.json
+  local extra=${3:-'{}'}
+  jq -n --arg id "$1" --arg c "$2" --argjson x "$extra" '{job_id: $id, component: $c} + $x' >"$work/$1.json"
+}
+run_job() { # run_job ID [bundle-worker options...]
+  local id=$1
+  shift
+  run_bw run "$@" "$work/$id.json"
+}
+no_leftovers() { [ "$(leftovers)" = 0 ] && [ ! -e "$work/jobs/$1" ]; }
+
+# --- success, with outputs and state
+job ok-1 bundle.sample '{"config": {"parameters": {"rows": 3}}, "state": {"count": 1}}'
+remove_image sample
+run_job ok-1
+check "success: exit 0 and status" eval '[ $rc -eq 0 ] && [ "$(finished status)" = success ]'
+check "success: event order" eval '[ "$(jq -r .type <<<"$out" | grep -v job.log | tr "\n" " ")" = "job.started image.pulled container.started artifact.uploaded artifact.uploaded job.finished " ]'
+check "success: uncached pull" eval '[ "$(events_of image.pulled | jq .cached)" = false ] && some ".type == \"image.pulled\" and (.digest | startswith(\"sha256:\"))"'
+check "success: state from out/state.json" eval '[ "$(finished state.count)" = 2 ]'
+check "success: table with its manifest stored" eval \
+  'loc=$(events_of artifact.uploaded | jq -r "select(.path == \"tables/result.csv\") | .location"); [ -f "${loc#file://}" ] && some ".path == \"tables/result.csv\" and .manifest.primary_key[0] == \"id\""'
+check "success: sha256 matches the stored file" eval \
+  'a=$(events_of artifact.uploaded | jq -c "select(.path == \"tables/result.csv\")"); [ "$(jq -r .sha256 <<<"$a")" = "$(sha256sum "$(jq -r .location <<<"$a" | sed "s|^file://||")" | cut -d" " -f1)" ]'
+check "success: common fields" eval '[ "$(jq -c "select(.schema_version == 1 and .job_id == \"ok-1\" and .attempt == 1 and (.ts|test(\"Z$\")) and .worker != null)" <<<"$out" | wc -l)" = "$(wc -l <<<"$out")" ]'
+check "success: no leftovers" no_leftovers ok-1
+run_job ok-1
+check "second run: cached pull" eval '[ $rc -eq 0 ] && [ "$(events_of image.pulled | jq .cached)" = true ]'
+
+# --- exit codes
+job user-1 bundle.exit '{"env": {"EXIT_CODE": "1"}}'
+run_job user-1
+check "exit 1 is user_error (exit status 1) with the output in the message" eval \
+  '[ $rc -eq 1 ] && [ "$(finished status)" = user_error ] && [ "$(finished exit_code)" = 1 ] && finished message | grep -q "exiting with 1"'
+check "stdout and stderr lines are job.log events" eval \
+  'some ".type == \"job.log\" and .stream == \"stderr\"" && some ".type == \"job.log\" and .stream == \"stdout\""'
+job app-1 bundle.exit '{"env": {"EXIT_CODE": "3"}}'
+run_job app-1
+check "exit 3 is application_error (exit status 4)" eval '[ $rc -eq 4 ] && [ "$(finished status)" = application_error ] && [ "$(finished exit_code)" = 3 ]'
+
+# --- out of memory
+job oom-1 bundle.oom
+run_job oom-1
+check "oom: status, exit 6, the limit in the message" eval '[ $rc -eq 6 ] && [ "$(finished status)" = oom ] && finished message | grep -q "32m"'
+check "oom: no leftovers" no_leftovers oom-1
+
+# --- timeout of a container that ignores SIGTERM: killed within grace + 2 s
+job slow-1 bundle.ignore-term '{"limits": {"timeout_seconds": 2}}'
+start=$(date +%s.%N)
+run_job slow-1 --set jobs.stop.grace.seconds=2
+elapsed=$(echo "$(date +%s.%N) - $start" | bc)
+check "timeout: status and exit 5" eval '[ $rc -eq 5 ] && [ "$(finished status)" = timeout ] && finished message | grep -q "limit of 2 s"'
+check "timeout: killed within timeout + grace + 2 s (took ${elapsed}s)" eval '[ "$(echo "$elapsed < 2 + 2 + 2 + 1" | bc)" = 1 ]'
+check "timeout: no leftovers" no_leftovers slow-1
+
+# --- cancelled by SIGTERM to bundle-worker run
+job cancel-1 bundle.sleep '{"env": {"SLEEP_SECONDS": "60"}}'
+"$bw" run "$work/cancel-1.json" >"$work/cancel.out" 2>"$work/cancel.err" &
+pid=$!
+for _ in $(seq 1 100); do grep -q container.started "$work/cancel.out" && break; sleep 0.1; done
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+out=$(cat "$work/cancel.out")
+err=$(cat "$work/cancel.err")
+check "cancel: status cancelled, exit 7" eval '[ $rc -eq 7 ] && [ "$(finished status)" = cancelled ]'
+check "cancel: container removed" no_leftovers cancel-1
+
+# --- rejected requests: nothing runs
+printf '{"component": "bundle.exit"}' >"$work/nojob.json"
+run_bw run "$work/nojob.json"
+check "rejected: missing job_id" eval '[ $rc -eq 3 ] && [ "$(finished status)" = rejected ] && finished message | grep -q "job_id: required"'
+job bad-mem bundle.exit '{"limits": {"memory": -3}}'
+run_job bad-mem
+check "rejected: the JSON path and what was expected" eval \
+  '[ $rc -eq 3 ] && [ "$(finished message)" = "limits.memory: expected bytes or a size like \"512m\" (at least 4m), got -3" ]'
+job unknown-1 no.such.component
+run_job unknown-1
+check "rejected: unknown component, nothing pulled" eval '[ $rc -eq 3 ] && ! grep -q image.pulled <<<"$out" && finished message | grep -q "not a registered component"'
+job tag-1 bundle.exit '{"tag": "9.9"}'
+run_job tag-1
+check "rejected: a tag the component does not allow" eval '[ $rc -eq 3 ] && finished message | grep -q "not allowed for component bundle.exit"'
+job big-1 bundle.sample '{"limits": {"memory": "1g"}}'
+run_job big-1
+check "rejected: above the component maximum, not clamped" eval '[ $rc -eq 3 ] && finished message | grep -q "above the maximum 512m"'
+printf 'not json' >"$work/garbage.json"
+run_bw run "$work/garbage.json"
+check "rejected: not JSON" eval '[ $rc -eq 3 ] && [ "$(finished job_id)" = null ] && finished message | grep -q "not valid JSON"'
+
+# --- private image: wrong and right credentials
+remove_image exit
+job priv-1 bundle.exit
+STACK_REGISTRY_PASSWORD=wrong-pass-123 run_job priv-1
+check "wrong credentials: user_error, unauthorized, no secret" eval \
+  '[ $rc -eq 1 ] && [ "$(finished status)" = user_error ] && ! grep -q wrong-pass-123 <<<"$out$err"'
+run_job priv-1
+check "right credentials: pulled and ran" eval '[ $rc -eq 0 ] && [ "$(events_of image.pulled | jq .cached)" = false ]'
+
+# --- infrastructure error
+job infra-1 bundle.exit
+run_job infra-1 --set docker.socket=/nonexistent/docker.sock
+check "infra_error: engine unreachable, exit 8" eval '[ $rc -eq 8 ] && [ "$(finished status)" = infra_error ] && finished message | grep -q nonexistent'
+
+# --- masking: plain and base64 forms of a '#' secret
+secret='pa55-W0rd-s3cret'
+b64=$(printf %s "$secret" | base64)
+job mask-1 bundle.print-secret "{\"config\": {\"parameters\": {\"#password\": \"$secret\"}}}"
+run_job mask-1
+check "masking: neither the secret nor its base64 form appears" eval \
+  '[ $rc -eq 0 ] && ! grep -qF -- "$secret" <<<"$out$err" && ! grep -qF -- "$b64" <<<"$out$err" && grep -q "plain: \[hidden\]" <<<"$out" && grep -q "base64: \[hidden\]" <<<"$out"'
+
+# --- outputs: symlinks out of /data/out are refused
+job evil-1 bundle.out-symlink
+run_job evil-1
+check "symlinks refused, the regular file stored" eval \
+  '[ $rc -eq 0 ] && some ".type == \"artifact.refused\" and .path == \"files/evil\"" && some ".type == \"artifact.refused\" and .path == \"tables/up.csv\"" && some ".type == \"artifact.uploaded\" and .path == \"files/ok.txt\"" && [ "$(events_of artifact.uploaded | wc -l)" = 1 ]'
+
+# --- inputs: a checksum mismatch fails the job before any container starts
+printf 'a,b\n1,2\n' >"$work/input.csv"
+job in-1 bundle.exit "{\"inputs\": [{\"url\": \"file://$work/input.csv\", \"path\": \"tables/input.csv\", \"sha256\": \"$(printf '0%.0s' $(seq 64))\"}]}"
+run_job in-1
+check "input checksum mismatch: user_error, no container" eval \
+  '[ $rc -eq 1 ] && finished message | grep -q "sha256 mismatch" && ! grep -q container.started <<<"$out"'
+job in-2 bundle.exit "{\"inputs\": [{\"url\": \"file://$work/input.csv\", \"path\": \"tables/input.csv\", \"sha256\": \"$(sha256sum "$work/input.csv" | cut -d' ' -f1)\"}]}"
+run_job in-2
+check "input with the right checksum: success" eval '[ $rc -eq 0 ]'
+
+# --- a 100 MB log flood: first and last part kept, the worker's memory bounded
+plain=${BW_TEST_PLAIN_BIN:-$bw}
+job flood-1 bundle.log-flood '{"env": {"LOG_MB": "100"}}'
+"$plain" run "$work/flood-1.json" >"$work/flood.out" 2>"$work/flood.err" &
+pid=$!
+hwm=0
+while kill -0 "$pid" 2>/dev/null; do
+  v=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null)
+  [ -n "$v" ] && hwm=$v
+  sleep 0.05
+done
+wait "$pid"
+rc=$?
+out=$(cat "$work/flood.out")
+err=$(cat "$work/flood.err")
+check "flood: success, trimmed event counts the dropped bytes" eval \
+  '[ $rc -eq 0 ] && [ "$(events_of job.log.trimmed | jq .bytes_dropped)" -gt 80000000 ] && [ "$(finished log_bytes)" -ge 104857600 ]'
+check "flood: peak memory (VmHWM) ${hwm} kB under 64 MB" eval '[ "$hwm" -gt 0 ] && [ "$hwm" -lt 65536 ]'
+check "flood: no leftovers" no_leftovers flood-1
+
+check "after every test: no container with the project's labels" eval '[ "$(leftovers)" = 0 ]'
+finish

@@ -1,0 +1,774 @@
+/* shared/inputs.h: validating a job's inputs and fetching them into in/
+ * (file:// fixtures, a scripted HTTP server on 127.0.0.1, planted symlinks). */
+#include "inputs.h"
+
+#include "digest.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define SHA_HELLO_CSV "2ede6e2d8f9358b0519ca943518e3c48025d787b9c65a98cfb22283cfdf01223"
+#define SHA_ABC "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+#define PATH_OUTSIDE "must stay inside in/ (start with tables/ or files/, no ..)"
+
+/* ---- a tiny scripted HTTP server on 127.0.0.1 (one thread, plain sockets) ----------------
+ * Answers one connection per scripted reply, in order, then stops. Each
+ * request's method, target, head and body are kept for the test to check. */
+
+#define STUB_MAX 8
+
+typedef struct stub_reply {
+  int status; /* 0 with drop: close without answering */
+  bool drop;
+  bool no_length;      /* no Content-Length: the body ends when the connection closes */
+  const char *headers; /* extra header lines, each ending "\r\n", or NULL */
+  const char *body;    /* or NULL */
+} stub_reply;
+
+typedef struct stub_request {
+  char method[16];
+  char target[1024];
+  char *head; /* the whole request head */
+  char *body;
+  size_t body_len;
+} stub_request;
+
+typedef struct http_stub {
+  int listen_fd;
+  int port;
+  pthread_t thread;
+  const stub_reply *replies;
+  size_t n_replies;
+  stub_request requests[STUB_MAX];
+  atomic_size_t n_requests;
+  atomic_int stop;
+} http_stub;
+
+static bool stub_wait_readable(http_stub *s, int fd) {
+  for (int waited = 0; waited < 10000 && !atomic_load(&s->stop); waited += 50) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 50) > 0)
+      return true;
+  }
+  return false;
+}
+
+/* Reads the head (up to the blank line) and a Content-Length body. */
+static void stub_read_request(http_stub *s, int fd, stub_request *req) {
+  size_t cap = 65536, len = 0;
+  char *buf = calloc(1, cap + 1);
+  char *end = NULL;
+  while (!end && len < cap && stub_wait_readable(s, fd)) {
+    ssize_t n = recv(fd, buf + len, cap - len, 0);
+    if (n <= 0)
+      break;
+    len += (size_t)n;
+    buf[len] = '\0';
+    end = strstr(buf, "\r\n\r\n");
+  }
+  if (!end) {
+    free(buf);
+    return;
+  }
+  size_t head_len = (size_t)(end - buf) + 4;
+  req->head = strndup(buf, head_len);
+  sscanf(buf, "%15s %1023s", req->method, req->target);
+  size_t want = 0;
+  for (char *line = strstr(req->head, "\r\n"); line && line[2]; line = strstr(line + 2, "\r\n"))
+    if (strncasecmp(line + 2, "Content-Length:", 15) == 0)
+      want = strtoul(line + 17, NULL, 10);
+  req->body = calloc(1, want + 1);
+  size_t have = len - head_len < want ? len - head_len : want;
+  memcpy(req->body, buf + head_len, have);
+  while (have < want && stub_wait_readable(s, fd)) {
+    ssize_t n = recv(fd, req->body + have, want - have, 0);
+    if (n <= 0)
+      break;
+    have += (size_t)n;
+  }
+  req->body_len = have;
+  free(buf);
+}
+
+static void *stub_main(void *arg) {
+  http_stub *s = arg;
+  for (size_t i = 0; i < s->n_replies && i < STUB_MAX; i++) {
+    if (!stub_wait_readable(s, s->listen_fd))
+      return NULL;
+    int fd = accept(s->listen_fd, NULL, NULL);
+    if (fd < 0)
+      return NULL;
+    stub_read_request(s, fd, &s->requests[i]);
+    atomic_store(&s->n_requests, i + 1);
+    const stub_reply *r = &s->replies[i];
+    if (!r->drop) {
+      const char *body = r->body ? r->body : "";
+      char *length =
+          r->no_length ? bw_strdup("") : bw_strdup_printf("Content-Length: %zu\r\n", strlen(body));
+      char *answer = bw_strdup_printf("HTTP/1.1 %d Stub\r\n%sConnection: close\r\n%s\r\n%s",
+                                      r->status, length, r->headers ? r->headers : "", body);
+      free(length);
+      ssize_t ignored = send(fd, answer, strlen(answer), MSG_NOSIGNAL);
+      (void)ignored;
+      free(answer);
+    }
+    close(fd);
+  }
+  return NULL;
+}
+
+static void stub_start(http_stub *s, const stub_reply *replies, size_t n) {
+  memset(s, 0, sizeof(*s));
+  s->replies = replies;
+  s->n_replies = n;
+  s->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  assert_true(s->listen_fd >= 0);
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  assert_int_equal(bind(s->listen_fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+  assert_int_equal(listen(s->listen_fd, 8), 0);
+  socklen_t alen = sizeof(addr);
+  assert_int_equal(getsockname(s->listen_fd, (struct sockaddr *)&addr, &alen), 0);
+  s->port = ntohs(addr.sin_port);
+  assert_int_equal(pthread_create(&s->thread, NULL, stub_main, s), 0);
+}
+
+/* Stops the server (also when fewer requests came than scripted). */
+static void stub_stop(http_stub *s) {
+  atomic_store(&s->stop, 1);
+  pthread_join(s->thread, NULL);
+  close(s->listen_fd);
+}
+
+static void stub_free(http_stub *s) {
+  for (size_t i = 0; i < STUB_MAX; i++) {
+    free(s->requests[i].head);
+    free(s->requests[i].body);
+  }
+}
+
+/* The value of header `name` in a request head, or NULL; free() it. */
+static char *stub_header(const stub_request *req, const char *name) {
+  size_t n = strlen(name);
+  for (char *line = strstr(req->head, "\r\n"); line && line[2]; line = strstr(line + 2, "\r\n")) {
+    if (strncasecmp(line + 2, name, n) == 0 && line[2 + n] == ':') {
+      const char *v = line + 3 + n;
+      while (*v == ' ')
+        v++;
+      return strndup(v, strcspn(v, "\r"));
+    }
+  }
+  return NULL;
+}
+
+/* ---- folders ---------------------------------------------------------------------------- */
+
+typedef struct fixture {
+  char root[64];   /* mkdtemp */
+  char *in_dir;    /* root/in */
+  char *outside;   /* root/outside: must stay untouched */
+  char *hello_url; /* file:// URL of tests/data/io/hello.csv */
+} fixture;
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  return remove(path);
+}
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof(*f));
+  snprintf(f->root, sizeof(f->root), "/tmp/bw-inputs-XXXXXX");
+  assert_non_null(mkdtemp(f->root));
+  f->in_dir = bw_strdup_printf("%s/in", f->root);
+  f->outside = bw_strdup_printf("%s/outside", f->root);
+  assert_int_equal(mkdir(f->in_dir, 0755), 0);
+  assert_int_equal(mkdir(f->outside, 0755), 0);
+  const char *data = getenv("BW_TEST_DATA");
+  assert_non_null(data);
+  char *abs = realpath(data, NULL);
+  assert_non_null(abs);
+  f->hello_url = bw_strdup_printf("file://%s/io/hello.csv", abs);
+  free(abs);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  free(f->in_dir);
+  free(f->outside);
+  free(f->hello_url);
+  free(f);
+  return 0;
+}
+
+static char *read_text(const char *path) {
+  FILE *fp = fopen(path, "rb");
+  if (!fp)
+    return NULL;
+  char *buf = calloc(1, 65536);
+  size_t n = fread(buf, 1, 65535, fp);
+  buf[n] = '\0';
+  fclose(fp);
+  return buf;
+}
+
+static void write_text(const char *path, const char *text) {
+  FILE *fp = fopen(path, "wb");
+  assert_non_null(fp);
+  fputs(text, fp);
+  fclose(fp);
+}
+
+/* Entries of dir whose name starts with ".bw-input" (temporary files). */
+static int count_temp_files(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d)
+    return 0;
+  int n = 0;
+  for (struct dirent *de; (de = readdir(d));)
+    if (strncmp(de->d_name, ".bw-input", 9) == 0)
+      n++;
+  closedir(d);
+  return n;
+}
+
+static bool exists_nofollow(const char *path) {
+  struct stat st;
+  return lstat(path, &st) == 0;
+}
+
+static int fetch_one(const char *in_dir, const char *url, const char *path, const char *sha256,
+                     int64_t max_bytes, int64_t default_max, bw_error_t *err) {
+  job_input in = {
+      .url = (char *)url, .path = (char *)path, .sha256 = (char *)sha256, .max_bytes = max_bytes};
+  return inputs_fetch(in_dir, &in, 1, default_max, NULL, err);
+}
+
+/* ---- path validation -------------------------------------------------------------------- */
+
+static void test_path_table(void **state) {
+  static const struct {
+    const char *path;
+    const char *problem; /* NULL: accepted */
+  } cases[] = {
+      {"tables/x.csv", NULL},
+      {"files/123_report.pdf", NULL},
+      {"tables/sliced.csv/part-1", NULL},
+      {"tables/x.csv.manifest", NULL},
+      {"tables/..x", NULL}, /* ".." only as a whole component */
+      {"tables/.hidden", NULL},
+      {"", "must not be empty"},
+      {"/tables/x.csv", PATH_OUTSIDE},
+      {"tables/../../etc/passwd", PATH_OUTSIDE},
+      {"tables/..", PATH_OUTSIDE},
+      {"files/a/../b", PATH_OUTSIDE},
+      {"x.csv", PATH_OUTSIDE},
+      {"out/tables/x.csv", PATH_OUTSIDE},
+      {"tablesx/a", PATH_OUTSIDE},
+      {"tables", PATH_OUTSIDE},
+      {"tables/", "must not have empty or '.' components"},
+      {"tables//x.csv", "must not have empty or '.' components"},
+      {"tables/./x.csv", "must not have empty or '.' components"},
+      {"tables/x.csv/", "must not have empty or '.' components"},
+      {"files/.", "must not have empty or '.' components"},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    const char *got = inputs_path_problem(cases[i].path, strlen(cases[i].path));
+    if (!cases[i].problem) {
+      if (got)
+        fail_msg("%s: unexpected problem %s", cases[i].path, got);
+    } else {
+      if (!got)
+        fail_msg("%s: accepted", cases[i].path);
+      assert_string_equal(got, cases[i].problem);
+    }
+  }
+  assert_string_equal(inputs_path_problem("tables/a\0b", 10), "must not contain a NUL byte");
+  char longest[257];
+  memset(longest, 'a', sizeof(longest));
+  memcpy(longest, "tables/", 7);
+  longest[255] = '\0';
+  assert_null(inputs_path_problem(longest, 255));
+  longest[255] = 'a';
+  longest[256] = '\0';
+  assert_string_equal(inputs_path_problem(longest, 256), "longer than 255 bytes");
+}
+
+/* ---- parsing ---------------------------------------------------------------------------- */
+
+static void expect_parse_error(const char *json_text, const char *message) {
+  json_error_t je;
+  json_t *doc = json_loads(json_text, JSON_ALLOW_NUL, &je);
+  if (!doc)
+    fail_msg("bad test JSON: %s", je.text);
+  job_input *list = (job_input *)0x1;
+  size_t count = 99;
+  bw_error_t err = NULL;
+  assert_int_equal(inputs_parse(doc, &list, &count, &err), -1);
+  assert_null(list);
+  assert_int_equal(count, 0);
+  assert_int_equal(err->kind, BW_ERR_INVALID);
+  if (strcmp(err->msg, message) != 0)
+    fail_msg("for %s:\n  got  %s\n  want %s", json_text, err->msg, message);
+  bw_error_release(&err);
+  json_decref(doc);
+}
+
+static void test_parse_accepts_and_normalizes(void **state) {
+  json_t *doc = json_loads(
+      "[{\"url\": \"https://u:p@example.com/x.csv?sig=1\","
+      "  \"path\": \"tables/x.csv\"},"
+      " {\"url\": \"file:///srv/y\", \"path\": \"files/y\","
+      "  \"sha256\": \"BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD\","
+      "  \"max_bytes\": 1024},"
+      " {\"url\": \"HTTP://example.com/z\", \"path\": \"tables/z.csv\"}]",
+      0, NULL);
+  assert_non_null(doc);
+  job_input *list = NULL;
+  size_t count = 0;
+  bw_error_t err = NULL;
+  assert_int_equal(inputs_parse(doc, &list, &count, &err), 0);
+  assert_null(err);
+  assert_int_equal(count, 3);
+  assert_string_equal(list[0].url, "https://u:p@example.com/x.csv?sig=1");
+  assert_string_equal(list[0].path, "tables/x.csv");
+  assert_null(list[0].sha256);
+  assert_int_equal(list[0].max_bytes, 0);
+  assert_string_equal(list[1].sha256, SHA_ABC); /* lowercased */
+  assert_int_equal(list[1].max_bytes, 1024);
+  inputs_free(list, count);
+  json_decref(doc);
+
+  doc = json_array();
+  assert_int_equal(inputs_parse(doc, &list, &count, NULL), 0);
+  assert_null(list);
+  assert_int_equal(count, 0);
+  json_decref(doc);
+  inputs_free(NULL, 0);
+}
+
+static void test_parse_errors_name_the_json_path(void **state) {
+  expect_parse_error("{}", "inputs: must be an array");
+  expect_parse_error("[1]", "inputs[0]: must be an object");
+  expect_parse_error("[{\"url\": \"https://h/x\"}]", "inputs[0].path: required");
+  expect_parse_error("[{\"path\": \"tables/x\"}]", "inputs[0].url: required");
+  expect_parse_error("[{\"url\": 1, \"path\": \"tables/x\"}]", "inputs[0].url: must be a string");
+  expect_parse_error("[{\"url\": \"ftp://h/x\", \"path\": \"tables/x\"}]",
+                     "inputs[0].url: scheme must be http, https or file");
+  expect_parse_error("[{\"url\": \"not a url\", \"path\": \"tables/x\"}]",
+                     "inputs[0].url: not a valid URL");
+  expect_parse_error("[{\"url\": \"https://h/a\", \"path\": \"tables/a\"},"
+                     " {\"url\": \"https://h/b\", \"path\": \"tables/b\"},"
+                     " {\"url\": \"https://h/c\", \"path\": \"tables/../../c\"}]",
+                     "inputs[2].path: " PATH_OUTSIDE);
+  expect_parse_error("[{\"url\": \"https://h/x\", \"path\": \"/etc/passwd\"}]",
+                     "inputs[0].path: " PATH_OUTSIDE);
+  expect_parse_error("[{\"url\": \"https://h/x\", \"path\": \"tables/a\\u0000b\"}]",
+                     "inputs[0].path: must not contain a NUL byte");
+  expect_parse_error("[{\"url\": \"https://h/x\", \"path\": \"tables//x\"}]",
+                     "inputs[0].path: must not have empty or '.' components");
+  expect_parse_error("[{\"url\": \"https://h/x\", \"path\": \"tables/x\", \"sha256\": \"abc\"}]",
+                     "inputs[0].sha256: must be 64 hex digits");
+  expect_parse_error("[{\"url\": \"https://h/x\", \"path\": \"tables/x\", \"sha256\": 5}]",
+                     "inputs[0].sha256: must be 64 hex digits");
+  expect_parse_error("[{\"url\": \"https://h/x\", \"path\": \"tables/x\", \"max_bytes\": 0}]",
+                     "inputs[0].max_bytes: must be a positive integer");
+  expect_parse_error("[{\"url\": \"https://h/x\", \"path\": \"tables/x\", \"max_bytes\": -5}]",
+                     "inputs[0].max_bytes: must be a positive integer");
+  expect_parse_error("[{\"url\": \"https://h/x\", \"path\": \"tables/x\", \"max_bytes\": \"9\"}]",
+                     "inputs[0].max_bytes: must be a positive integer");
+  expect_parse_error("[{\"url\": \"https://h/x\", \"path\": \"tables/x\", \"max_bytes\": 1.5}]",
+                     "inputs[0].max_bytes: must be a positive integer");
+  expect_parse_error("[{\"url\": \"https://h/x\", \"path\": \"tables/x\", \"mode\": \"0777\"}]",
+                     "inputs[0]: unknown key \"mode\"");
+  expect_parse_error("[{\"url\": \"https://h/x\", \"path\": \"tables/x\"},"
+                     " {\"url\": \"https://h/y\", \"path\": \"tables/x\"}]",
+                     "inputs[1].path: same destination as inputs[0]");
+  expect_parse_error("[{\"url\": \"https://h/x\", \"path\": \"tables/x\"},"
+                     " {\"url\": \"https://h/y\", \"path\": \"tables/x/part\"}]",
+                     "inputs[1].path: one of it and inputs[0].path would be a folder holding "
+                     "the other");
+}
+
+static void test_redact_strips_userinfo_query_and_fragment(void **state) {
+  char *r = inputs_url_redact("https://user:secret@example.com:8443/a/b.csv?token=t0k#frag");
+  assert_string_equal(r, "https://example.com:8443/a/b.csv");
+  free(r);
+  r = inputs_url_redact("file:///srv/data/x.csv");
+  assert_string_equal(r, "file:///srv/data/x.csv");
+  free(r);
+  r = inputs_url_redact("::nonsense::");
+  assert_string_equal(r, "(unparsable URL)");
+  free(r);
+}
+
+/* ---- fetching file:// ------------------------------------------------------------------- */
+
+static void test_fetch_file_url_with_the_right_sha256(void **state) {
+  fixture *f = *state;
+  bw_error_t err = NULL;
+  int rc = fetch_one(f->in_dir, f->hello_url, "tables/sub/hello.csv", SHA_HELLO_CSV, 0, 0, &err);
+  if (rc < 0)
+    fail_msg("%s", err->msg);
+  char *path = bw_strdup_printf("%s/tables/sub/hello.csv", f->in_dir);
+  char *text = read_text(path);
+  assert_string_equal(text, "id,name\n1,alpha\n2,beta\n");
+  struct stat st;
+  char *sub = bw_strdup_printf("%s/tables/sub", f->in_dir);
+  assert_int_equal(stat(sub, &st), 0);
+  mode_t mask = umask(0);
+  umask(mask);
+  assert_int_equal(st.st_mode & 0777, 0755 & ~mask);
+  assert_int_equal(count_temp_files(sub), 0);
+  free(sub);
+  free(text);
+  free(path);
+}
+
+static void test_fetch_wrong_sha256_leaves_nothing(void **state) {
+  fixture *f = *state;
+  bw_error_t err = NULL;
+  assert_int_equal(fetch_one(f->in_dir, f->hello_url, "tables/hello.csv", SHA_ABC, 0, 0, &err), -1);
+  assert_int_equal(err->kind, BW_ERR_USER);
+  assert_string_equal(err->msg,
+                      "inputs[0]: sha256 mismatch: expected " SHA_ABC ", got " SHA_HELLO_CSV);
+  bw_error_release(&err);
+  char *path = bw_strdup_printf("%s/tables/hello.csv", f->in_dir);
+  char *tables = bw_strdup_printf("%s/tables", f->in_dir);
+  assert_false(exists_nofollow(path));
+  assert_int_equal(count_temp_files(tables), 0);
+  free(tables);
+  free(path);
+}
+
+static void test_fetch_over_max_bytes(void **state) {
+  fixture *f = *state;
+  bw_error_t err = NULL;
+  /* The input's own bound... */
+  assert_int_equal(fetch_one(f->in_dir, f->hello_url, "tables/hello.csv", NULL, 10, 0, &err), -1);
+  assert_int_equal(err->kind, BW_ERR_USER);
+  assert_string_equal(err->msg, "inputs[0]: body larger than 10 bytes");
+  bw_error_release(&err);
+  /* ...and the default one. */
+  assert_int_equal(fetch_one(f->in_dir, f->hello_url, "tables/hello.csv", NULL, 0, 22, &err), -1);
+  assert_string_equal(err->msg, "inputs[0]: body larger than 22 bytes");
+  bw_error_release(&err);
+  char *tables = bw_strdup_printf("%s/tables", f->in_dir);
+  char *path = bw_strdup_printf("%s/hello.csv", tables);
+  assert_false(exists_nofollow(path));
+  assert_int_equal(count_temp_files(tables), 0);
+  /* Exactly the size is fine. */
+  assert_int_equal(fetch_one(f->in_dir, f->hello_url, "tables/hello.csv", NULL, 23, 0, NULL), 0);
+  assert_true(exists_nofollow(path));
+  free(path);
+  free(tables);
+}
+
+static void test_fetch_missing_file_url_is_the_jobs_error(void **state) {
+  fixture *f = *state;
+  bw_error_t err = NULL;
+  char *url = bw_strdup_printf("file://%s/nope.csv", f->root);
+  assert_int_equal(fetch_one(f->in_dir, url, "files/nope", NULL, 0, 0, &err), -1);
+  assert_int_equal(err->kind, BW_ERR_USER);
+  char *want = bw_strdup_printf("inputs[0]: %s: not found or not readable", url);
+  assert_string_equal(err->msg, want);
+  free(want);
+  free(url);
+  bw_error_release(&err);
+  char *files = bw_strdup_printf("%s/files", f->in_dir);
+  assert_int_equal(count_temp_files(files), 0);
+  free(files);
+}
+
+static void test_fetch_file_url_of_a_device_or_folder_is_refused(void **state) {
+  fixture *f = *state;
+  bw_error_t err = NULL;
+  assert_int_equal(fetch_one(f->in_dir, "file:///dev/zero", "files/zero", NULL, 0, 0, &err), -1);
+  assert_int_equal(err->kind, BW_ERR_USER);
+  assert_string_equal(err->msg, "inputs[0]: file:///dev/zero: not a regular file");
+  bw_error_release(&err);
+  char *url = bw_strdup_printf("file://%s", f->outside);
+  assert_int_equal(fetch_one(f->in_dir, url, "files/dir", NULL, 0, 0, &err), -1);
+  assert_int_equal(err->kind, BW_ERR_USER);
+  bw_error_release(&err);
+  free(url);
+}
+
+static void test_fetch_second_input_failure_names_its_index(void **state) {
+  fixture *f = *state;
+  job_input list[2] = {
+      {.url = f->hello_url, .path = "tables/a.csv"},
+      {.url = f->hello_url, .path = "tables/b.csv", .sha256 = SHA_ABC},
+  };
+  bw_error_t err = NULL;
+  assert_int_equal(inputs_fetch(f->in_dir, list, 2, 0, NULL, &err), -1);
+  assert_non_null(strstr(err->msg, "inputs[1]: sha256 mismatch"));
+  bw_error_release(&err);
+}
+
+static void test_fetch_rejects_a_bad_path_even_without_parse(void **state) {
+  fixture *f = *state;
+  bw_error_t err = NULL;
+  assert_int_equal(fetch_one(f->in_dir, f->hello_url, "tables/../../escape.csv", NULL, 0, 0, &err),
+                   -1);
+  assert_int_equal(err->kind, BW_ERR_USER);
+  assert_string_equal(err->msg, "inputs[0]: path: " PATH_OUTSIDE);
+  bw_error_release(&err);
+  char *escape = bw_strdup_printf("%s/escape.csv", f->root);
+  assert_false(exists_nofollow(escape));
+  free(escape);
+}
+
+static void test_planted_folder_symlink_is_not_followed(void **state) {
+  fixture *f = *state;
+  char *tables = bw_strdup_printf("%s/tables", f->in_dir);
+  assert_int_equal(symlink(f->outside, tables), 0);
+  bw_error_t err = NULL;
+  assert_int_equal(fetch_one(f->in_dir, f->hello_url, "tables/x.csv", NULL, 0, 0, &err), -1);
+  assert_int_equal(err->kind, BW_ERR_USER);
+  assert_string_equal(err->msg, "inputs[0]: in/tables: a symlink or not a folder (not followed)");
+  bw_error_release(&err);
+  char *escaped = bw_strdup_printf("%s/x.csv", f->outside);
+  assert_false(exists_nofollow(escaped));
+  assert_int_equal(count_temp_files(f->outside), 0);
+  free(escaped);
+  free(tables);
+}
+
+static void test_planted_file_symlink_is_replaced_not_written_through(void **state) {
+  fixture *f = *state;
+  char *victim = bw_strdup_printf("%s/victim.txt", f->outside);
+  write_text(victim, "precious\n");
+  char *tables = bw_strdup_printf("%s/tables", f->in_dir);
+  assert_int_equal(mkdir(tables, 0755), 0);
+  char *dest = bw_strdup_printf("%s/x.csv", tables);
+  assert_int_equal(symlink(victim, dest), 0);
+  assert_int_equal(fetch_one(f->in_dir, f->hello_url, "tables/x.csv", SHA_HELLO_CSV, 0, 0, NULL),
+                   0);
+  char *text = read_text(victim);
+  assert_string_equal(text, "precious\n");
+  free(text);
+  struct stat st;
+  assert_int_equal(lstat(dest, &st), 0);
+  assert_true(S_ISREG(st.st_mode)); /* the link itself was replaced */
+  text = read_text(dest);
+  assert_string_equal(text, "id,name\n1,alpha\n2,beta\n");
+  free(text);
+  free(dest);
+  free(tables);
+  free(victim);
+}
+
+static void test_cancel_before_start(void **state) {
+  fixture *f = *state;
+  job_input in = {.url = f->hello_url, .path = "tables/x.csv"};
+  volatile int cancel = 1;
+  bw_error_t err = NULL;
+  assert_int_equal(inputs_fetch(f->in_dir, &in, 1, 0, &cancel, &err), -1);
+  assert_int_equal(err->kind, BW_ERR_CANCELLED);
+  bw_error_release(&err);
+}
+
+/* ---- fetching http:// ------------------------------------------------------------------- */
+
+static void test_http_fetch_ok_and_checked(void **state) {
+  fixture *f = *state;
+  static const stub_reply replies[] = {{.status = 200, .body = "abc"}};
+  http_stub s;
+  stub_start(&s, replies, 1);
+  char *url = bw_strdup_printf("http://127.0.0.1:%d/data/abc.txt?sig=xyz", s.port);
+  bw_error_t err = NULL;
+  int rc = fetch_one(f->in_dir, url, "files/abc.txt", SHA_ABC, 0, 0, &err);
+  stub_stop(&s);
+  if (rc < 0)
+    fail_msg("%s", err->msg);
+  assert_string_equal(s.requests[0].method, "GET");
+  assert_string_equal(s.requests[0].target, "/data/abc.txt?sig=xyz");
+  char *path = bw_strdup_printf("%s/files/abc.txt", f->in_dir);
+  char *text = read_text(path);
+  assert_string_equal(text, "abc");
+  free(text);
+  free(path);
+  free(url);
+  stub_free(&s);
+}
+
+static void test_http_404_is_the_jobs_error_and_hides_secrets(void **state) {
+  fixture *f = *state;
+  static const stub_reply replies[] = {{.status = 404, .body = "no such thing"}};
+  http_stub s;
+  stub_start(&s, replies, 1);
+  char *url = bw_strdup_printf("http://alice:s3cret@127.0.0.1:%d/x.csv?token=t0k3n", s.port);
+  bw_error_t err = NULL;
+  assert_int_equal(fetch_one(f->in_dir, url, "tables/x.csv", NULL, 0, 0, &err), -1);
+  stub_stop(&s);
+  assert_int_equal(err->kind, BW_ERR_USER);
+  char *want = bw_strdup_printf("inputs[0]: http://127.0.0.1:%d/x.csv: HTTP 404", s.port);
+  assert_string_equal(err->msg, want);
+  assert_null(strstr(err->msg, "s3cret"));
+  assert_null(strstr(err->msg, "t0k3n"));
+  char *auth = stub_header(&s.requests[0], "Authorization");
+  assert_non_null(auth); /* the credentials were used, only not shown */
+  free(auth);
+  char *tables = bw_strdup_printf("%s/tables", f->in_dir);
+  assert_int_equal(count_temp_files(tables), 0);
+  free(tables);
+  free(want);
+  free(url);
+  bw_error_release(&err);
+  stub_free(&s);
+}
+
+static void test_http_5xx_is_unavailable(void **state) {
+  fixture *f = *state;
+  static const stub_reply replies[] = {{.status = 503}};
+  http_stub s;
+  stub_start(&s, replies, 1);
+  char *url = bw_strdup_printf("http://127.0.0.1:%d/x.csv", s.port);
+  bw_error_t err = NULL;
+  assert_int_equal(fetch_one(f->in_dir, url, "tables/x.csv", NULL, 0, 0, &err), -1);
+  stub_stop(&s);
+  assert_int_equal(err->kind, BW_ERR_UNAVAILABLE);
+  assert_non_null(strstr(err->msg, "HTTP 503"));
+  bw_error_release(&err);
+  free(url);
+  stub_free(&s);
+}
+
+static void test_http_redirect_to_file_is_refused(void **state) {
+  fixture *f = *state;
+  char *headers = bw_strdup_printf("Location: %s\r\n", f->hello_url);
+  stub_reply replies[] = {{.status = 302, .headers = headers}};
+  http_stub s;
+  stub_start(&s, replies, 1);
+  char *url = bw_strdup_printf("http://127.0.0.1:%d/x.csv", s.port);
+  bw_error_t err = NULL;
+  assert_int_equal(fetch_one(f->in_dir, url, "tables/x.csv", NULL, 0, 0, &err), -1);
+  stub_stop(&s);
+  assert_int_equal(err->kind, BW_ERR_USER);
+  assert_non_null(strstr(err->msg, "protocol not allowed"));
+  char *dest = bw_strdup_printf("%s/tables/x.csv", f->in_dir);
+  assert_false(exists_nofollow(dest));
+  free(dest);
+  bw_error_release(&err);
+  free(url);
+  free(headers);
+  stub_free(&s);
+}
+
+static void test_http_announced_body_too_large(void **state) {
+  fixture *f = *state;
+  static const stub_reply replies[] = {{.status = 200, .body = "0123456789abcdef"}};
+  http_stub s;
+  stub_start(&s, replies, 1);
+  char *url = bw_strdup_printf("http://127.0.0.1:%d/big", s.port);
+  bw_error_t err = NULL;
+  assert_int_equal(fetch_one(f->in_dir, url, "files/big", NULL, 8, 0, &err), -1);
+  stub_stop(&s);
+  assert_int_equal(err->kind, BW_ERR_USER);
+  assert_string_equal(err->msg, "inputs[0]: body larger than 8 bytes");
+  char *files = bw_strdup_printf("%s/files", f->in_dir);
+  assert_int_equal(count_temp_files(files), 0);
+  free(files);
+  bw_error_release(&err);
+  free(url);
+  stub_free(&s);
+}
+
+static void test_http_streamed_body_too_large(void **state) {
+  fixture *f = *state;
+  static const stub_reply replies[] = {
+      {.status = 200, .no_length = true, .body = "0123456789abcdef0123456789abcdef"}};
+  http_stub s;
+  stub_start(&s, replies, 1);
+  char *url = bw_strdup_printf("http://127.0.0.1:%d/stream", s.port);
+  bw_error_t err = NULL;
+  assert_int_equal(fetch_one(f->in_dir, url, "files/stream", NULL, 0, 20, &err), -1);
+  stub_stop(&s);
+  assert_int_equal(err->kind, BW_ERR_USER);
+  assert_string_equal(err->msg, "inputs[0]: body larger than 20 bytes");
+  char *files = bw_strdup_printf("%s/files", f->in_dir);
+  assert_int_equal(count_temp_files(files), 0);
+  free(files);
+  bw_error_release(&err);
+  free(url);
+  stub_free(&s);
+}
+
+static void test_transport_failure_is_unavailable_and_hides_secrets(void **state) {
+  fixture *f = *state;
+  /* A port nobody listens on: bind one, note it, close it. */
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+  socklen_t alen = sizeof(addr);
+  getsockname(fd, (struct sockaddr *)&addr, &alen);
+  close(fd);
+  char *url = bw_strdup_printf("http://bob:pa55@127.0.0.1:%d/x?key=k3y", ntohs(addr.sin_port));
+  bw_error_t err = NULL;
+  assert_int_equal(fetch_one(f->in_dir, url, "tables/x.csv", NULL, 0, 0, &err), -1);
+  assert_int_equal(err->kind, BW_ERR_UNAVAILABLE);
+  assert_null(strstr(err->msg, "pa55"));
+  assert_null(strstr(err->msg, "k3y"));
+  assert_null(strstr(err->msg, "bob"));
+  bw_error_release(&err);
+  free(url);
+}
+
+int main(void) {
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_path_table),
+      cmocka_unit_test(test_parse_accepts_and_normalizes),
+      cmocka_unit_test(test_parse_errors_name_the_json_path),
+      cmocka_unit_test(test_redact_strips_userinfo_query_and_fragment),
+      cmocka_unit_test_setup_teardown(test_fetch_file_url_with_the_right_sha256, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_fetch_wrong_sha256_leaves_nothing, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_fetch_over_max_bytes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_fetch_missing_file_url_is_the_jobs_error, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_fetch_file_url_of_a_device_or_folder_is_refused, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_fetch_second_input_failure_names_its_index, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_fetch_rejects_a_bad_path_even_without_parse, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_planted_folder_symlink_is_not_followed, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_planted_file_symlink_is_replaced_not_written_through,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_cancel_before_start, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_http_fetch_ok_and_checked, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_http_404_is_the_jobs_error_and_hides_secrets, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_http_5xx_is_unavailable, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_http_redirect_to_file_is_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_http_announced_body_too_large, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_http_streamed_body_too_large, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_transport_failure_is_unavailable_and_hides_secrets,
+                                      setup, teardown),
+  };
+  int failed = cmocka_run_group_tests(tests, NULL, NULL);
+  curl_global_cleanup();
+  return failed;
+}

@@ -1,0 +1,453 @@
+/* shared/masker.h: secret forms, config walk, overlap rules, streaming. */
+#include "masker.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+/* Masks a C string and compares with the expected C string. */
+static void expect_masked(const masker *m, const char *text, const char *want) {
+  size_t n = 0;
+  char *got = masker_apply(m, text, strlen(text), &n);
+  if (n != strlen(want) || memcmp(got, want, n) != 0)
+    fail_msg("masking \"%s\": got \"%s\", want \"%s\"", text, got, want);
+  assert_int_equal(got[n], '\0');
+  free(got);
+}
+
+static json_t *json_from(const char *text) {
+  json_error_t jerr;
+  json_t *v = json_loads(text, JSON_DECODE_ANY, &jerr);
+  if (!v) fail_msg("test JSON %s: %s", text, jerr.text);
+  return v;
+}
+
+static void test_free_accepts_null(void **state) {
+  masker_free(NULL);
+  masker_stream_free(NULL);
+}
+
+static void test_empty_and_null_masker_copy(void **state) {
+  masker *m = masker_new();
+  assert_int_equal(masker_longest(m), 0);
+  assert_int_equal(masker_forms(m), 0);
+  expect_masked(m, "nothing to hide", "nothing to hide");
+  expect_masked(NULL, "nothing to hide", "nothing to hide");
+  size_t n = 99;
+  char *got = masker_apply(m, "", 0, &n);
+  assert_int_equal(n, 0);
+  assert_string_equal(got, "");
+  free(got);
+  masker_free(m);
+}
+
+static void test_plain_secret(void **state) {
+  masker *m = masker_new();
+  assert_int_equal(masker_add_secret(m, "s3cr3t-value"), 1);
+  expect_masked(m, "token=s3cr3t-value; again s3cr3t-value.", "token=[hidden]; again [hidden].");
+  expect_masked(m, "s3cr3t-valu", "s3cr3t-valu"); /* a prefix is not the secret */
+  expect_masked(m, "s3cr3t-value", "[hidden]");
+  masker_free(m);
+}
+
+static void test_short_values_ignored(void **state) {
+  masker *m = masker_new();
+  assert_int_equal(masker_add_secret(m, ""), 0);
+  assert_int_equal(masker_add_secret(m, "a"), 0);
+  assert_int_equal(masker_add_secret(m, "ab"), 0);
+  assert_int_equal(masker_add_exact(m, "ab", 2), 0);
+  assert_int_equal(masker_forms(m), 0);
+  expect_masked(m, "a ab abc", "a ab abc");
+  assert_int_equal(masker_add_secret(m, "abc"), 1);
+  /* "abc" is its own JSON form; base64 "YWJj" has no padding to strip */
+  assert_int_equal(masker_forms(m), 2);
+  assert_int_equal(masker_longest(m), 4);
+  expect_masked(m, "a ab abc YWJj", "a ab [hidden] [hidden]");
+  masker_free(m);
+}
+
+static void test_adjacent_and_repeated(void **state) {
+  masker *m = masker_new();
+  masker_add_exact(m, "abc", 3);
+  expect_masked(m, "abcabc", "[hidden][hidden]");
+  expect_masked(m, "ababcab", "ab[hidden]ab");
+  masker_free(m);
+  m = masker_new();
+  masker_add_exact(m, "aaa", 3);
+  /* overlapping occurrences of one secret are one region */
+  expect_masked(m, "aaaa", "[hidden]");
+  expect_masked(m, "aaaaaaa", "[hidden]");
+  expect_masked(m, "aa", "aa");
+  masker_free(m);
+}
+
+static void test_base64_forms(void **state) {
+  masker *m = masker_new();
+  masker_add_secret(m, "hunter2>>?");
+  expect_masked(m, "raw hunter2>>? end", "raw [hidden] end");
+  expect_masked(m, "Basic aHVudGVyMj4+Pw== end", "Basic [hidden] end");
+  expect_masked(m, "nopad aHVudGVyMj4+Pw end", "nopad [hidden] end");
+  expect_masked(m, "url aHVudGVyMj4-Pw== end", "url [hidden] end");
+  expect_masked(m, "url-nopad aHVudGVyMj4-Pw.", "url-nopad [hidden].");
+  expect_masked(m, "other aHVudGVyMj4", "other aHVudGVyMj4");
+  masker_free(m);
+}
+
+static void test_base64_matches_openssl(void **state) {
+  /* every length mod 3, so each padding case is covered */
+  const char *values[] = {"abc", "abcd", "abcde", "abcdef", "\xff\xfe\xfd\xfc"};
+  for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+    masker *m = masker_new();
+    masker_add_secret(m, values[i]);
+    static const char *const b64[] = {"YWJj", "YWJjZA==", "YWJjZGU=", "YWJjZGVm", "//79/A=="};
+    char text[64];
+    snprintf(text, sizeof(text), "<%s>", b64[i]);
+    expect_masked(m, text, "<[hidden]>");
+    masker_free(m);
+  }
+}
+
+static void test_json_escaped_forms(void **state) {
+  masker *m = masker_new();
+  const char *value = "s\xc3\xa9\"c\\r/t\n";
+  masker_add_secret(m, value);
+  expect_masked(m, "plain s\xc3\xa9\"c\\r/t\n!", "plain [hidden]!");
+  /* jansson default, JSON_ENSURE_ASCII, lower-case escapes, JSON_ESCAPE_SLASH */
+  expect_masked(m, "{\"p\":\"s\xc3\xa9\\\"c\\\\r/t\\n\"}", "{\"p\":\"[hidden]\"}");
+  expect_masked(m, "{\"p\":\"s\\u00E9\\\"c\\\\r/t\\n\"}", "{\"p\":\"[hidden]\"}");
+  expect_masked(m, "{\"p\":\"s\\u00e9\\\"c\\\\r/t\\n\"}", "{\"p\":\"[hidden]\"}");
+  expect_masked(m, "{\"p\":\"s\\u00e9\\\"c\\\\r\\/t\\n\"}", "{\"p\":\"[hidden]\"}");
+
+  /* and whatever jansson itself writes for a document holding the value */
+  json_t *doc = json_pack("{s:s}", "#password", value);
+  for (size_t flags = 0; flags <= (JSON_ENSURE_ASCII | JSON_ESCAPE_SLASH); flags++) {
+    if (flags & ~(size_t)(JSON_ENSURE_ASCII | JSON_ESCAPE_SLASH)) continue;
+    char *text = json_dumps(doc, JSON_COMPACT | flags);
+    expect_masked(m, text, "{\"#password\":\"[hidden]\"}");
+    free(text);
+  }
+  json_decref(doc);
+  masker_free(m);
+}
+
+static void test_json_form_outside_bmp_and_control(void **state) {
+  masker *m = masker_new();
+  masker_add_secret(m, "k\x01\xf0\x9f\x98\x80y");
+  expect_masked(m, "[k\\u0001\\uD83D\\uDE00y]", "[[hidden]]");
+  expect_masked(m, "[k\\u0001\\ud83d\\ude00y]", "[[hidden]]");
+  expect_masked(m, "[k\\u0001\xf0\x9f\x98\x80y]", "[[hidden]]");
+  masker_free(m);
+}
+
+static void test_invalid_utf8_has_no_json_form(void **state) {
+  masker *m = masker_new();
+  assert_int_equal(masker_add_secret(m, "ab\xff\"cd"), 1);
+  expect_masked(m, "x ab\xff\"cd y", "x [hidden] y");
+  masker_free(m);
+}
+
+static void test_nul_bytes(void **state) {
+  masker *m = masker_new();
+  masker_add_secret_len(m, "a\0bc", 4);
+  size_t n;
+  char *got = masker_apply(m, "1a\0bc2", 6, &n);
+  assert_int_equal(n, 2 + MASKER_HIDDEN_LEN);
+  assert_memory_equal(got, "1[hidden]2", n);
+  free(got);
+  /* JSON form of a NUL byte */
+  expect_masked(m, "a\\u0000bc", "[hidden]");
+  masker_free(m);
+}
+
+static void test_config_walk(void **state) {
+  json_t *config = json_from("{"
+                             " \"parameters\": {"
+                             "   \"#api_key\": \"key-in-object\","
+                             "   \"user\": \"not-a-secret\","
+                             "   \"nested\": {\"deeper\": [{\"#token\": \"tok-in-array\"}]},"
+                             "   \"list\": [\"plain-item\", {\"x\": {\"#pin\": 98765}}],"
+                             "   \"#ratio\": 3.14159,"
+                             "   \"#flag\": true,"
+                             "   \"#none\": null,"
+                             "   \"#short\": \"ab\","
+                             "   \"#bundle\": {\"a\": \"bundle-a\", \"b\": [\"bundle-b\", 4242]}"
+                             " },"
+                             " \"authorization\": {\"oauth_api\": {\"credentials\": "
+                             "   {\"#data\": \"{\\\"refresh\\\":\\\"r3fr3sh\\\"}\"}}}"
+                             "}");
+  masker *m = masker_new();
+  /* api_key, token, pin, ratio, bundle-a, bundle-b, 4242, #data */
+  assert_int_equal(masker_add_config(m, config), 8);
+  expect_masked(m, "key-in-object tok-in-array 98765 3.14159 not-a-secret plain-item",
+                "[hidden] [hidden] [hidden] [hidden] not-a-secret plain-item");
+  expect_masked(m, "bundle-a bundle-b 4242 true ab", "[hidden] [hidden] [hidden] true ab");
+  expect_masked(m, "{\"refresh\":\"r3fr3sh\"}", "[hidden]");
+  expect_masked(m, "{\\\"refresh\\\":\\\"r3fr3sh\\\"}", "[hidden]");
+  /* jansson writes the real as 17 digits in config.json */
+  expect_masked(m, "3.1415899999999999", "[hidden]");
+  assert_int_equal(masker_add_config(m, NULL), 0);
+  json_decref(config);
+  masker_free(m);
+}
+
+static void test_config_top_level_array_and_scalar(void **state) {
+  masker *m = masker_new();
+  json_t *config = json_from("[[{\"#a\": \"deep-secret\"}], \"#notakey\", 5]");
+  assert_int_equal(masker_add_config(m, config), 1);
+  json_decref(config);
+  config = json_from("\"just a string\"");
+  assert_int_equal(masker_add_config(m, config), 0);
+  json_decref(config);
+  expect_masked(m, "deep-secret #notakey", "[hidden] #notakey");
+  masker_free(m);
+}
+
+static void test_overlapping_secrets(void **state) {
+  masker *m = masker_new();
+  masker_add_exact(m, "abcdef", 6);
+  masker_add_exact(m, "cdefgh", 6);
+  /* no byte of either match is shown */
+  expect_masked(m, "xxabcdefghyy", "xx[hidden]yy");
+  expect_masked(m, "abcdef cdefgh", "[hidden] [hidden]");
+  masker_free(m);
+
+  m = masker_new();
+  masker_add_exact(m, "abc", 3);
+  masker_add_exact(m, "abcdef", 6);
+  masker_add_exact(m, "bcd", 3);
+  /* the longer form wins over the one inside it */
+  expect_masked(m, "abcdefabcx", "[hidden][hidden]x");
+  expect_masked(m, "abcde", "[hidden]e"); /* abc and bcd overlap: one region */
+  masker_free(m);
+}
+
+static void test_failure_links(void **state) {
+  masker *m = masker_new();
+  masker_add_exact(m, "aab", 3);
+  masker_add_exact(m, "abcd", 4);
+  masker_add_exact(m, "bcx", 3);
+  expect_masked(m, "aaab", "a[hidden]");
+  expect_masked(m, "aabcd", "[hidden]");   /* aab and abcd overlap */
+  expect_masked(m, "xabcx", "xa[hidden]"); /* abcd fails at x, bcx found by fail link */
+  expect_masked(m, "aaabcx", "a[hidden]"); /* aab + bcx overlap at b */
+  masker_free(m);
+}
+
+/* ---- streaming ---------------------------------------------------------- */
+
+typedef struct collect {
+  char *buf;
+  size_t len;
+  size_t cap;
+} collect;
+
+static void collect_sink(void *ctx, const char *bytes, size_t len, bool hidden) {
+  collect *c = ctx;
+  if (hidden) assert_memory_equal(bytes, MASKER_HIDDEN, MASKER_HIDDEN_LEN);
+  if (c->len + len > c->cap) {
+    c->cap = (c->len + len) * 2;
+    c->buf = realloc(c->buf, c->cap);
+    assert_non_null(c->buf);
+  }
+  memcpy(c->buf + c->len, bytes, len);
+  c->len += len;
+}
+
+static masker *sample_masker(void) {
+  masker *m = masker_new();
+  masker_add_secret(m, "p4ssw0rd!");
+  masker_add_secret(m, "tok\"en\\x");
+  masker_add_exact(m, "abab", 4);
+  masker_add_exact(m, "babx", 4);
+  return m;
+}
+
+static void test_stream_equals_apply_at_every_split(void **state) {
+  masker *m = sample_masker();
+  const char *text = "ababab p4ssw0rd! cDRzc3cwcmQh tok\\\"en\\\\x babx abababx p4ssw0rd";
+  size_t len = strlen(text);
+  size_t want_len;
+  char *want = masker_apply(m, text, len, &want_len);
+  for (size_t a = 0; a <= len; a++) {
+    for (size_t b = a; b <= len; b++) {
+      collect c = {0};
+      masker_stream *s = masker_stream_new(m, collect_sink, &c);
+      masker_stream_feed(s, text, a);
+      masker_stream_feed(s, text + a, b - a);
+      masker_stream_feed(s, text + b, len - b);
+      masker_stream_flush(s);
+      if (c.len != want_len || memcmp(c.buf, want, want_len) != 0)
+        fail_msg("split %zu/%zu: got %.*s", a, b, (int)c.len, c.buf);
+      masker_stream_free(s);
+      free(c.buf);
+    }
+  }
+  free(want);
+  masker_free(m);
+}
+
+static void test_stream_holds_back_at_most_longest(void **state) {
+  masker *m = sample_masker();
+  collect c = {0};
+  masker_stream *s = masker_stream_new(m, collect_sink, &c);
+  size_t longest = masker_longest(m);
+  char chunk[1000];
+  memset(chunk, 'z', sizeof(chunk));
+  masker_stream_feed(s, chunk, sizeof(chunk));
+  assert_int_equal(c.len, sizeof(chunk) - (longest - 1));
+  masker_stream_flush(s);
+  assert_int_equal(c.len, sizeof(chunk));
+  /* reusable after a flush; a secret cut by the flush is not joined up */
+  masker_stream_feed(s, "p4ss", 4);
+  masker_stream_flush(s);
+  masker_stream_feed(s, "w0rd!", 5);
+  masker_stream_flush(s);
+  assert_memory_equal(c.buf + sizeof(chunk), "p4ssw0rd!", 9);
+  masker_stream_feed(s, "ababababab", 10);
+  size_t before = masker_stream_footprint(s);
+  for (int i = 0; i < 1000; i++)
+    masker_stream_feed(s, "ababababab", 10);
+  masker_stream_flush(s);
+  assert_int_equal(masker_stream_footprint(s), before);
+  masker_stream_free(s);
+  free(c.buf);
+  masker_free(m);
+}
+
+/* The naive reference: every occurrence of every form, regions that share a
+ * byte merged, touching ones kept apart. */
+static char *naive_mask(char **forms, size_t n_forms, const char *text, size_t len,
+                        size_t *out_len) {
+  size_t *ends = calloc(len + 1, sizeof(size_t));
+  for (size_t i = 0; i < len; i++) {
+    for (size_t f = 0; f < n_forms; f++) {
+      size_t fl = strlen(forms[f]);
+      if (fl <= len - i && memcmp(text + i, forms[f], fl) == 0 && ends[i] < i + fl)
+        ends[i] = i + fl;
+    }
+  }
+  char *out = malloc(len * 8 + 1);
+  size_t o = 0;
+  for (size_t i = 0; i < len;) {
+    if (ends[i] == 0) {
+      out[o++] = text[i++];
+      continue;
+    }
+    size_t end = ends[i];
+    for (size_t k = i; k < end; k++) {
+      if (ends[k] > end) end = ends[k];
+    }
+    memcpy(out + o, MASKER_HIDDEN, MASKER_HIDDEN_LEN);
+    o += MASKER_HIDDEN_LEN;
+    i = end;
+  }
+  free(ends);
+  out[o] = '\0';
+  *out_len = o;
+  return out;
+}
+
+static void test_differential_against_naive(void **state) {
+  unsigned seed = 12345;
+  for (int round = 0; round < 300; round++) {
+    masker *m = masker_new();
+    char *forms[8];
+    size_t n_forms = 1 + (size_t)(rand_r(&seed) % 8);
+    for (size_t f = 0; f < n_forms; f++) {
+      size_t fl = 3 + (size_t)(rand_r(&seed) % 5);
+      forms[f] = calloc(fl + 1, 1);
+      for (size_t k = 0; k < fl; k++)
+        forms[f][k] = (char)('a' + rand_r(&seed) % 3);
+      masker_add_exact(m, forms[f], fl);
+    }
+    char text[300];
+    size_t len = (size_t)(rand_r(&seed) % sizeof(text));
+    for (size_t k = 0; k < len; k++)
+      text[k] = (char)('a' + rand_r(&seed) % 3);
+    size_t got_len, want_len;
+    char *got = masker_apply(m, text, len, &got_len);
+    char *want = naive_mask(forms, n_forms, text, len, &want_len);
+    if (got_len != want_len || memcmp(got, want, got_len) != 0)
+      fail_msg("round %d: text %.*s\n got  %s\n want %s", round, (int)len, text, got, want);
+    free(got);
+    free(want);
+    for (size_t f = 0; f < n_forms; f++)
+      free(forms[f]);
+    masker_free(m);
+  }
+}
+
+/* Prints a figure, asserts only the result: time is for benchmarks. */
+static void test_ten_megabytes(void **state) {
+  masker *m = masker_new();
+  char secret[32];
+  for (int i = 0; i < 200; i++) {
+    snprintf(secret, sizeof(secret), "secret-%03d-%08x", i, (unsigned)i * 2654435761u);
+    masker_add_secret(m, secret);
+  }
+  size_t len = 10u << 20;
+  char *text = malloc(len);
+  const char *filler = "INFO processing row 123456 of table in.c-main.data, all good; ";
+  size_t fl = strlen(filler);
+  size_t planted = 0, next_plant = 0;
+  for (size_t i = 0; i < len;) {
+    if (i >= next_plant && i + 40 < len) {
+      next_plant = i + 4096;
+      int n = snprintf(text + i, 40, "secret-%03d-%08x", (int)(planted % 200),
+                       (unsigned)(planted % 200) * 2654435761u);
+      i += (size_t)n;
+      planted++;
+      continue;
+    }
+    size_t take = fl < len - i ? fl : len - i;
+    memcpy(text + i, filler, take);
+    i += take;
+  }
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  size_t out_len;
+  char *out = masker_apply(m, text, len, &out_len);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+  size_t hidden = 0;
+  for (char *p = out; (p = memmem(p, out_len - (size_t)(p - out), "[hidden]", 8)); p += 8)
+    hidden++;
+  print_message("masker_apply: 10 MiB, %zu forms, %zu secrets hidden in %.1f ms\n", masker_forms(m),
+                hidden, ms);
+  assert_int_equal(hidden, planted);
+  free(out);
+  free(text);
+  masker_free(m);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_free_accepts_null),
+      cmocka_unit_test(test_empty_and_null_masker_copy),
+      cmocka_unit_test(test_plain_secret),
+      cmocka_unit_test(test_short_values_ignored),
+      cmocka_unit_test(test_adjacent_and_repeated),
+      cmocka_unit_test(test_base64_forms),
+      cmocka_unit_test(test_base64_matches_openssl),
+      cmocka_unit_test(test_json_escaped_forms),
+      cmocka_unit_test(test_json_form_outside_bmp_and_control),
+      cmocka_unit_test(test_invalid_utf8_has_no_json_form),
+      cmocka_unit_test(test_nul_bytes),
+      cmocka_unit_test(test_config_walk),
+      cmocka_unit_test(test_config_top_level_array_and_scalar),
+      cmocka_unit_test(test_overlapping_secrets),
+      cmocka_unit_test(test_failure_links),
+      cmocka_unit_test(test_stream_equals_apply_at_every_split),
+      cmocka_unit_test(test_stream_holds_back_at_most_longest),
+      cmocka_unit_test(test_differential_against_naive),
+      cmocka_unit_test(test_ten_megabytes),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,147 @@
+/* bundle-worker run [--components FILE] JOB.json|-: one job, end to end, with
+ * nothing but a Docker Engine. Events go to standard output as JSON lines;
+ * the exit status says how the job ended. */
+#include "cli.h"
+#include "commands.h"
+
+#include "cleanup.h"
+#include "components.h"
+#include "pipeline.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The one mutable global: set by the signal handler, read by the pipeline. */
+static volatile int cancel_requested;
+
+static const char usage[] =
+    "usage: bundle-worker run [OPTIONS] JOB.json\n"
+    "       bundle-worker run [OPTIONS] -        (the request on standard input)\n\n"
+    "Runs one job: pulls the component's image, prepares /data, runs the container\n"
+    "with its limits, follows and masks its logs, classifies how it ended, stores\n"
+    "its outputs, cleans up. Writes events as JSON lines to standard output.\n"
+    "SIGINT or SIGTERM stops the job (status cancelled).\n\n"
+    "exit status (the job's status):\n"
+    "  0 success            1 user_error          2 bad arguments or configuration\n"
+    "  3 rejected           4 application_error   5 timeout\n"
+    "  6 oom                7 cancelled           8 infra_error\n\n"
+    "options:\n"
+    "  -C, --components FILE  registered components (default: components.file)\n" CLI_COMMON_HELP;
+
+static int exit_status_of(job_status s) {
+  static const int map[JOB_STATUS_COUNT] = {
+      [JOB_SUCCESS] = 0, [JOB_USER_ERROR] = 1, [JOB_REJECTED] = 3, [JOB_APPLICATION_ERROR] = 4,
+      [JOB_TIMEOUT] = 5, [JOB_OOM] = 6,        [JOB_CANCELLED] = 7, [JOB_INFRA_ERROR] = 8};
+  return map[s];
+}
+
+static void on_signal(int sig) {
+  cancel_requested = 1;
+}
+
+static int read_all(FILE *f, char **out, size_t *len) {
+  size_t cap = 0;
+  char *buf = NULL;
+  FILE *mem = open_memstream(&buf, &cap);
+  if (!mem)
+    return -1;
+  char chunk[65536];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+    fwrite(chunk, 1, n, mem);
+  int failed = ferror(f);
+  fclose(mem);
+  if (failed) {
+    free(buf);
+    return -1;
+  }
+  *out = buf;
+  *len = cap;
+  return 0;
+}
+
+int cmd_run(int argc, char **argv) {
+  static const struct option long_options[] = {
+      {"components", required_argument, NULL, 'C'}, CLI_COMMON_LONG_OPTIONS, {NULL, 0, NULL, 0}};
+  cli_context ctx;
+  cli_init(&ctx);
+  cleanup_error bw_error_t err = NULL;
+  const char *components_path = NULL;
+  int rc = EXIT_OK, opt, exit_now = -1;
+  cleanup_free char *request = NULL;
+  size_t request_len = 0;
+  component_registry reg = {0};
+  while ((opt = getopt_long(argc, argv, "C:" CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) !=
+         -1) {
+    if (opt == 'C') {
+      components_path = optarg;
+      continue;
+    }
+    if (!cli_common_option(&ctx, opt, optarg, usage, &exit_now)) {
+      rc = cli_usage_error("run", "unknown option");
+      goto out;
+    }
+    if (exit_now >= 0) {
+      rc = exit_now;
+      goto out;
+    }
+  }
+  if (optind + 1 != argc) {
+    rc = cli_usage_error("run", optind >= argc ? "missing JOB.json (or - for standard input)"
+                                               : "give one job file");
+    goto out;
+  }
+  if (cli_load_config(&ctx, "run") < 0) {
+    rc = EXIT_USAGE;
+    goto out;
+  }
+  const char *job_path = argv[optind];
+  FILE *in = strcmp(job_path, "-") == 0 ? stdin : fopen(job_path, "re");
+  if (!in || read_all(in, &request, &request_len) < 0) {
+    fprintf(stderr, "bundle-worker run: %s: %s\n", job_path, strerror(errno));
+    if (in && in != stdin)
+      fclose(in);
+    rc = EXIT_USAGE;
+    goto out;
+  }
+  if (in != stdin)
+    fclose(in);
+  if (!components_path)
+    components_path = ctx.cfg.components_file;
+  if (!components_path || !*components_path) {
+    rc = cli_usage_error("run", "no components file: give --components FILE or set "
+                                "components.file");
+    goto out;
+  }
+  if (components_load_file(components_path, &reg, &err) < 0) {
+    fprintf(stderr, "bundle-worker run: %s\n", bw_error_msg(&err));
+    rc = EXIT_USAGE;
+    goto out;
+  }
+
+  struct sigaction sa = {.sa_handler = on_signal};
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+
+  char host[256] = "";
+  gethostname(host, sizeof(host) - 1);
+  event_sink sink = {.emit = event_sink_stdout, .ctx = stdout};
+  pipeline_env env = {.cfg = &ctx.cfg,
+                      .components = &reg,
+                      .log = &ctx.log,
+                      .sink = &sink,
+                      .cancel = &cancel_requested,
+                      .host = host};
+  job_result result;
+  pipeline_run(&env, request, request_len, &result);
+  rc = exit_status_of(result.status);
+  job_result_free(&result);
+out:
+  components_free(&reg);
+  cli_free(&ctx);
+  return rc;
+}
