@@ -67,6 +67,10 @@ static const key_spec key_table[] = {
      "keep the data folder of a failed job, for debugging"},
     {"jobs.stop.grace.seconds", KEY_INT, FIELD(stop_grace_s), 0, 3600, "10",
      "at a timeout or cancel: SIGTERM, then SIGKILL this many seconds later"},
+    {"jobs.inputs.max.bytes", KEY_INT, FIELD(inputs_max_bytes), 1, LONG_MAX, "4294967296",
+     "largest input a job may fetch, unless the request gives a smaller max_bytes"},
+    {"jobs.inputs.file.root", KEY_PATH, FIELD(inputs_file_root), 0, 0, "",
+     "file:// inputs must lie under this folder; empty: file:// inputs are refused"},
     {"jobs.log.max.bytes", KEY_INT, FIELD(log_max_bytes), 1024, LONG_MAX, "10485760",
      "log bytes kept per job (first and last part)"},
 };

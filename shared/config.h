@@ -45,6 +45,8 @@ typedef struct bw_config {
   bool keep_failed_data;
   long log_max_bytes;
   long stop_grace_s;
+  long inputs_max_bytes;
+  char *inputs_file_root;
 
   /* kafka.* keys, passed to librdkafka unchanged and in order. */
   bw_config_pair *kafka;

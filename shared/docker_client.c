@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 /* Responses of short calls are small JSON documents; a cap keeps a confused
@@ -101,6 +102,23 @@ static int transport_error(docker_client *c, CURLcode rc, const char *method, co
                       c->socket_path, curl_easy_strerror(rc));
 }
 
+static size_t call_header(char *line, size_t size, size_t nmemb, void *userdata) {
+  docker_response *resp = userdata;
+  size_t len = size * nmemb;
+  static const char name[] = "api-version:";
+  if (len > sizeof(name) && strncasecmp(line, name, sizeof(name) - 1) == 0) {
+    const char *v = line + sizeof(name) - 1;
+    while (*v == ' ')
+      v++;
+    size_t n = strcspn(v, "\r\n");
+    if (n < sizeof(resp->api_version)) {
+      memcpy(resp->api_version, v, n);
+      resp->api_version[n] = '\0';
+    }
+  }
+  return len;
+}
+
 int docker_call(docker_client *c, const char *method, const char *path, const json_t *body,
                 docker_response *resp, bw_error_t *err) {
   memset(resp, 0, sizeof(*resp));
@@ -123,6 +141,8 @@ int docker_call(docker_client *c, const char *method, const char *path, const js
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, bw_buffer_curl_write);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp->body);
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, call_header);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, resp);
   CURLcode rc = curl_easy_perform(h);
   if (rc == CURLE_WRITE_ERROR && resp->body.overflowed)
     return bw_error_set(err, BW_ERR_UNAVAILABLE, "docker %s %s: response larger than %u bytes",
@@ -221,21 +241,26 @@ static int api_version_number(const char *v) {
 
 int docker_client_negotiate(docker_client *c, json_t **version_out, bw_error_t *err) {
   c->api_version[0] = '\0';
-  cleanup_docker_response docker_response resp;
-  if (docker_call_ok(c, "GET", "/version", NULL, &resp, err) < 0)
+  cleanup_docker_response docker_response ping;
+  if (docker_call_ok(c, "GET", "/_ping", NULL, &ping, err) < 0)
     return -1;
-  const char *server_api = json_string_value(json_object_get(resp.json, "ApiVersion"));
+  const char *server_api = ping.api_version;
   int server = api_version_number(server_api);
   if (server < 0)
-    return bw_error_set(err, BW_ERR_UNAVAILABLE, "docker GET /version: no ApiVersion in answer");
+    return bw_error_set(err, BW_ERR_UNAVAILABLE,
+                        "docker GET /_ping: no Api-Version header: is this a Docker Engine?");
   if (server < api_version_number(BW_DOCKER_API_MIN))
     return bw_error_set(err, BW_ERR_UNAVAILABLE,
                         "docker engine speaks API %s; bundle-worker needs at least %s", server_api,
                         BW_DOCKER_API_MIN);
   const char *chosen = server < api_version_number(BW_DOCKER_API_MAX) ? server_api
                                                                         : BW_DOCKER_API_MAX;
-  snprintf(c->api_version, sizeof(c->api_version), "%s", chosen);
-  if (version_out)
+  if (version_out) {
+    cleanup_docker_response docker_response resp;
+    if (docker_call_ok(c, "GET", "/version", NULL, &resp, err) < 0)
+      return -1;
     *version_out = json_incref(resp.json);
+  }
+  snprintf(c->api_version, sizeof(c->api_version), "%s", chosen);
   return 0;
 }

@@ -24,6 +24,7 @@ typedef struct docker_client {
 
 typedef struct docker_response {
   long status; /* HTTP status */
+  char api_version[16]; /* the engine's Api-Version header, when sent */
   bw_buffer body;
   json_t *json; /* the body parsed, when it is JSON; NULL otherwise */
 } docker_response;
@@ -49,7 +50,9 @@ int docker_client_new(docker_client **out, const char *socket_path, long timeout
                       bw_error_t *err);
 void docker_client_free(docker_client *c); /* accepts NULL */
 
-/* GET /version without a version prefix, then picks the API version. */
+/* Picks the API version from the engine's /_ping answer (its Api-Version
+ * header), as the docker CLI does: /_ping is far cheaper than /version.
+ * version_out (may be NULL) gets GET /version's document as well. */
 int docker_client_negotiate(docker_client *c, json_t **version_out, bw_error_t *err);
 
 /* One request with a JSON (or empty) body and a buffered response.

@@ -122,16 +122,15 @@ static long wait_attached(job_logs *jl, long timeout_ms) {
   return status;
 }
 
-int job_logs_start(job_logs *jl, const char *docker_socket, const char *container_id, bool tty,
-                   size_t max_bytes, const masker *mask, const job_events *events,
+int job_logs_start(job_logs *jl, const docker_client *main_client, const char *container_id,
+                   bool tty, size_t max_bytes, const masker *mask, const job_events *events,
                    bw_error_t *err) {
   memset(jl, 0, sizeof(*jl));
-  if (docker_client_new(&jl->dc, docker_socket, 30000, err) < 0 ||
-      docker_client_negotiate(jl->dc, NULL, err) < 0) {
-    docker_client_free(jl->dc);
-    jl->dc = NULL;
+  /* A connection of its own (the stream blocks), speaking the version the
+   * main client already negotiated. */
+  if (docker_client_new(&jl->dc, main_client->socket_path, main_client->timeout_ms, err) < 0)
     return bw_error_prefix(err, "follow logs");
-  }
+  memcpy(jl->dc->api_version, main_client->api_version, sizeof(jl->dc->api_version));
   jl->dc->cancel = &jl->stop;
   jl->container_id = bw_strdup(container_id);
   jl->events = events;

@@ -38,7 +38,7 @@ typedef struct job_logs {
 
 /* Attaches to the created (not yet started) container's output; returns once
  * the stream is connected, so the caller may start the container. */
-int job_logs_start(job_logs *jl, const char *docker_socket, const char *container_id, bool tty,
+int job_logs_start(job_logs *jl, const docker_client *main_client, const char *container_id, bool tty,
                    size_t max_bytes, const masker *mask, const job_events *events,
                    bw_error_t *err);
 /* Waits up to wait_ms for the stream to end by itself (the container stopped),

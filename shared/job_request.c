@@ -18,7 +18,8 @@ static const char *const top_level_keys[] = {
 
 bool job_id_valid(const char *id) {
   size_t n = strlen(id);
-  if (n == 0 || n > 128)
+  /* "." and ".." would name folders above the job's own in data.root. */
+  if (n == 0 || n > 128 || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
     return false;
   for (size_t i = 0; i < n; i++)
     if (!isalnum((unsigned char)id[i]) && !strchr("._-", id[i]))
@@ -85,7 +86,8 @@ static int get_id(const json_t *doc, const char *key, bool required, char **out,
   if (!text || !job_id_valid(text)) {
     cleanup_free char *got = describe(v);
     return bw_error_set(err, BW_ERR_INVALID,
-                        "%s: expected 1 to 128 characters of [A-Za-z0-9._-], got %s", key, got);
+                        "%s: expected 1 to 128 characters of [A-Za-z0-9._-] (not . or ..), got %s",
+                        key, got);
   }
   *out = steal_pointer(&text);
   return 0;

@@ -21,7 +21,8 @@ void log_budget_init(log_budget *lb, size_t max_bytes, log_budget_emit_fn emit,
 }
 
 void log_budget_free(log_budget *lb) {
-  if (!lb) return;
+  if (!lb)
+    return;
   free(lb->ring);
   lb->ring = NULL;
   lb->ring_cap = lb->ring_used = lb->ring_start = lb->tail_lines = 0;
@@ -74,7 +75,8 @@ static void drop_oldest(log_budget *lb) {
   lb->bytes_dropped += len + 1; /* a partial line's cut-off start was counted then */
   lb->lines_dropped++;
   lb->start_dropped = false; /* only the oldest record can be partial */
-  if (lb->ring_used == 0) lb->ring_start = 0;
+  if (lb->ring_used == 0)
+    lb->ring_start = 0;
 }
 
 /* Moves the data to start at 0, in place (three reversals), so the ring can
@@ -88,7 +90,8 @@ static void reverse(unsigned char *p, size_t n) {
 }
 
 static void ring_linearize(log_budget *lb) {
-  if (lb->ring_start == 0) return;
+  if (lb->ring_start == 0)
+    return;
   reverse(lb->ring, lb->ring_start);
   reverse(lb->ring + lb->ring_start, lb->ring_cap - lb->ring_start);
   reverse(lb->ring, lb->ring_cap);
@@ -96,14 +99,17 @@ static void ring_linearize(log_budget *lb) {
 }
 
 static void ring_reserve(log_budget *lb, size_t need) {
-  if (need <= lb->ring_cap) return;
+  if (need <= lb->ring_cap)
+    return;
   ring_linearize(lb);
   size_t cap = lb->ring_cap ? lb->ring_cap : 4096;
   while (cap < need)
     cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-  if (cap > lb->tail_budget) cap = lb->tail_budget;
+  if (cap > lb->tail_budget)
+    cap = lb->tail_budget;
   unsigned char *grown = realloc(lb->ring, cap);
-  if (!grown) abort();
+  if (!grown)
+    abort();
   lb->ring = grown;
   lb->ring_cap = cap;
 }
@@ -151,7 +157,8 @@ static void tail_push(log_budget *lb, int stream, const char *line, size_t len, 
   ring_write(lb, hdr, hlen);
   ring_write(lb, line, len);
   lb->tail_lines++;
-  if (partial) lb->start_dropped = true;
+  if (partial)
+    lb->start_dropped = true;
 }
 
 void log_budget_line(log_budget *lb, int stream, const char *line, size_t len, bool cut) {
@@ -188,7 +195,8 @@ int log_budget_marker(const log_budget *lb, char *buf, size_t size) {
 }
 
 void log_budget_finish(log_budget *lb) {
-  if (lb->finished) return;
+  if (lb->finished)
+    return;
   lb->finished = true;
   if (lb->bytes_dropped > 0 && lb->on_trimmed) {
     lb->on_trimmed(lb->ctx, lb->bytes_dropped, lb->lines_dropped);
@@ -197,7 +205,8 @@ void log_budget_finish(log_budget *lb) {
     int n = log_budget_marker(lb, marker, sizeof(marker));
     lb->emit(lb->ctx, LOG_BUDGET_STREAM_MARKER, marker, (size_t)n, false);
   }
-  if (lb->ring_used == 0) return;
+  if (lb->ring_used == 0)
+    return;
   ring_linearize(lb);
   size_t at = 0;
   for (size_t i = 0; i < lb->tail_lines; i++) {

@@ -18,7 +18,7 @@
  * comes after the head and before the tail, and only when something was dropped.
  *
  * Memory: the ring never exceeds the tail half of max_bytes; it stores each
- * line with a 1 to 3 byte length prefix (more only for lines over 256 KiB),
+ * line with a 1 to 3 byte length prefix (more only for lines over 128 KiB),
  * which counts against that half, so the tail keeps slightly less text than
  * the half when lines are long. Nothing else grows with the input. */
 #pragma once

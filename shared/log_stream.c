@@ -6,13 +6,12 @@
 
 /* Masking and cutting: each line's bytes go through a masker_stream before
  * they reach the line buffer, and the buffer is cut on masked output. The
- * masker holds back masker_longest()-1 raw bytes until no secret can start
- * in them, so a secret split across feed() calls or across a cut is seen
- * whole before anything of it is written; and because the cut happens after
- * masking, it can never fall inside a secret, only next to a "[hidden]",
- * which is moved whole to the next piece. The price is that a piece holds
- * masked bytes, so a piece with "[hidden]" near its end may be a few bytes
- * shorter than max_line_bytes. */
+ * masker holds back the last masker_longest()-1 raw bytes, which could still
+ * be the start of a secret, so a secret split across feed() calls or across a
+ * cut is seen whole before anything of it is written. Because the cut happens
+ * after masking, it never falls inside a secret, only next to a "[hidden]",
+ * which moves whole to the next piece. The price: a piece that would end in
+ * the middle of "[hidden]" is a few bytes shorter than max_line_bytes. */
 
 #define LINE_BUF_START 256
 
@@ -26,13 +25,16 @@ static int stream_of(const log_stream *ls, const log_stream_line *o) {
 
 /* Grows the buffer to hold `need` bytes plus a NUL, never beyond the line cap. */
 static void line_reserve(log_stream *ls, log_stream_line *o, size_t need) {
-  if (need + 1 <= o->cap) return;
+  if (need + 1 <= o->cap)
+    return;
   size_t cap = o->cap ? o->cap : LINE_BUF_START;
   while (cap < need + 1)
     cap *= 2;
-  if (cap > ls->max_line_bytes + 1) cap = ls->max_line_bytes + 1;
+  if (cap > ls->max_line_bytes + 1)
+    cap = ls->max_line_bytes + 1;
   char *grown = realloc(o->buf, cap);
-  if (!grown) abort();
+  if (!grown)
+    abort();
   o->buf = grown;
   o->cap = cap;
 }
@@ -42,7 +44,8 @@ static void line_emit(log_stream *ls, log_stream_line *o, bool cut) {
   o->buf[o->len] = '\0';
   ls->on_line(ls->ctx, stream_of(ls, o), o->buf, o->len, cut);
   o->len = 0;
-  if (cut) ls->cut_pieces++;
+  if (cut)
+    ls->cut_pieces++;
 }
 
 /* Masked bytes into the line buffer. A full buffer is emitted as a cut piece
@@ -53,7 +56,8 @@ static void line_append(log_stream *ls, log_stream_line *o, const char *bytes, s
   if (hidden && o->len + len > max)
     line_emit(ls, o, true); /* max >= LOG_STREAM_MIN_LINE, so the token fits whole */
   while (len > 0) {
-    if (o->len == max) line_emit(ls, o, true);
+    if (o->len == max)
+      line_emit(ls, o, true);
     size_t take = max - o->len < len ? max - o->len : len;
     line_reserve(ls, o, o->len + take);
     memcpy(o->buf + o->len, bytes, take);
@@ -70,7 +74,8 @@ static void masked_sink(void *ctx, const char *bytes, size_t len, bool hidden) {
 
 static void line_push(log_stream *ls, log_stream_line *o, const char *bytes, size_t len) {
   o->in_line = true;
-  if (len == 0) return;
+  if (len == 0)
+    return;
   if (o->ms)
     masker_stream_feed(o->ms, bytes, len);
   else
@@ -78,7 +83,8 @@ static void line_push(log_stream *ls, log_stream_line *o, const char *bytes, siz
 }
 
 static void line_end(log_stream *ls, log_stream_line *o) {
-  if (o->ms) masker_stream_flush(o->ms);
+  if (o->ms)
+    masker_stream_flush(o->ms);
   line_emit(ls, o, false);
   ls->lines[stream_of(ls, o)]++;
   o->in_line = false;
@@ -119,14 +125,19 @@ void log_stream_init(log_stream *ls, bool tty, size_t max_line_bytes, const mask
                      log_line_fn on_line, void *ctx) {
   memset(ls, 0, sizeof(*ls));
   ls->tty = tty;
-  ls->max_line_bytes = max_line_bytes < LOG_STREAM_MIN_LINE ? LOG_STREAM_MIN_LINE : max_line_bytes;
+  if (max_line_bytes < LOG_STREAM_MIN_LINE)
+    max_line_bytes = LOG_STREAM_MIN_LINE;
+  if (max_line_bytes > SIZE_MAX / 4)
+    max_line_bytes = SIZE_MAX / 4; /* "no limit" given as SIZE_MAX: keep +1 from wrapping */
+  ls->max_line_bytes = max_line_bytes;
   ls->mask = mask;
   ls->on_line = on_line;
   ls->ctx = ctx;
   ls->frame_stream = LOG_STREAM_STDOUT;
   for (size_t i = 0; i < 2; i++) {
     ls->out[i].owner = ls;
-    if (mask) ls->out[i].ms = masker_stream_new(mask, masked_sink, &ls->out[i]);
+    if (mask)
+      ls->out[i].ms = masker_stream_new(mask, masked_sink, &ls->out[i]);
   }
 }
 
@@ -152,13 +163,15 @@ int log_stream_feed(log_stream *ls, const char *data, size_t len, bw_error_t *er
   while (len > 0) {
     if (ls->frame_left == 0) {
       size_t take = sizeof(ls->header) - ls->header_len;
-      if (take > len) take = len;
+      if (take > len)
+        take = len;
       memcpy(ls->header + ls->header_len, data, take);
       ls->header_len += take;
       ls->offset += take;
       data += take;
       len -= take;
-      if (ls->header_len < sizeof(ls->header)) break;
+      if (ls->header_len < sizeof(ls->header))
+        break;
       if (!header_valid(ls->header)) {
         /* offset stays at the header's end, so later calls report the same byte */
         ls->broken = true;
@@ -183,19 +196,22 @@ int log_stream_feed(log_stream *ls, const char *data, size_t len, bw_error_t *er
 }
 
 void log_stream_finish(log_stream *ls) {
-  if (!ls->tty && !ls->broken && (ls->header_len > 0 || ls->frame_left > 0)) ls->truncated = true;
+  if (!ls->tty && !ls->broken && (ls->header_len > 0 || ls->frame_left > 0))
+    ls->truncated = true;
   for (size_t i = 0; i < 2; i++) {
     log_stream_line *o = &ls->out[i];
     if (o->pending_cr) {
       o->pending_cr = false;
       line_push(ls, o, "\r", 1); /* a lone '\r' at the very end is text */
     }
-    if (o->in_line) line_end(ls, o);
+    if (o->in_line)
+      line_end(ls, o);
   }
 }
 
 void log_stream_free(log_stream *ls) {
-  if (!ls) return;
+  if (!ls)
+    return;
   for (size_t i = 0; i < 2; i++) {
     masker_stream_free(ls->out[i].ms);
     ls->out[i].ms = NULL;

@@ -34,7 +34,8 @@ struct masker {
 
 static void *xmalloc(size_t size) {
   void *p = malloc(size ? size : 1);
-  if (!p) abort();
+  if (!p)
+    abort();
   return p;
 }
 
@@ -52,16 +53,19 @@ static void *grow_wiped(void *old, size_t old_size, size_t new_size) {
 
 masker *masker_new(void) {
   masker *m = calloc(1, sizeof(*m));
-  if (!m) abort();
+  if (!m)
+    abort();
   m->cap_nodes = 64;
   m->nodes = calloc(m->cap_nodes, sizeof(ac_node));
-  if (!m->nodes) abort();
+  if (!m->nodes)
+    abort();
   m->n_nodes = 1;
   return m;
 }
 
 void masker_free(masker *m) {
-  if (!m) return;
+  if (!m)
+    return;
   explicit_bzero(m->nodes, m->cap_nodes * sizeof(ac_node));
   free(m->nodes);
   explicit_bzero(m, sizeof(*m));
@@ -78,7 +82,8 @@ size_t masker_forms(const masker *m) {
 
 static uint32_t find_child(const masker *m, uint32_t node, unsigned char c) {
   for (uint32_t x = m->nodes[node].child; x; x = m->nodes[x].sibling) {
-    if (m->nodes[x].byte == c) return x;
+    if (m->nodes[x].byte == c)
+      return x;
   }
   return 0;
 }
@@ -86,16 +91,19 @@ static uint32_t find_child(const masker *m, uint32_t node, unsigned char c) {
 /* The automaton's transition: follow fail links until a trie edge fits. */
 static uint32_t ac_step(const masker *m, uint32_t state, unsigned char c) {
   for (;;) {
-    if (state == 0) return m->root_next[c];
+    if (state == 0)
+      return m->root_next[c];
     uint32_t x = find_child(m, state, c);
-    if (x) return x;
+    if (x)
+      return x;
     state = m->nodes[state].fail;
   }
 }
 
 static uint32_t new_node(masker *m) {
   if (m->n_nodes == m->cap_nodes) {
-    if (m->cap_nodes >= UINT32_MAX / 2) abort();
+    if (m->cap_nodes >= UINT32_MAX / 2)
+      abort();
     size_t cap = m->cap_nodes * 2;
     m->nodes = grow_wiped(m->nodes, m->cap_nodes * sizeof(ac_node), cap * sizeof(ac_node));
     memset(m->nodes + m->cap_nodes, 0, (cap - m->cap_nodes) * sizeof(ac_node));
@@ -116,14 +124,17 @@ static int trie_insert(masker *m, const unsigned char *bytes, size_t len) {
       m->nodes[nx].depth = m->nodes[cur].depth + 1;
       m->nodes[nx].sibling = m->nodes[cur].child;
       m->nodes[cur].child = nx;
-      if (cur == 0) m->root_next[bytes[i]] = nx;
+      if (cur == 0)
+        m->root_next[bytes[i]] = nx;
     }
     cur = nx;
   }
-  if (m->nodes[cur].terminal) return 0;
+  if (m->nodes[cur].terminal)
+    return 0;
   m->nodes[cur].terminal = true;
   m->forms++;
-  if (len > m->longest) m->longest = len;
+  if (len > m->longest)
+    m->longest = len;
   return 1;
 }
 
@@ -149,12 +160,14 @@ static void ac_link(masker *m) {
 }
 
 static int add_form(masker *m, const char *bytes, size_t len) {
-  if (len < MASKER_MIN_SECRET) return 0;
+  if (len < MASKER_MIN_SECRET)
+    return 0;
   return trie_insert(m, (const unsigned char *)bytes, len);
 }
 
 static void add_base64_forms(masker *m, const char *value, size_t len) {
-  if (len > INT_MAX / 2) return; /* EVP_EncodeBlock takes an int; no real secret is this big */
+  if (len > INT_MAX / 2)
+    return; /* EVP_EncodeBlock takes an int; no real secret is this big */
   size_t cap = 4 * ((len + 2) / 3) + 1;
   char *b64 = xmalloc(cap);
   size_t n = (size_t)EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)value, (int)len);
@@ -180,7 +193,8 @@ static void add_base64_forms(masker *m, const char *value, size_t len) {
 static bool lowercase_unicode_escapes(char *s, size_t len) {
   bool changed = false;
   for (size_t i = 0; i + 1 < len; i++) {
-    if (s[i] != '\\') continue;
+    if (s[i] != '\\')
+      continue;
     if (s[i + 1] == 'u') {
       for (size_t k = i + 2; k < i + 6 && k < len; k++) {
         if (s[k] >= 'A' && s[k] <= 'F') {
@@ -197,16 +211,19 @@ static bool lowercase_unicode_escapes(char *s, size_t len) {
 static void add_json_forms(masker *m, const char *value, size_t len) {
   /* jansson refuses invalid UTF-8; such a value has no JSON form to mask. */
   json_t *js = json_stringn(value, len);
-  if (!js) return;
+  if (!js)
+    return;
   static const size_t flag_sets[] = {0, JSON_ENSURE_ASCII, JSON_ESCAPE_SLASH,
                                      JSON_ENSURE_ASCII | JSON_ESCAPE_SLASH};
   for (size_t f = 0; f < sizeof(flag_sets) / sizeof(flag_sets[0]); f++) {
     char *dumped = json_dumps(js, JSON_ENCODE_ANY | flag_sets[f]);
-    if (!dumped) abort();
+    if (!dumped)
+      abort();
     size_t n = strlen(dumped);
     if (n >= 2) { /* without the quotes */
       add_form(m, dumped + 1, n - 2);
-      if (lowercase_unicode_escapes(dumped + 1, n - 2)) add_form(m, dumped + 1, n - 2);
+      if (lowercase_unicode_escapes(dumped + 1, n - 2))
+        add_form(m, dumped + 1, n - 2);
     }
     explicit_bzero(dumped, n);
     free(dumped);
@@ -215,7 +232,8 @@ static void add_json_forms(masker *m, const char *value, size_t len) {
 }
 
 static int add_secret_forms(masker *m, const char *value, size_t len) {
-  if (len < MASKER_MIN_SECRET) return 0;
+  if (len < MASKER_MIN_SECRET)
+    return 0;
   add_form(m, value, len);
   add_base64_forms(m, value, len);
   add_json_forms(m, value, len);
@@ -224,7 +242,8 @@ static int add_secret_forms(masker *m, const char *value, size_t len) {
 
 int masker_add_secret_len(masker *m, const char *value, size_t len) {
   int rc = add_secret_forms(m, value, len);
-  if (rc) ac_link(m);
+  if (rc)
+    ac_link(m);
   return rc;
 }
 
@@ -233,7 +252,8 @@ int masker_add_secret(masker *m, const char *value) {
 }
 
 int masker_add_exact(masker *m, const char *bytes, size_t len) {
-  if (len < MASKER_MIN_SECRET) return 0;
+  if (len < MASKER_MIN_SECRET)
+    return 0;
   add_form(m, bytes, len);
   ac_link(m);
   return 1;
@@ -247,7 +267,8 @@ static int add_real_forms(masker *m, const json_t *v) {
   char text[64];
   for (int prec = 1; prec <= 17; prec++) {
     snprintf(text, sizeof(text), "%.*g", prec, d);
-    if (strtod(text, NULL) == d) break;
+    if (strtod(text, NULL) == d)
+      break;
   }
   int rc = add_secret_forms(m, text, strlen(text));
   char *dumped = json_dumps(v, JSON_ENCODE_ANY);
@@ -275,7 +296,8 @@ static size_t walk_config(masker *m, const json_t *v, bool secret) {
       n += walk_config(m, json_array_get(v, i), secret);
     break;
   case JSON_STRING:
-    if (secret) n += (size_t)add_secret_forms(m, json_string_value(v), json_string_length(v));
+    if (secret)
+      n += (size_t)add_secret_forms(m, json_string_value(v), json_string_length(v));
     break;
   case JSON_INTEGER:
     if (secret) {
@@ -285,7 +307,8 @@ static size_t walk_config(masker *m, const json_t *v, bool secret) {
     }
     break;
   case JSON_REAL:
-    if (secret) n += (size_t)add_real_forms(m, v);
+    if (secret)
+      n += (size_t)add_real_forms(m, v);
     break;
   default: /* true, false, null: not secrets, and too common to mask */
     break;
@@ -294,9 +317,11 @@ static size_t walk_config(masker *m, const json_t *v, bool secret) {
 }
 
 size_t masker_add_config(masker *m, const json_t *config) {
-  if (!config) return 0;
+  if (!config)
+    return 0;
   size_t n = walk_config(m, config, false);
-  if (n) ac_link(m);
+  if (n)
+    ac_link(m);
   return n;
 }
 
@@ -332,7 +357,8 @@ struct masker_stream {
 
 masker_stream *masker_stream_new(const masker *m, masker_sink_fn sink, void *ctx) {
   masker_stream *s = calloc(1, sizeof(*s));
-  if (!s) abort();
+  if (!s)
+    abort();
   s->m = m;
   s->sink = sink;
   s->ctx = ctx;
@@ -340,7 +366,8 @@ masker_stream *masker_stream_new(const masker *m, masker_sink_fn sink, void *ctx
 }
 
 void masker_stream_free(masker_stream *s) {
-  if (!s) return;
+  if (!s)
+    return;
   if (s->ring) {
     explicit_bzero(s->ring, s->ring_cap);
     free(s->ring);
@@ -357,7 +384,8 @@ size_t masker_stream_footprint(const masker_stream *s) {
 /* The ring is sized to the masker's longest form; grows (in order) when the
  * masker gained longer forms since, which the header asks callers not to do. */
 static void ring_fit(masker_stream *s, size_t need) {
-  if (s->ring_cap >= need) return;
+  if (s->ring_cap >= need)
+    return;
   unsigned char *ring = xmalloc(need);
   for (size_t i = 0; i < s->held; i++)
     ring[i] = s->ring[(s->ring_head + i) % s->ring_cap];
@@ -377,6 +405,16 @@ static void out_flush(masker_stream *s) {
   }
 }
 
+static void out_plain(masker_stream *s, const char *bytes, size_t len) {
+  if (len >= sizeof(s->out) - s->out_len) {
+    out_flush(s);
+    s->sink(s->ctx, bytes, len, false);
+    return;
+  }
+  memcpy(s->out + s->out_len, bytes, len);
+  s->out_len += len;
+}
+
 static mask_region *region_at(masker_stream *s, size_t i) {
   return &s->regions[(s->reg_head + i) % s->reg_cap];
 }
@@ -387,8 +425,10 @@ static mask_region *region_at(masker_stream *s, size_t i) {
 static void region_add(masker_stream *s, uint64_t start, uint64_t end) {
   while (s->reg_n > 0) {
     mask_region *back = region_at(s, s->reg_n - 1);
-    if (back->end <= start) break;
-    if (back->start < start) start = back->start;
+    if (back->end <= start)
+      break;
+    if (back->start < start)
+      start = back->start;
     s->reg_n--;
   }
   if (s->reg_n == s->reg_cap) {
@@ -423,26 +463,51 @@ static void release_oldest(masker_stream *s) {
     return;
   }
   s->out[s->out_len++] = (char)c;
-  if (s->out_len == sizeof(s->out)) out_flush(s);
+  if (s->out_len == sizeof(s->out))
+    out_flush(s);
 }
 
 void masker_stream_feed(masker_stream *s, const char *text, size_t len) {
   const masker *m = s->m;
   if (!m || m->longest == 0) {
-    if (len) s->sink(s->ctx, text, len, false);
+    if (len)
+      s->sink(s->ctx, text, len, false);
     return;
   }
   ring_fit(s, m->longest);
   const unsigned char *p = (const unsigned char *)text;
-  for (size_t i = 0; i < len; i++) {
+  for (size_t i = 0; i < len;) {
+    if (s->state == 0 && s->held == 0) {
+      /* Fast path: bytes that start no form are final at once. */
+      size_t j = i;
+      while (j < len && m->root_next[p[j]] == 0)
+        j++;
+      if (j > i) {
+        out_plain(s, text + i, j - i);
+        s->pos += j - i;
+        i = j;
+        continue;
+      }
+    }
     s->state = ac_step(m, s->state, p[i]);
     s->ring[(s->ring_head + s->held) % s->ring_cap] = p[i];
     s->held++;
     s->pos++;
+    i++;
     uint32_t match = m->nodes[s->state].out;
-    if (match) region_add(s, s->pos - match, s->pos);
-    /* Keep longest-1 bytes: any later match starts after the released one. */
-    if (s->held >= m->longest) release_oldest(s);
+    if (match)
+      region_add(s, s->pos - match, s->pos);
+    if (s->state == 0) {
+      /* No suffix of the text starts a form: no later match can reach back
+       * into the held bytes, and every region found so far is complete. */
+      while (s->held > 0)
+        release_oldest(s);
+      s->reg_n = 0;
+      s->reg_head = 0;
+    } else if (s->held >= m->longest) {
+      /* Keep longest-1 bytes: any later match starts after the released one. */
+      release_oldest(s);
+    }
   }
   out_flush(s);
 }
@@ -473,7 +538,8 @@ static void apply_sink(void *ctx, const char *bytes, size_t len, bool hidden) {
     while (cap < o->len + len + 1)
       cap *= 2;
     char *grown = realloc(o->buf, cap);
-    if (!grown) abort();
+    if (!grown)
+      abort();
     o->buf = grown;
     o->cap = cap;
   }
@@ -493,6 +559,7 @@ char *masker_apply(const masker *m, const char *text, size_t len, size_t *out_le
   }
   free(s.regions);
   o.buf[o.len] = '\0';
-  if (out_len) *out_len = o.len;
+  if (out_len)
+    *out_len = o.len;
   return o.buf;
 }

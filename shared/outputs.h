@@ -14,9 +14,10 @@
  * a regular file holding one JSON object of at most 1 MiB; otherwise X is
  * still stored (with "manifest": null) and the manifest is reported to
  * on_refused with the reason, since losing the data over a bad manifest would
- * be worse than storing it without one. A folder's sidecar (tables/NAME.csv
- * .manifest of a sliced table) is given to every file below that folder that
- * has no sidecar of its own. A .manifest with no X beside it is reported.
+ * be worse than storing it without one. A folder's sidecar (the
+ * "tables/NAME.csv.manifest" of a sliced table) is given to every file below
+ * that folder that has no sidecar of its own. A .manifest with no X beside it
+ * is reported, not stored.
  *
  * Refused, never followed or read, each reported to on_refused with a
  * reason: symlinks, fifos, sockets, devices, files with more than one hard

@@ -262,7 +262,7 @@ static int create_and_start(job_run *run, bw_error_t *err) {
     free(labels[i]);
   if (rc < 0)
     return -1;
-  if (job_logs_start(&run->logs, run->env->cfg->docker_socket, run->container_id, false,
+  if (job_logs_start(&run->logs, run->dc, run->container_id, false,
                      (size_t)run->env->cfg->log_max_bytes, run->mask, &run->events, err) < 0)
     return -1;
   run->logs_started = true;
@@ -424,6 +424,32 @@ static job_status status_of_error(const bw_error_t err, bool before_container) {
   }
 }
 
+/* file:// inputs read the worker's own disk: only under a configured folder. */
+static int check_file_inputs(const job_run *run, bw_error_t *err) {
+  const char *root = run->env->cfg->inputs_file_root;
+  cleanup_free char *real_root = (root && *root) ? realpath(root, NULL) : NULL;
+  for (size_t i = 0; i < run->req.input_count; i++) {
+    const char *url = run->req.inputs[i].url;
+    if (strncmp(url, "file://", 7) != 0)
+      continue;
+    if (!real_root)
+      return bw_error_set(err, BW_ERR_USER,
+                          "inputs[%zu].url: file:// inputs are disabled on this worker "
+                          "(jobs.inputs.file.root is not set)",
+                          i);
+    const char *path = url + 7;
+    if (strncmp(path, "localhost/", 10) == 0)
+      path += 9;
+    cleanup_free char *real = realpath(path, NULL);
+    size_t n = strlen(real_root);
+    if (!real || strncmp(real, real_root, n) != 0 || (real[n] != '/' && real_root[n - 1] != '/'))
+      return bw_error_set(err, BW_ERR_USER,
+                          "inputs[%zu].url: file:// inputs must be existing files under %s", i,
+                          real_root);
+  }
+  return 0;
+}
+
 static job_status run_steps(job_run *run, const char *bytes, size_t len, bw_error_t *err) {
   const pipeline_env *env = run->env;
   phase_begin(run);
@@ -445,8 +471,9 @@ static job_status run_steps(job_run *run, const char *bytes, size_t len, bw_erro
                       run->req.state, uid, uid, &run->dir, err) < 0)
     return JOB_INFRA_ERROR;
   if (run->req.input_count > 0 &&
-      inputs_fetch(run->dir.in_dir, run->req.inputs, run->req.input_count, 0, env->cancel, err) <
-          0)
+      (check_file_inputs(run, err) < 0 ||
+       inputs_fetch(run->dir.in_dir, run->req.inputs, run->req.input_count,
+                    env->cfg->inputs_max_bytes, env->cancel, err) < 0))
     return status_of_error(*err, true) == JOB_REJECTED ? JOB_USER_ERROR
                                                        : status_of_error(*err, true);
   phase_end(run, "prepare");

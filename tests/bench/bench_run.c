@@ -36,10 +36,21 @@ static double mean(const double *v, int n) {
   return s / n;
 }
 
-static double raw_lifecycle(docker_client *dc, const char *image) {
+static double raw_lifecycle(docker_client *dc, const char *image, const char *data_dir) {
   int64_t t0 = bw_time_monotonic_ms();
   bw_error_t err = NULL;
-  cleanup_json json_t *body = json_pack("{s:s, s:[s]}", "Image", image, "Cmd", "/bin/true");
+  /* The same container the worker creates for bundle.true (no network, the
+   * same limits, user, init process, /data bound, labels): only the runner
+   * around it differs. */
+  cleanup_free char *bind = bw_strdup_printf("%s:/data", data_dir);
+  cleanup_json json_t *body = json_pack(
+      "{s:s, s:[s], s:b, s:s, s:s, s:{s:s}, s:{s:s, s:I, s:I, s:I, s:I, s:b, s:[s], s:[s], "
+      "s:[s]}}",
+      "Image", image, "Cmd", "/bin/true", "NetworkDisabled", 1, "User", "65534:65534",
+      "WorkingDir", "/data", "Labels", "io.bundle-worker.bench", "raw", "HostConfig",
+      "NetworkMode", "none", "Memory", (json_int_t)(64 << 20), "MemorySwap",
+      (json_int_t)(64 << 20), "NanoCpus", (json_int_t)1000000000, "PidsLimit", (json_int_t)1024,
+      "Init", 1, "CapDrop", "ALL", "SecurityOpt", "no-new-privileges", "Binds", bind);
   cleanup_docker_response docker_response created;
   if (docker_call_ok(dc, "POST", "/containers/create", body, &created, &err) < 0) {
     fprintf(stderr, "raw create: %s\n", bw_error_msg(&err));
@@ -96,19 +107,24 @@ int main(int argc, char **argv) {
     fprintf(stderr, "%s\n", bw_error_msg(&err));
     return 1;
   }
+  char data_dir[] = "/tmp/bench-data-XXXXXX";
+  if (!mkdtemp(data_dir)) {
+    perror("mkdtemp");
+    return 1;
+  }
   /* Warm both paths once (image present, caches warm). */
-  raw_lifecycle(dc, argv[3]);
+  raw_lifecycle(dc, argv[3], data_dir);
   worker_run(argv[1], argv[2]);
   double *raw = calloc((size_t)n, sizeof(double));
   double *ours = calloc((size_t)n, sizeof(double));
   for (int i = 0; i < n; i++) {
     /* Alternate which goes first so drift hits both alike. */
     if (i % 2 == 0) {
-      raw[i] = raw_lifecycle(dc, argv[3]);
+      raw[i] = raw_lifecycle(dc, argv[3], data_dir);
       ours[i] = worker_run(argv[1], argv[2]);
     } else {
       ours[i] = worker_run(argv[1], argv[2]);
-      raw[i] = raw_lifecycle(dc, argv[3]);
+      raw[i] = raw_lifecycle(dc, argv[3], data_dir);
     }
   }
   double raw_mean = mean(raw, n), ours_mean = mean(ours, n);
@@ -122,6 +138,7 @@ int main(int argc, char **argv) {
          ours_mean / raw_mean, ours_median / raw_median);
   free(raw);
   free(ours);
+  rmdir(data_dir);
   docker_client_free(dc);
   return 0;
 }

@@ -10,6 +10,8 @@ export BUNDLE_WORKER_DOCKER_SOCKET=$STACK_DOCKER_SOCKET
 export BUNDLE_WORKER_DATA_ROOT=$work/jobs
 export BUNDLE_WORKER_ARTIFACTS_URL=file://$work/artifacts
 export BUNDLE_WORKER_COMPONENTS_FILE=$src/deploy/config/components.local.json
+export BUNDLE_WORKER_JOBS_INPUTS_FILE_ROOT=$work/inputs
+mkdir -p "$work/inputs"
 sock=$STACK_DOCKER_SOCKET
 prefix=$STACK_IMAGE_PREFIX
 tag=$STACK_IMAGE_TAG
@@ -139,14 +141,18 @@ check "symlinks refused, the regular file stored" eval \
   '[ $rc -eq 0 ] && some ".type == \"artifact.refused\" and .path == \"files/evil\"" && some ".type == \"artifact.refused\" and .path == \"tables/up.csv\"" && some ".type == \"artifact.uploaded\" and .path == \"files/ok.txt\"" && [ "$(events_of artifact.uploaded | wc -l)" = 1 ]'
 
 # --- inputs: a checksum mismatch fails the job before any container starts
-printf 'a,b\n1,2\n' >"$work/input.csv"
-job in-1 bundle.exit "{\"inputs\": [{\"url\": \"file://$work/input.csv\", \"path\": \"tables/input.csv\", \"sha256\": \"$(printf '0%.0s' $(seq 64))\"}]}"
+printf 'a,b\n1,2\n' >"$work/inputs/input.csv"
+job in-1 bundle.exit "{\"inputs\": [{\"url\": \"file://$work/inputs/input.csv\", \"path\": \"tables/input.csv\", \"sha256\": \"$(printf '0%.0s' $(seq 64))\"}]}"
 run_job in-1
 check "input checksum mismatch: user_error, no container" eval \
   '[ $rc -eq 1 ] && finished message | grep -q "sha256 mismatch" && ! grep -q container.started <<<"$out"'
-job in-2 bundle.exit "{\"inputs\": [{\"url\": \"file://$work/input.csv\", \"path\": \"tables/input.csv\", \"sha256\": \"$(sha256sum "$work/input.csv" | cut -d' ' -f1)\"}]}"
+job in-2 bundle.exit "{\"inputs\": [{\"url\": \"file://$work/inputs/input.csv\", \"path\": \"tables/input.csv\", \"sha256\": \"$(sha256sum "$work/inputs/input.csv" | cut -d' ' -f1)\"}]}"
 run_job in-2
 check "input with the right checksum: success" eval '[ $rc -eq 0 ]'
+job in-3 bundle.exit '{"inputs": [{"url": "file:///etc/passwd", "path": "files/passwd"}]}'
+run_job in-3
+check "a file:// input outside jobs.inputs.file.root is refused" eval \
+  '[ $rc -eq 1 ] && finished message | grep -q "must be existing files under" && ! grep -q container.started <<<"$out"'
 
 # --- a 100 MB log flood: first and last part kept, the worker's memory bounded
 plain=${BW_TEST_PLAIN_BIN:-$bw}

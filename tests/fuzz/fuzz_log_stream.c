@@ -32,16 +32,19 @@ typedef struct check {
 
 static void budget_emit(void *ctx, int stream, const char *line, size_t len, bool cut) {
   check *c = ctx;
-  if (stream != LOG_BUDGET_STREAM_MARKER) c->forwarded += len + 1;
+  if (stream != LOG_BUDGET_STREAM_MARKER)
+    c->forwarded += len + 1;
 }
 
 static void on_line(void *ctx, int stream, const char *line, size_t len, bool cut) {
   check *c = ctx;
-  if ((stream != 1 && stream != 2) || len > c->max_line || line[len] != '\0') abort();
+  if ((stream != 1 && stream != 2) || len > c->max_line || line[len] != '\0')
+    abort();
   if (c->joined_len[stream] + len > c->joined_cap[stream]) {
     c->joined_cap[stream] = (c->joined_len[stream] + len) * 2 + 16;
     c->joined[stream] = realloc(c->joined[stream], c->joined_cap[stream]);
-    if (!c->joined[stream]) abort();
+    if (!c->joined[stream])
+      abort();
   }
   if (len > 0) {
     memcpy(c->joined[stream] + c->joined_len[stream], line, len);
@@ -57,7 +60,8 @@ static void on_line(void *ctx, int stream, const char *line, size_t len, bool cu
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (size < 2) return 0;
+  if (size < 2)
+    return 0;
   bool tty = data[0] & 1;
   size_t max_line = (size_t)(data[0] >> 1) * 3; /* 0..381; under 16 is raised */
   uint32_t rng = data[1] + 1u;
@@ -79,23 +83,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (size_t at = 0; at < size;) {
     rng = rng * 1103515245u + 12345u;
     size_t take = 1 + (rng >> 16) % 97;
-    if (take > size - at) take = size - at;
+    if (take > size - at)
+      take = size - at;
     bw_error_t err = NULL;
     int rc = log_stream_feed(&ls, (const char *)data + at, take, &err);
     if (rc < 0) {
-      if (!err || strncmp(err->msg, "log stream: bad frame header at byte ", 37) != 0) abort();
+      if (!err || strncmp(err->msg, "log stream: bad frame header at byte ", 37) != 0)
+        abort();
       failed = true;
     } else if (failed || err) {
       abort(); /* an error is sticky, and success sets no error */
     }
     bw_error_release(&err);
-    if (log_stream_footprint(&ls) > 2 * (ls.max_line_bytes + 1) + 4096) abort();
+    if (log_stream_footprint(&ls) > 2 * (ls.max_line_bytes + 1) + 4096)
+      abort();
     at += take;
   }
   log_stream_finish(&ls);
   log_budget_finish(&lb);
-  if (lb.bytes_total != c.forwarded + lb.bytes_dropped) abort();
-  if (lb.ring_cap > lb.tail_budget) abort();
+  if (lb.bytes_total != c.forwarded + lb.bytes_dropped)
+    abort();
+  if (lb.ring_cap > lb.tail_budget)
+    abort();
 
   log_stream_free(&ls);
   log_budget_free(&lb);

@@ -43,7 +43,8 @@ static void on_line(void *ctx, int stream, const char *line, size_t len, bool cu
   collected_add(c, line, len);
   collected_add(c, "\n", 1);
   c->pieces++;
-  if (len > c->max_piece) c->max_piece = len;
+  if (len > c->max_piece)
+    c->max_piece = len;
 }
 
 static void collected_free(collected *c) {
@@ -72,7 +73,8 @@ static void frame_str(char *buf, size_t *at, int stream, const char *payload) {
 
 static void feed_ok(log_stream *ls, const char *data, size_t len) {
   bw_error_t err = NULL;
-  if (log_stream_feed(ls, data, len, &err) < 0) fail_msg("feed: %s", bw_error_msg(&err));
+  if (log_stream_feed(ls, data, len, &err) < 0)
+    fail_msg("feed: %s", bw_error_msg(&err));
 }
 
 /* Runs a whole input through a fresh stream, fed in the given pieces. */
@@ -215,8 +217,10 @@ static void test_huge_frame_in_pieces(void **state) {
       chunk[i] = line[(sent + i) % sizeof(line)];
     feed_ok(&ls, chunk, take);
     sent += take;
-    if (log_stream_footprint(&ls) > max_footprint) max_footprint = log_stream_footprint(&ls);
-    if (c.len > (1u << 20)) collected_free(&c); /* the lines are checked by count below */
+    if (log_stream_footprint(&ls) > max_footprint)
+      max_footprint = log_stream_footprint(&ls);
+    if (c.len > (1u << 20))
+      collected_free(&c); /* the lines are checked by count below */
   }
   log_stream_finish(&ls);
   /* 8 MiB is not a multiple of 100: the last line has no newline */
@@ -266,7 +270,8 @@ static void expect_bad_header(const char *data, size_t len, size_t split, const 
   log_stream_init(&ls, false, 64, NULL, on_line, &c);
   bw_error_t err = NULL;
   int rc = log_stream_feed(&ls, data, split, &err);
-  if (rc == 0) rc = log_stream_feed(&ls, data + split, len - split, &err);
+  if (rc == 0)
+    rc = log_stream_feed(&ls, data + split, len - split, &err);
   assert_int_equal(rc, -1);
   assert_non_null(err);
   assert_int_equal(err->kind, BW_ERR_INVALID);
@@ -344,7 +349,8 @@ static void test_overlong_lines_cut(void **state) {
       size_t cuts[1] = {split};
       /* 4 is below the floor: raised to LOG_STREAM_MIN_LINE (16) */
       run_pieces(true, i == 0 ? 4 : 16, NULL, cases[i].in, cuts, 1, len, &c);
-      if (strcmp(c.text, cases[i].out) != 0) fail_msg("case %zu split %zu:\n%s", i, split, c.text);
+      if (strcmp(c.text, cases[i].out) != 0)
+        fail_msg("case %zu split %zu:\n%s", i, split, c.text);
       collected_free(&c);
     }
   }
@@ -422,7 +428,8 @@ static void test_secret_across_cut(void **state) {
         char *nl = strchr(colon, '\n');
         size_t piece = (size_t)(nl - colon - 1);
         char *hid = memmem(colon + 1, piece, "[hid", 4);
-        if (hid) assert_true((size_t)(hid - colon - 1) + MASKER_HIDDEN_LEN <= piece);
+        if (hid)
+          assert_true((size_t)(hid - colon - 1) + MASKER_HIDDEN_LEN <= piece);
         memcpy(joined + j, colon + 1, piece);
         j += piece;
         p = nl + 1;
@@ -476,7 +483,8 @@ static void budget_emit(void *ctx, int stream, const char *line, size_t len, boo
     s->markers++;
     s->marker_bytes += len + 1;
   }
-  if (memmem(line, len, "SECRETVALUE", 11)) s->leaked = true;
+  if (memmem(line, len, "SECRETVALUE", 11))
+    s->leaked = true;
 }
 
 static void budget_line(void *ctx, int stream, const char *line, size_t len, bool cut) {
@@ -515,13 +523,16 @@ static void test_hundred_megabytes_bounded(void **state) {
     /* uneven pieces, so frames and secrets split everywhere over time */
     for (size_t at = 0; at < block_cap;) {
       size_t take = 1 + (fed + at) % 7919;
-      if (take > block_cap - at) take = block_cap - at;
+      if (take > block_cap - at)
+        take = block_cap - at;
       feed_ok(&ls, block + at, take);
       at += take;
     }
     fed += block_cap;
-    if (log_stream_footprint(&ls) > max_footprint) max_footprint = log_stream_footprint(&ls);
-    if (lb.ring_cap > max_ring) max_ring = lb.ring_cap;
+    if (log_stream_footprint(&ls) > max_footprint)
+      max_footprint = log_stream_footprint(&ls);
+    if (lb.ring_cap > max_ring)
+      max_ring = lb.ring_cap;
   }
   log_stream_finish(&ls);
   log_budget_finish(&lb);

@@ -25,7 +25,8 @@ static void expect_masked(const masker *m, const char *text, const char *want) {
 static json_t *json_from(const char *text) {
   json_error_t jerr;
   json_t *v = json_loads(text, JSON_DECODE_ANY, &jerr);
-  if (!v) fail_msg("test JSON %s: %s", text, jerr.text);
+  if (!v)
+    fail_msg("test JSON %s: %s", text, jerr.text);
   return v;
 }
 
@@ -128,7 +129,8 @@ static void test_json_escaped_forms(void **state) {
   /* and whatever jansson itself writes for a document holding the value */
   json_t *doc = json_pack("{s:s}", "#password", value);
   for (size_t flags = 0; flags <= (JSON_ENSURE_ASCII | JSON_ESCAPE_SLASH); flags++) {
-    if (flags & ~(size_t)(JSON_ENSURE_ASCII | JSON_ESCAPE_SLASH)) continue;
+    if (flags & ~(size_t)(JSON_ENSURE_ASCII | JSON_ESCAPE_SLASH))
+      continue;
     char *text = json_dumps(doc, JSON_COMPACT | flags);
     expect_masked(m, text, "{\"#password\":\"[hidden]\"}");
     free(text);
@@ -250,7 +252,8 @@ typedef struct collect {
 
 static void collect_sink(void *ctx, const char *bytes, size_t len, bool hidden) {
   collect *c = ctx;
-  if (hidden) assert_memory_equal(bytes, MASKER_HIDDEN, MASKER_HIDDEN_LEN);
+  if (hidden)
+    assert_memory_equal(bytes, MASKER_HIDDEN, MASKER_HIDDEN_LEN);
   if (c->len + len > c->cap) {
     c->cap = (c->len + len) * 2;
     c->buf = realloc(c->buf, c->cap);
@@ -297,13 +300,19 @@ static void test_stream_holds_back_at_most_longest(void **state) {
   masker *m = sample_masker();
   collect c = {0};
   masker_stream *s = masker_stream_new(m, collect_sink, &c);
-  size_t longest = masker_longest(m);
   char chunk[1000];
   memset(chunk, 'z', sizeof(chunk));
   masker_stream_feed(s, chunk, sizeof(chunk));
-  assert_int_equal(c.len, sizeof(chunk) - (longest - 1));
+  assert_int_equal(c.len, sizeof(chunk)); /* 'z' starts no secret: nothing held */
+  masker_stream_feed(s, "xxp4ssw0r", 9);
+  assert_int_equal(c.len, sizeof(chunk) + 2); /* the start of a secret is held */
+  masker_stream_feed(s, "d!", 2);
+  masker_stream_feed(s, "abababababab", 12); /* overlapping "abab": held to the end */
+  assert_true(c.len >= sizeof(chunk) + 2 + MASKER_HIDDEN_LEN);
   masker_stream_flush(s);
-  assert_int_equal(c.len, sizeof(chunk));
+  assert_int_equal(c.len, sizeof(chunk) + 2 + 2 * MASKER_HIDDEN_LEN);
+  assert_memory_equal(c.buf + sizeof(chunk), "xx[hidden][hidden]", c.len - sizeof(chunk));
+  c.len = sizeof(chunk);
   /* reusable after a flush; a secret cut by the flush is not joined up */
   masker_stream_feed(s, "p4ss", 4);
   masker_stream_flush(s);
@@ -342,7 +351,8 @@ static char *naive_mask(char **forms, size_t n_forms, const char *text, size_t l
     }
     size_t end = ends[i];
     for (size_t k = i; k < end; k++) {
-      if (ends[k] > end) end = ends[k];
+      if (ends[k] > end)
+        end = ends[k];
     }
     memcpy(out + o, MASKER_HIDDEN, MASKER_HIDDEN_LEN);
     o += MASKER_HIDDEN_LEN;
