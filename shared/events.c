@@ -24,17 +24,20 @@ json_t *event_new(const job_events *je, const char *type) {
 }
 
 int event_emit(const job_events *je, json_t *ev) {
-  cleanup_json json_t *owned = ev;
   const char *type = json_string_value(json_object_get(ev, "type"));
   cleanup_free char *text = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
-  if (!text)
+  if (!text) {
+    json_decref(ev);
     return -1;
+  }
   size_t len = strlen(text);
   cleanup_free char *masked = NULL;
   if (je->mask) {
     masked = masker_apply(je->mask, text, len, &len);
   }
-  return je->sink->emit(je->sink->ctx, type ? type : "", je->job_id, masked ? masked : text, len);
+  int rc = je->sink->emit(je->sink->ctx, type ? type : "", je->job_id, masked ? masked : text, len);
+  json_decref(ev); /* type points into it */
+  return rc;
 }
 
 int event_sink_stdout(void *ctx, const char *type, const char *job_id, const char *json,
