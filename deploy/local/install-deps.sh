@@ -7,7 +7,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev
+  build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-dev
   librdkafka-dev libcurl4-openssl-dev libjansson-dev libhiredis-dev
   libcmocka-dev libssl-dev libmicrohttpd-dev
   redis-server docker.io docker-registry busybox-static kcat apache2-utils
