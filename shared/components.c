@@ -249,7 +249,7 @@ static int parse_auth(component *c, const json_t *v, const char *where, bw_error
 static const char *const component_keys[] = {
     "image",  "tag",         "allowed_tags", "digest",      "auth",
     "pull_policy", "limits", "max_limits",   "networks",    "run_as_root",
-    "read_only_rootfs", "description", NULL};
+    "read_only_rootfs", "tty", "description", NULL};
 
 static int check_keys(const json_t *obj, const char *where, bw_error_t *err) {
   const char *key;
@@ -262,7 +262,7 @@ static int check_keys(const json_t *obj, const char *where, bw_error_t *err) {
       return bw_error_set(err, BW_ERR_INVALID,
                           "%s.%s: unknown key (expected image, tag, allowed_tags, digest, auth, "
                           "pull_policy, limits, max_limits, networks, run_as_root, "
-                          "read_only_rootfs, description)",
+                          "read_only_rootfs, tty, description)",
                           where, key);
   }
   return 0;
@@ -391,7 +391,8 @@ static int parse_component(component *c, const char *id, const json_t *obj, cons
     c->network_count = 1;
   }
   if (get_bool(obj, "run_as_root", where, &c->run_as_root, err) < 0 ||
-      get_bool(obj, "read_only_rootfs", where, &c->read_only_rootfs, err) < 0)
+      get_bool(obj, "read_only_rootfs", where, &c->read_only_rootfs, err) < 0 ||
+      get_bool(obj, "tty", where, &c->tty, err) < 0)
     return -1;
   return check_within(c, where, err);
 }

@@ -38,6 +38,7 @@ typedef struct component {
   size_t network_count;
   bool run_as_root;
   bool read_only_rootfs;
+  bool tty; /* run with a terminal: one raw output stream, no stdout/stderr split */
 } component;
 
 typedef struct component_registry {

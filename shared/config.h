@@ -46,6 +46,8 @@ typedef struct bw_config {
   long log_max_bytes;
   long stop_grace_s;
   long inputs_max_bytes;
+  long pull_timeout_s;
+  long pull_inactivity_s;
   char *inputs_file_root;
 
   /* kafka.* keys, passed to librdkafka unchanged and in order. */

@@ -147,7 +147,11 @@ static int ensure_image(job_run *run, const char *user, const char *pass, bw_err
       cached = inspect != NULL;
     }
     if (!cached) {
-      image_pull_opts opts = {.username = user, .password = pass, .cancel = run->env->cancel};
+      image_pull_opts opts = {.username = user,
+                              .password = pass,
+                              .total_timeout_ms = run->env->cfg->pull_timeout_s * 1000,
+                              .inactivity_timeout_s = run->env->cfg->pull_inactivity_s,
+                              .cancel = run->env->cancel};
       if (image_pull(run->dc, &run->plan.image, &opts, &res, err) < 0) {
         rc = -1;
         goto out;
@@ -255,6 +259,7 @@ static int create_and_start(job_run *run, bw_error_t *err) {
       .cpus = run->plan.limits.cpus,
       .pids = run->plan.limits.pids,
       .read_only_rootfs = c->read_only_rootfs,
+      .tty = c->tty,
   };
   int rc = container_create(run->dc, &spec, &run->container_id, err);
   free_strv(env);
@@ -262,7 +267,7 @@ static int create_and_start(job_run *run, bw_error_t *err) {
     free(labels[i]);
   if (rc < 0)
     return -1;
-  if (job_logs_start(&run->logs, run->dc, run->container_id, false,
+  if (job_logs_start(&run->logs, run->dc, run->container_id, c->tty,
                      (size_t)run->env->cfg->log_max_bytes, run->mask, &run->events, err) < 0)
     return -1;
   run->logs_started = true;

@@ -174,5 +174,38 @@ check "flood: success, trimmed event counts the dropped bytes" eval \
 check "flood: peak memory (VmHWM) ${hwm} kB under 64 MB" eval '[ "$hwm" -gt 0 ] && [ "$hwm" -lt 65536 ]'
 check "flood: no leftovers" no_leftovers flood-1
 
+# --- a terminal (TTY): one raw stream, no frame headers
+job tty-1 bundle.exit-tty
+run_job tty-1
+check "tty: success, both lines arrive as stdout" eval \
+  '[ $rc -eq 0 ] && [ "$(jq -c "select(.type == \"job.log\" and .stream == \"stdout\")" <<<"$out" | wc -l)" = 2 ]'
+
+# --- read-only root filesystem with a tmpfs /tmp
+job ro-1 bundle.sample-ro
+run_job ro-1
+check "read-only root: the sample still writes its outputs to /data" eval \
+  '[ $rc -eq 0 ] && some ".type == \"artifact.uploaded\" and .path == \"tables/result.csv\""'
+
+# --- digest pin: the right digest runs, a wrong one is the job's error
+digest=$(engine "http://d/v1.41/images/$(jq -rn --arg s "$prefix/sample:$tag" '$s|@uri')/json" | jq -r '.RepoDigests[0] | split("@")[1]')
+jq --arg d "$digest" '.components["pinned"] = (.components["bundle.sample"] + {digest: $d}) |
+  .components["pinned-wrong"] = (.components["bundle.sample"] + {digest: ("sha256:" + ("0" * 64))})' \
+  "$BUNDLE_WORKER_COMPONENTS_FILE" >"$work/pinned.json"
+job pin-1 pinned
+run_job pin-1 --components "$work/pinned.json"
+check "digest pin: runs the pinned image ($digest)" eval '[ $rc -eq 0 ] && [ "$(finished image_digest)" = "$digest" ]'
+job pin-2 pinned-wrong
+run_job pin-2 --components "$work/pinned.json"
+check "digest pin: a digest the registry does not have is a user_error" eval '[ $rc -eq 1 ] && [ "$(finished status)" = user_error ]'
+
+# --- a leftover container with the job's name (409 Conflict) is recovered from
+engine -X POST -H 'Content-Type: application/json' \
+  -d "{\"Image\": \"$prefix/true:$tag\", \"Labels\": {\"io.bundle-worker.job-id\": \"conflict-1\"}}" \
+  'http://d/v1.41/containers/create?name=bw-conflict-1-1' >/dev/null
+job conflict-1 bundle.exit
+run_job conflict-1
+check "409 Conflict: the leftover is removed and the job runs" eval '[ $rc -eq 0 ] && [ "$(finished status)" = success ]'
+check "409 Conflict: no leftovers" no_leftovers conflict-1
+
 check "after every test: no container with the project's labels" eval '[ "$(leftovers)" = 0 ]'
 finish
