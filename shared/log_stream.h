@@ -66,10 +66,10 @@ typedef struct log_stream {
   bool truncated; /* finish() found a header or payload unfinished */
 } log_stream;
 
-/* mask is borrowed and must outlive the stream, and must have all its secrets
- * by now; the log_stream must not be moved after init (the lines point back to
- * it). max_line_bytes below
- * LOG_STREAM_MIN_LINE is raised to it. Allocation failures abort. */
+/* mask is borrowed, must outlive the stream and must have all its secrets by
+ * now; the log_stream must not be moved after init (its lines point back to
+ * it). max_line_bytes below LOG_STREAM_MIN_LINE is raised to it. Allocation
+ * failures abort. */
 void log_stream_init(log_stream *ls, bool tty, size_t max_line_bytes, const masker *mask,
                      log_line_fn on_line, void *ctx);
 /* Returns 0, or -1 with *err = "log stream: bad frame header at byte N" (N the
