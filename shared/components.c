@@ -223,8 +223,8 @@ static int parse_auth(component *c, const json_t *v, const char *where, bw_error
                             "password_env, or file), never inline",
                             where, key);
       return bw_error_set(err, BW_ERR_INVALID,
-                          "%s.%s: unknown key (expected username_env, password_env or file)",
-                          where, key);
+                          "%s.%s: unknown key (expected username_env, password_env or file)", where,
+                          key);
     }
   }
   if (get_string(v, "username_env", where, false, &c->auth_username_env, err) < 0 ||
@@ -235,11 +235,11 @@ static int parse_auth(component *c, const json_t *v, const char *where, bw_error
   bool by_env = c->auth_username_env || c->auth_password_env;
   if (by_env == (c->auth_file != NULL) ||
       (by_env && (!c->auth_username_env || !c->auth_password_env)))
-    return bw_error_set(err, BW_ERR_INVALID,
-                        "%s: give both username_env and password_env, or file", where);
+    return bw_error_set(err, BW_ERR_INVALID, "%s: give both username_env and password_env, or file",
+                        where);
   if (c->auth_username_env && !env_name_valid(c->auth_username_env))
-    return bw_error_set(err, BW_ERR_INVALID, "%s.username_env: '%s' is not a variable name",
-                        where, c->auth_username_env);
+    return bw_error_set(err, BW_ERR_INVALID, "%s.username_env: '%s' is not a variable name", where,
+                        c->auth_username_env);
   if (c->auth_password_env && !env_name_valid(c->auth_password_env))
     return bw_error_set(err, BW_ERR_INVALID,
                         "%s.password_env: expected the NAME of an environment variable", where);
@@ -247,9 +247,8 @@ static int parse_auth(component *c, const json_t *v, const char *where, bw_error
 }
 
 static const char *const component_keys[] = {
-    "image",  "tag",         "allowed_tags", "digest",      "auth",
-    "pull_policy", "limits", "max_limits",   "networks",    "run_as_root",
-    "read_only_rootfs", "tty", "description", NULL};
+    "image",      "tag",      "allowed_tags", "digest",           "auth", "pull_policy", "limits",
+    "max_limits", "networks", "run_as_root",  "read_only_rootfs", "tty",  "description", NULL};
 
 static int check_keys(const json_t *obj, const char *where, bw_error_t *err) {
   const char *key;
@@ -308,7 +307,8 @@ static int parse_component(component *c, const char *id, const json_t *obj, cons
   c->id = bw_strdup(id);
   if (get_string(obj, "image", where, true, &c->image, err) < 0)
     return -1;
-  if (strchr(c->image, '@') || strchr(strrchr(c->image, '/') ? strrchr(c->image, '/') : c->image, ':'))
+  if (strchr(c->image, '@') ||
+      strchr(strrchr(c->image, '/') ? strrchr(c->image, '/') : c->image, ':'))
     return bw_error_set(err, BW_ERR_INVALID,
                         "%s.image: give the repository only; the tag and digest have keys of "
                         "their own",
@@ -333,8 +333,8 @@ static int parse_component(component *c, const char *id, const json_t *obj, cons
   if (get_string(obj, "digest", where, false, &c->digest, err) < 0)
     return -1;
   if (c->digest && !image_ref_digest_valid(c->digest))
-    return bw_error_set(err, BW_ERR_INVALID, "%s.digest: expected sha256:<64 hex>, got '%s'",
-                        where, c->digest);
+    return bw_error_set(err, BW_ERR_INVALID, "%s.digest: expected sha256:<64 hex>, got '%s'", where,
+                        c->digest);
   json_t *auth = json_object_get(obj, "auth");
   if (auth) {
     cleanup_free char *w = bw_strdup_printf("%s.auth", where);
@@ -355,8 +355,11 @@ static int parse_component(component *c, const char *id, const json_t *obj, cons
     c->pull = (pull_policy)i;
   }
   /* Defaults as the reference has them: 256 MB, 1 CPU, 1 hour, no network. */
-  c->defaults = (job_limits){.memory_bytes = 256LL << 20, .cpus = 1, .timeout_seconds = 3600,
-                             .pids = 1024, .network = NULL};
+  c->defaults = (job_limits){.memory_bytes = 256LL << 20,
+                             .cpus = 1,
+                             .timeout_seconds = 3600,
+                             .pids = 1024,
+                             .network = NULL};
   json_t *lim = json_object_get(obj, "limits");
   if (lim) {
     cleanup_free char *w = bw_strdup_printf("%s.limits", where);
@@ -487,8 +490,8 @@ static int credentials_from_docker_config(const json_t *auths, const char *host,
   char *colon = n > 0 ? memchr(plain, ':', (size_t)n) : NULL;
   if (!colon)
     return bw_error_set(err, BW_ERR_INVALID,
-                        "credentials file %s: entry %s: auth is not base64 of user:password",
-                        path, host);
+                        "credentials file %s: entry %s: auth is not base64 of user:password", path,
+                        host);
   *colon = '\0';
   *user = bw_strdup((char *)plain);
   /* EVP_DecodeBlock counts padding as NUL bytes; strlen stops at them. */
@@ -496,8 +499,8 @@ static int credentials_from_docker_config(const json_t *auths, const char *host,
   return 0;
 }
 
-int component_credentials(const component *c, const char *registry_host, char **user,
-                          char **pass, bw_error_t *err) {
+int component_credentials(const component *c, const char *registry_host, char **user, char **pass,
+                          bw_error_t *err) {
   *user = NULL;
   *pass = NULL;
   if (c->auth_username_env) {

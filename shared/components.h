@@ -61,8 +61,8 @@ const char *pull_policy_name(pull_policy p);
  * variables or a file: {"username","password"} or a docker config.json with
  * "auths"). *user and *pass stay NULL when the component has none. Messages
  * never carry a secret. */
-int component_credentials(const component *c, const char *registry_host, char **user,
-                          char **pass, bw_error_t *err);
+int component_credentials(const component *c, const char *registry_host, char **user, char **pass,
+                          bw_error_t *err);
 
 static inline void components_cleanupp(component_registry *r) {
   components_free(r);

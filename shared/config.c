@@ -25,7 +25,7 @@ typedef struct key_spec {
   const char *name;
   key_type type;
   size_t offset;
-  long min, max; /* KEY_INT only */
+  long min, max;             /* KEY_INT only */
   const char *default_value; /* NULL: computed (worker.id) or empty */
   const char *doc;
 } key_spec;
@@ -133,8 +133,8 @@ static int key_store(bw_config *cfg, const key_spec *spec, const char *value, co
   case KEY_ID:
     if (!id_valid(value))
       return bw_error_set(err, BW_ERR_INVALID,
-                          "%s: %s: expected 1 to 64 characters of [A-Za-z0-9._-], got '%s'",
-                          origin, spec->name, value);
+                          "%s: %s: expected 1 to 64 characters of [A-Za-z0-9._-], got '%s'", origin,
+                          spec->name, value);
     free(*(char **)dst);
     *(char **)dst = bw_strdup(value);
     return 0;
@@ -153,8 +153,8 @@ static int key_store(bw_config *cfg, const key_spec *spec, const char *value, co
     else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 || strcmp(value, "no") == 0)
       *(bool *)dst = false;
     else
-      return bw_error_set(err, BW_ERR_INVALID, "%s: %s: expected true or false, got '%s'",
-                          origin, spec->name, value);
+      return bw_error_set(err, BW_ERR_INVALID, "%s: %s: expected true or false, got '%s'", origin,
+                          spec->name, value);
     return 0;
   case KEY_LOG_LEVEL:
     if (bw_log_level_parse(value, (bw_log_level *)dst) < 0)

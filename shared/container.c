@@ -32,18 +32,18 @@ static json_t *label_object(const char *const *labels) {
 static json_t *create_body(const container_spec *spec) {
   cleanup_free char *bind = bw_strdup_printf("%s:/data", spec->data_dir);
   json_t *host = json_pack(
-      "{s:I, s:I, s:I, s:I, s:s, s:[s], s:[s], s:b, s:b, s:[s], s:{s:s, s:{s:s, s:s}}}",
-      "Memory", (json_int_t)spec->memory_bytes, "MemorySwap", (json_int_t)spec->memory_bytes,
-      "NanoCpus", (json_int_t)llround(spec->cpus * 1e9), "PidsLimit", (json_int_t)spec->pids,
-      "NetworkMode", spec->network, "CapDrop", "ALL", "SecurityOpt", "no-new-privileges",
-      "Init", 1, "ReadonlyRootfs", spec->read_only_rootfs, "Binds", bind, "LogConfig", "Type",
-      "json-file", "Config", "max-size", "16m", "max-file", "1");
+      "{s:I, s:I, s:I, s:I, s:s, s:[s], s:[s], s:b, s:b, s:[s], s:{s:s, s:{s:s, s:s}}}", "Memory",
+      (json_int_t)spec->memory_bytes, "MemorySwap", (json_int_t)spec->memory_bytes, "NanoCpus",
+      (json_int_t)llround(spec->cpus * 1e9), "PidsLimit", (json_int_t)spec->pids, "NetworkMode",
+      spec->network, "CapDrop", "ALL", "SecurityOpt", "no-new-privileges", "Init", 1,
+      "ReadonlyRootfs", spec->read_only_rootfs, "Binds", bind, "LogConfig", "Type", "json-file",
+      "Config", "max-size", "16m", "max-file", "1");
   if (spec->read_only_rootfs)
     json_object_set_new(host, "Tmpfs", json_pack("{s:s}", "/tmp", "rw,noexec,nosuid,size=256m"));
   json_t *body = json_pack("{s:s, s:o, s:o, s:b, s:b, s:b, s:b, s:s, s:o}", "Image", spec->image,
                            "Env", string_array(spec->env), "Labels", label_object(spec->labels),
-                           "Tty", spec->tty, "AttachStdout", 1, "AttachStderr", 1,
-                           "OpenStdin", 0, "WorkingDir", "/data", "HostConfig", host);
+                           "Tty", spec->tty, "AttachStdout", 1, "AttachStderr", 1, "OpenStdin", 0,
+                           "WorkingDir", "/data", "HostConfig", host);
   if (spec->user)
     json_object_set_new(body, "User", json_string(spec->user));
   if (spec->network && strcmp(spec->network, "none") == 0)
@@ -78,8 +78,7 @@ int container_create(docker_client *dc, const container_spec *spec, char **id_ou
     return bw_error_set(err, kind, "create container %s: engine answered %ld: %s", spec->name,
                         resp.status, docker_response_message(&resp));
   }
-  return bw_error_set(err, BW_ERR_UNAVAILABLE, "create container %s: name still taken",
-                      spec->name);
+  return bw_error_set(err, BW_ERR_UNAVAILABLE, "create container %s: name still taken", spec->name);
 }
 
 int container_start(docker_client *dc, const char *id, bw_error_t *err) {

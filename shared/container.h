@@ -17,14 +17,14 @@
 #define CONTAINER_LABEL_PROJECT CONTAINER_LABEL_PREFIX "project-id"
 
 typedef struct container_spec {
-  const char *name;  /* deterministic: a retry meets 409 and recovers */
-  const char *image; /* "repo:tag" or "repo@digest" */
-  const char *const *env; /* "NAME=value", NULL-terminated */
+  const char *name;          /* deterministic: a retry meets 409 and recovers */
+  const char *image;         /* "repo:tag" or "repo@digest" */
+  const char *const *env;    /* "NAME=value", NULL-terminated */
   const char *const *labels; /* "key=value", NULL-terminated */
-  const char *user;  /* "uid:gid", NULL: the image's (root components) */
-  const char *data_dir; /* bind-mounted at /data */
-  const char *network;  /* "none", "bridge", ... */
-  int64_t memory_bytes; /* swap is set equal: no swap */
+  const char *user;          /* "uid:gid", NULL: the image's (root components) */
+  const char *data_dir;      /* bind-mounted at /data */
+  const char *network;       /* "none", "bridge", ... */
+  int64_t memory_bytes;      /* swap is set equal: no swap */
   double cpus;
   long pids;
   bool read_only_rootfs; /* with a tmpfs /tmp */
@@ -35,14 +35,13 @@ typedef struct container_state {
   bool running;
   bool oom_killed;
   long exit_code;
-  char *error;     /* State.Error, may be NULL */
+  char *error; /* State.Error, may be NULL */
   char *finished_at;
 } container_state;
 
 /* Creates the container; when the name is taken by a leftover of the same
  * job (409), removes it and creates again. *id_out is the container id. */
-int container_create(docker_client *dc, const container_spec *spec, char **id_out,
-                     bw_error_t *err);
+int container_create(docker_client *dc, const container_spec *spec, char **id_out, bw_error_t *err);
 int container_start(docker_client *dc, const char *id, bw_error_t *err);
 /* Waits for the container to stop, at most timeout_ms (0: no limit).
  * Returns 0 when it stopped, 1 on timeout, -1 on failure or cancel. */

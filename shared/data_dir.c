@@ -103,8 +103,8 @@ int data_dir_create(const char *root, const char *job_id, long attempt, const js
   out->out_dir = bw_strdup_printf("%s/out", out->path);
   if (data_dir_remove_tree(out->path, err) < 0 || mkdir_p(out->path, 0755, err) < 0)
     goto fail;
-  static const char *const subdirs[] = {"in", "in/tables", "in/files", "out", "out/tables",
-                                        "out/files"};
+  static const char *const subdirs[] = {"in",  "in/tables",  "in/files",
+                                        "out", "out/tables", "out/files"};
   for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
     cleanup_free char *p = bw_strdup_printf("%s/%s", out->path, subdirs[i]);
     if (mkdir(p, 0755) < 0) {

@@ -9,9 +9,9 @@
 #include <sys/types.h>
 
 typedef struct data_dir {
-  char *path;     /* ROOT/JOB_ID/ATTEMPT */
-  char *in_dir;   /* PATH/in */
-  char *out_dir;  /* PATH/out */
+  char *path;    /* ROOT/JOB_ID/ATTEMPT */
+  char *in_dir;  /* PATH/in */
+  char *out_dir; /* PATH/out */
 } data_dir;
 
 /* Creates the folder afresh (a leftover of an earlier try is removed), writes

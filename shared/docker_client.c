@@ -253,8 +253,8 @@ int docker_client_negotiate(docker_client *c, json_t **version_out, bw_error_t *
     return bw_error_set(err, BW_ERR_UNAVAILABLE,
                         "docker engine speaks API %s; bundle-worker needs at least %s", server_api,
                         BW_DOCKER_API_MIN);
-  const char *chosen = server < api_version_number(BW_DOCKER_API_MAX) ? server_api
-                                                                        : BW_DOCKER_API_MAX;
+  const char *chosen =
+      server < api_version_number(BW_DOCKER_API_MAX) ? server_api : BW_DOCKER_API_MAX;
   if (version_out) {
     cleanup_docker_response docker_response resp;
     if (docker_call_ok(c, "GET", "/version", NULL, &resp, err) < 0)

@@ -23,7 +23,7 @@ typedef struct docker_client {
 } docker_client;
 
 typedef struct docker_response {
-  long status; /* HTTP status */
+  long status;          /* HTTP status */
   char api_version[16]; /* the engine's Api-Version header, when sent */
   bw_buffer body;
   json_t *json; /* the body parsed, when it is JSON; NULL otherwise */

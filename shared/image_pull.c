@@ -20,10 +20,17 @@ void image_pull_result_free(image_pull_result *r) {
 }
 
 bool image_error_is_user(const char *m) {
-  static const char *const user_side[] = {
-      "not found",      "manifest unknown",        "unauthorized", "authentication required",
-      "no basic auth",  "denied",                  "repository does not exist",
-      "incorrect username or password", "invalid reference format", "name unknown", NULL};
+  static const char *const user_side[] = {"not found",
+                                          "manifest unknown",
+                                          "unauthorized",
+                                          "authentication required",
+                                          "no basic auth",
+                                          "denied",
+                                          "repository does not exist",
+                                          "incorrect username or password",
+                                          "invalid reference format",
+                                          "name unknown",
+                                          NULL};
   for (size_t i = 0; user_side[i]; i++)
     if (strcasestr(m, user_side[i]))
       return true;
@@ -31,8 +38,8 @@ bool image_error_is_user(const char *m) {
 }
 
 char *image_registry_auth_header(const char *user, const char *pass, const char *server) {
-  cleanup_json json_t *doc = json_pack("{s:s, s:s, s:s}", "username", user ? user : "",
-                                       "password", pass ? pass : "", "serveraddress", server);
+  cleanup_json json_t *doc = json_pack("{s:s, s:s, s:s}", "username", user ? user : "", "password",
+                                       pass ? pass : "", "serveraddress", server);
   cleanup_free char *text = json_dumps(doc, JSON_COMPACT);
   if (!text)
     abort();
@@ -76,10 +83,10 @@ bool image_has_repo_digest(const json_t *inspect, const char *repository, const 
     if (!s)
       continue;
     /* The engine drops the docker.io/ (and library/) prefix for Docker Hub images. */
-    if (strcmp(s, want) == 0 || (strncmp(want, "docker.io/", 10) == 0 &&
-                                 (strcmp(s, want + 10) == 0 ||
-                                  (strncmp(want + 10, "library/", 8) == 0 &&
-                                   strcmp(s, want + 18) == 0))))
+    if (strcmp(s, want) == 0 ||
+        (strncmp(want, "docker.io/", 10) == 0 &&
+         (strcmp(s, want + 10) == 0 ||
+          (strncmp(want + 10, "library/", 8) == 0 && strcmp(s, want + 18) == 0))))
       return true;
   }
   return false;
@@ -88,9 +95,9 @@ bool image_has_repo_digest(const json_t *inspect, const char *repository, const 
 /* Reads the progress stream line by line: each line is a JSON object. */
 typedef struct progress_reader {
   bw_buffer line;
-  char *error;  /* first error message seen */
+  char *error;   /* first error message seen */
   char *message; /* the "message" of a failed request's JSON body */
-  char *digest; /* from "Digest: sha256:..." */
+  char *digest;  /* from "Digest: sha256:..." */
 } progress_reader;
 
 static void progress_line(progress_reader *pr, const char *text, size_t len) {
@@ -131,10 +138,9 @@ static int pull_once(docker_client *dc, const image_ref *ref, const image_pull_o
   cleanup_free char *repo = image_ref_repository(ref);
   cleanup_free char *esc_repo = docker_escape(dc, repo);
   cleanup_free char *esc_tag = docker_escape(dc, ref->digest ? ref->digest : ref->tag);
-  cleanup_free char *path = bw_strdup_printf("/images/create?fromImage=%s&tag=%s", esc_repo,
-                                             esc_tag);
-  cleanup_free char *auth = image_registry_auth_header(opts->username, opts->password,
-                                                       ref->domain);
+  cleanup_free char *path =
+      bw_strdup_printf("/images/create?fromImage=%s&tag=%s", esc_repo, esc_tag);
+  cleanup_free char *auth = image_registry_auth_header(opts->username, opts->password, ref->domain);
   progress_reader pr = {0};
   bw_buffer_init(&pr.line, PROGRESS_LINE_CAP);
   docker_stream_opts so = {
@@ -158,8 +164,8 @@ static int pull_once(docker_client *dc, const image_ref *ref, const image_pull_o
     rc = bw_error_set(err, image_error_is_user(msg) ? BW_ERR_USER : BW_ERR_UNAVAILABLE,
                       "engine answered %ld: %s", status, msg);
   } else if (pr.error) {
-    rc = bw_error_set(err, image_error_is_user(pr.error) ? BW_ERR_USER : BW_ERR_UNAVAILABLE,
-                      "%s", pr.error);
+    rc = bw_error_set(err, image_error_is_user(pr.error) ? BW_ERR_USER : BW_ERR_UNAVAILABLE, "%s",
+                      pr.error);
   }
   if (rc == 0 && pr.digest)
     *digest_out = steal_pointer(&pr.digest);
@@ -217,8 +223,10 @@ int image_pull(docker_client *dc, const image_ref *ref, const image_pull_opts *i
   if (image_inspect(dc, local, &inspect, err) < 0)
     return bw_error_prefix(err, "pull %s", name);
   if (!inspect)
-    return bw_error_set(err, BW_ERR_UNAVAILABLE, "pull %s: the engine said it pulled the image, "
-                        "but has no such image", name);
+    return bw_error_set(err, BW_ERR_UNAVAILABLE,
+                        "pull %s: the engine said it pulled the image, "
+                        "but has no such image",
+                        name);
   out->image_id = bw_strdup(json_string_value(json_object_get(inspect, "Id")));
   return 0;
 }

@@ -23,10 +23,10 @@ typedef struct image_pull_opts {
 } image_pull_opts;
 
 typedef struct image_pull_result {
-  char *image_id;   /* "sha256:..." of the local image */
-  char *digest;     /* repo digest "sha256:..." the registry gave, or NULL */
-  bool cached;      /* nothing was pulled */
-  int attempts;     /* pull attempts made (0 when cached) */
+  char *image_id; /* "sha256:..." of the local image */
+  char *digest;   /* repo digest "sha256:..." the registry gave, or NULL */
+  bool cached;    /* nothing was pulled */
+  int attempts;   /* pull attempts made (0 when cached) */
   int64_t duration_ms;
 } image_pull_result;
 

@@ -59,8 +59,9 @@ static int positive_number(const json_t *v, const char *where, const char *key, 
   if (!json_is_number(v) || json_number_value(v) <= 0 || json_number_value(v) > max ||
       isnan(json_number_value(v))) {
     cleanup_free char *got = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-    return bw_error_set(err, BW_ERR_INVALID, "%s.%s: expected a number above 0 and up to %g, got %s",
-                        where, key, max, got ? got : "?");
+    return bw_error_set(err, BW_ERR_INVALID,
+                        "%s.%s: expected a number above 0 and up to %g, got %s", where, key, max,
+                        got ? got : "?");
   }
   *out = json_number_value(v);
   return 0;

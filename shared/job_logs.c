@@ -147,7 +147,9 @@ int job_logs_start(job_logs *jl, const docker_client *main_client, const char *c
   long status = wait_attached(jl, 30000);
   if (status != 200)
     return bw_error_set(err, BW_ERR_UNAVAILABLE, "attach to container %s: %s", container_id,
-                        status == 0 ? "no answer in 30 s" : jl->err ? jl->err->msg : "failed");
+                        status == 0 ? "no answer in 30 s"
+                        : jl->err   ? jl->err->msg
+                                    : "failed");
   return 0;
 }
 

@@ -30,16 +30,16 @@ typedef struct job_logs {
   pthread_mutex_t lock; /* guards attach_status */
   pthread_cond_t attached;
   long attach_status; /* 0 until the attach answered */
-  volatile int stop; /* asks the stream to end */
-  bw_error_t err;    /* why following failed, if it did */
+  volatile int stop;  /* asks the stream to end */
+  bw_error_t err;     /* why following failed, if it did */
   char tail[JOB_LOGS_TAIL_BYTES];
   size_t tail_len;
 } job_logs;
 
 /* Attaches to the created (not yet started) container's output; returns once
  * the stream is connected, so the caller may start the container. */
-int job_logs_start(job_logs *jl, const docker_client *main_client, const char *container_id, bool tty,
-                   size_t max_bytes, const masker *mask, const job_events *events,
+int job_logs_start(job_logs *jl, const docker_client *main_client, const char *container_id,
+                   bool tty, size_t max_bytes, const masker *mask, const job_events *events,
                    bw_error_t *err);
 /* Waits up to wait_ms for the stream to end by itself (the container stopped),
  * then stops it, joins the thread and emits the kept tail. */

@@ -11,10 +11,9 @@
 #define ATTEMPT_MAX 1000
 
 static const char *const top_level_keys[] = {
-    "schema_version", "job_id",  "component",    "tag",       "project_id",
-    "config_id",      "config_row_id", "config_version", "branch_id", "replay_of",
-    "attempt",        "config",  "state",        "inputs",    "limits",
-    "env",            NULL};
+    "schema_version", "job_id",         "component", "tag",       "project_id", "config_id",
+    "config_row_id",  "config_version", "branch_id", "replay_of", "attempt",    "config",
+    "state",          "inputs",         "limits",    "env",       NULL};
 
 bool job_id_valid(const char *id) {
   size_t n = strlen(id);
@@ -243,8 +242,7 @@ static int check_limits(const job_limits *asked, const component *c, bw_error_t 
   if (asked->network && !component_network_allowed(c, asked->network))
     return bw_error_set(err, BW_ERR_INVALID,
                         "limits.network: '%s' is not allowed for %s (allowed: %s%s)",
-                        asked->network, c->id, c->networks[0],
-                        c->network_count > 1 ? ", ..." : "");
+                        asked->network, c->id, c->networks[0], c->network_count > 1 ? ", ..." : "");
   return 0;
 }
 
@@ -267,12 +265,12 @@ int job_plan_resolve(const job_request *req, const component_registry *reg, job_
     return bw_error_prefix(err, "component %s", c->id);
   out->component = c;
   out->tag = bw_strdup(tag);
-  out->limits = (job_limits){.memory_bytes = req->limits.memory_bytes,
-                             .cpus = req->limits.cpus,
-                             .timeout_seconds = req->limits.timeout_seconds,
-                             .pids = req->limits.pids,
-                             .network = req->limits.network ? bw_strdup(req->limits.network)
-                                                            : NULL};
+  out->limits =
+      (job_limits){.memory_bytes = req->limits.memory_bytes,
+                   .cpus = req->limits.cpus,
+                   .timeout_seconds = req->limits.timeout_seconds,
+                   .pids = req->limits.pids,
+                   .network = req->limits.network ? bw_strdup(req->limits.network) : NULL};
   limits_apply_defaults(&out->limits, &c->defaults);
   return 0;
 }

@@ -43,7 +43,7 @@ typedef struct job_request {
 typedef struct job_plan {
   const component *component;
   char *tag;
-  image_ref image; /* the component's repository with tag (and digest pin) */
+  image_ref image;   /* the component's repository with tag (and digest pin) */
   job_limits limits; /* request over component defaults, within the maxima */
 } job_plan;
 

@@ -10,7 +10,7 @@ static void on_rdkafka_log(const rd_kafka_t *rk, int level, const char *fac, con
   if (!lg)
     return;
   /* syslog levels: 0-3 error, 4 warning, 5-6 info, 7 debug */
-  bw_log_level ours = level <= 3 ? BW_LOG_ERROR
+  bw_log_level ours = level <= 3   ? BW_LOG_ERROR
                       : level == 4 ? BW_LOG_WARN
                       : level <= 6 ? BW_LOG_INFO
                                    : BW_LOG_DEBUG;

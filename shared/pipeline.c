@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define LOGS_DRAIN_MS 5000          /* after exit, how long the log stream may take to end */
+#define LOGS_DRAIN_MS 5000             /* after exit, how long the log stream may take to end */
 #define OUTPUTS_MAX_BYTES (50LL << 30) /* per job; a full disk is no one's friend */
 #define UNPRIVILEGED_USER "65534:65534"
 
@@ -190,7 +190,8 @@ static int ensure_image(job_run *run, const char *user, const char *pass, bw_err
                       run->image_digest ? json_string(run->image_digest) : json_null());
   json_object_set_new(ev, "cached", json_boolean(cached));
   json_object_set_new(ev, "attempts", json_integer(res.attempts));
-  json_object_set_new(ev, "duration_ms", json_integer((json_int_t)(bw_time_monotonic_ms() - start)));
+  json_object_set_new(ev, "duration_ms",
+                      json_integer((json_int_t)(bw_time_monotonic_ms() - start)));
   emit(run, ev);
 out:
   if (locked)
@@ -244,7 +245,8 @@ static int create_and_start(job_run *run, bw_error_t *err) {
       bw_strdup_printf(CONTAINER_LABEL_HOST "=%s", run->env->host),
       bw_strdup_printf(CONTAINER_LABEL_COMPONENT "=%s", r->component),
       bw_strdup_printf(CONTAINER_LABEL_PROJECT "=%s", r->project_id ? r->project_id : ""),
-      NULL, NULL};
+      NULL,
+      NULL};
   cleanup_free char *image = image_ref_local_name(&run->plan.image);
   cleanup_free char *own_user = bw_strdup_printf("%u:%u", getuid(), getgid());
   container_spec spec = {
@@ -306,8 +308,7 @@ static int wait_for_exit(job_run *run, bw_error_t *err) {
   if (container_stop(run->dc, run->container_id, run->env->cfg->stop_grace_s, err) < 0)
     return -1;
   if (container_wait(run->dc, run->container_id, 30000, &code, err) != 0)
-    return bw_error_set(err, BW_ERR_UNAVAILABLE, "container %s did not stop",
-                        run->container_name);
+    return bw_error_set(err, BW_ERR_UNAVAILABLE, "container %s did not stop", run->container_name);
   run->exit_code = code;
   return 0;
 }
@@ -555,9 +556,8 @@ int pipeline_run(const pipeline_env *env, const char *bytes, size_t len, job_res
   out->duration_ms = bw_time_monotonic_ms() - run.started_ms;
   emit_finished(&run, out, run.state_out);
   if (status != JOB_SUCCESS)
-    bw_log_fields(env->log, BW_LOG_WARN, "job finished", "job_id",
-                  out->job_id ? out->job_id : "", "status", job_status_name(status), "message",
-                  out->message, NULL);
+    bw_log_fields(env->log, BW_LOG_WARN, "job finished", "job_id", out->job_id ? out->job_id : "",
+                  "status", job_status_name(status), "message", out->message, NULL);
 
   bw_error_release(&err);
   job_logs_free(&run.logs);

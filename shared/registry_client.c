@@ -12,8 +12,8 @@
 
 #define ACCEPT_MANIFESTS                                                                           \
   "Accept: application/vnd.oci.image.index.v1+json, "                                              \
-  "application/vnd.docker.distribution.manifest.list.v2+json, "                                   \
-  "application/vnd.docker.distribution.manifest.v2+json, "                                        \
+  "application/vnd.docker.distribution.manifest.list.v2+json, "                                    \
+  "application/vnd.docker.distribution.manifest.v2+json, "                                         \
   "application/vnd.oci.image.manifest.v1+json"
 
 void registry_manifest_free(registry_manifest *m) {
@@ -92,8 +92,8 @@ static void set_common(CURL *h, long timeout_ms) {
 }
 
 /* The bearer-token flow: GET realm?service=..&scope=.. with basic auth. */
-static int fetch_token(const char *challenge, const char *user, const char *pass,
-                       long timeout_ms, char **token, bw_error_t *err) {
+static int fetch_token(const char *challenge, const char *user, const char *pass, long timeout_ms,
+                       char **token, bw_error_t *err) {
   cleanup_free char *realm = challenge_param(challenge, "realm");
   cleanup_free char *service = challenge_param(challenge, "service");
   cleanup_free char *scope = challenge_param(challenge, "scope");
@@ -104,8 +104,8 @@ static int fetch_token(const char *challenge, const char *user, const char *pass
     abort();
   char *esc_service = curl_easy_escape(h, service ? service : "", 0);
   char *esc_scope = curl_easy_escape(h, scope ? scope : "", 0);
-  cleanup_free char *url = bw_strdup_printf("%s?service=%s&scope=%s", realm, esc_service,
-                                            esc_scope);
+  cleanup_free char *url =
+      bw_strdup_printf("%s?service=%s&scope=%s", realm, esc_service, esc_scope);
   curl_free(esc_service);
   curl_free(esc_scope);
   cleanup_buffer bw_buffer body;
@@ -138,9 +138,8 @@ static int fetch_token(const char *challenge, const char *user, const char *pass
   return 0;
 }
 
-static int manifest_request(const char *url, const char *user, const char *pass,
-                            const char *token, long timeout_ms, headers_seen *seen, long *status,
-                            bw_error_t *err) {
+static int manifest_request(const char *url, const char *user, const char *pass, const char *token,
+                            long timeout_ms, headers_seen *seen, long *status, bw_error_t *err) {
   cleanup_curl CURL *h = curl_easy_init();
   if (!h)
     abort();
@@ -195,13 +194,12 @@ int registry_manifest_head(const image_ref *ref, const char *user, const char *p
   headers_seen_free(&seen);
   if (status == 401 || status == 403)
     return bw_error_set(err, BW_ERR_USER, "registry %s: %s/%s: unauthorized (%ld)%s", host,
-                        ref->path, reference, status,
-                        user ? "" : ": no credentials were given");
+                        ref->path, reference, status, user ? "" : ": no credentials were given");
   if (status == 404)
-    return bw_error_set(err, BW_ERR_USER, "registry %s: %s:%s: manifest not found", host,
-                        ref->path, reference);
+    return bw_error_set(err, BW_ERR_USER, "registry %s: %s:%s: manifest not found", host, ref->path,
+                        reference);
   if (status != 200)
-    return bw_error_set(err, BW_ERR_UNAVAILABLE, "registry %s: %s:%s: status %ld", host,
-                        ref->path, reference, status);
+    return bw_error_set(err, BW_ERR_UNAVAILABLE, "registry %s: %s:%s: status %ld", host, ref->path,
+                        reference, status);
   return 0;
 }

@@ -26,9 +26,9 @@ void cli_free(cli_context *ctx) {
 }
 
 void cli_print_version(void) {
-  printf("bundle-worker %s (librdkafka %s, libcurl %s, jansson %s, hiredis %d.%d.%d)\n",
-         BW_VERSION, rd_kafka_version_str(), curl_version_info(CURLVERSION_NOW)->version,
-         JANSSON_VERSION, HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
+  printf("bundle-worker %s (librdkafka %s, libcurl %s, jansson %s, hiredis %d.%d.%d)\n", BW_VERSION,
+         rd_kafka_version_str(), curl_version_info(CURLVERSION_NOW)->version, JANSSON_VERSION,
+         HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
 }
 
 int cli_common_option(cli_context *ctx, int opt, const char *arg, const char *usage,

@@ -27,23 +27,25 @@ typedef struct cli_context {
 /* Long options every subcommand accepts; append to a command's own list. */
 #define CLI_COMMON_LONG_OPTIONS                                                                    \
   {"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 'X'},                 \
-      {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}
+      {"help", no_argument, NULL, 'h'}, {                                                          \
+    "version", no_argument, NULL, 'V'                                                              \
+  }
 #define CLI_COMMON_SHORT_OPTIONS "c:X:hV"
 #define CLI_COMMON_HELP                                                                            \
-  "  -c, --config FILE     configuration file (default: $" BW_CONFIG_ENV_FILE ", else none)\n"  \
-  "  -X, --set KEY=VALUE   set one configuration key (after the file and environment)\n"         \
-  "  -h, --help            this help\n"                                                           \
+  "  -c, --config FILE     configuration file (default: $" BW_CONFIG_ENV_FILE ", else none)\n"     \
+  "  -X, --set KEY=VALUE   set one configuration key (after the file and environment)\n"           \
+  "  -h, --help            this help\n"                                                            \
   "  -V, --version         the program's version\n"
 
 void cli_init(cli_context *ctx);
 void cli_free(cli_context *ctx);
 /* Handles a common option; returns 1 when handled, 0 when not a common one,
  * and for --help/--version prints and sets *exit_now to the exit status. */
-int cli_common_option(cli_context *ctx, int opt, const char *arg, const char *usage,
-                      int *exit_now);
+int cli_common_option(cli_context *ctx, int opt, const char *arg, const char *usage, int *exit_now);
 /* Defaults, then the file, then BUNDLE_WORKER_* variables, then --set; on
  * error prints one line to stderr and returns -1. Sets up ctx->log. */
 int cli_load_config(cli_context *ctx, const char *command);
 /* Prints "bundle-worker COMMAND: message" for a usage error; returns EXIT_USAGE. */
-int cli_usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_usage_error(const char *command, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 void cli_print_version(void);

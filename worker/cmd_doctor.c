@@ -83,8 +83,8 @@ static void check_redis(doctor *d) {
     report(d, "redis", false, "%s", bw_error_msg(&err));
     return;
   }
-  report(d, "redis", true, "%s:%ld: PONG, redis %s, db %ld", d->cfg->redis_host,
-         d->cfg->redis_port, version, d->cfg->redis_db);
+  report(d, "redis", true, "%s:%ld: PONG, redis %s, db %ld", d->cfg->redis_host, d->cfg->redis_port,
+         version, d->cfg->redis_db);
 }
 
 static void check_docker(doctor *d) {
@@ -132,8 +132,7 @@ static void check_component_image(doctor *d, const component *c) {
     report(d, "registry", false, "%s (component %s): %s", text, c->id, bw_error_msg(&err));
   } else {
     report(d, "registry", true, "%s (component %s): manifest %s, %s", text, c->id,
-           m.digest ? m.digest : "(no digest header)",
-           user ? "authenticated" : "anonymous");
+           m.digest ? m.digest : "(no digest header)", user ? "authenticated" : "anonymous");
   }
   registry_manifest_free(&m);
 }
@@ -161,8 +160,7 @@ int cmd_doctor(int argc, char **argv) {
   cli_init(&ctx);
   doctor d = {.timeout_ms = 5000};
   int rc = EXIT_OK, opt, exit_now = -1;
-  while ((opt = getopt_long(argc, argv, "t:" CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) !=
-         -1) {
+  while ((opt = getopt_long(argc, argv, "t:" CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) != -1) {
     if (opt == 't') {
       char *end = NULL;
       d.timeout_ms = strtol(optarg, &end, 10);

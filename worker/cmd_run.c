@@ -33,7 +33,7 @@ static const char usage[] =
 
 static int exit_status_of(job_status s) {
   static const int map[JOB_STATUS_COUNT] = {
-      [JOB_SUCCESS] = 0, [JOB_USER_ERROR] = 1, [JOB_REJECTED] = 3, [JOB_APPLICATION_ERROR] = 4,
+      [JOB_SUCCESS] = 0, [JOB_USER_ERROR] = 1, [JOB_REJECTED] = 3,  [JOB_APPLICATION_ERROR] = 4,
       [JOB_TIMEOUT] = 5, [JOB_OOM] = 6,        [JOB_CANCELLED] = 7, [JOB_INFRA_ERROR] = 8};
   return map[s];
 }
@@ -74,8 +74,7 @@ int cmd_run(int argc, char **argv) {
   cleanup_free char *request = NULL;
   size_t request_len = 0;
   component_registry reg = {0};
-  while ((opt = getopt_long(argc, argv, "C:" CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) !=
-         -1) {
+  while ((opt = getopt_long(argc, argv, "C:" CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) != -1) {
     if (opt == 'C') {
       components_path = optarg;
       continue;

@@ -36,8 +36,8 @@ static int validate_one(const char *path, const component_registry *reg) {
     return -1;
   }
   if (!reg) {
-    printf("ok    %s  job %s, component %s (no components file: not resolved)\n", path,
-           req.job_id, req.component);
+    printf("ok    %s  job %s, component %s (no components file: not resolved)\n", path, req.job_id,
+           req.component);
     return 0;
   }
   job_plan plan;
@@ -61,8 +61,7 @@ int cmd_validate(int argc, char **argv) {
   component_registry reg = {0};
   bool have_components = false;
   int rc = EXIT_OK, opt, exit_now = -1;
-  while ((opt = getopt_long(argc, argv, "C:" CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) !=
-         -1) {
+  while ((opt = getopt_long(argc, argv, "C:" CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) != -1) {
     if (opt == 'C') {
       components_path = optarg;
       continue;

@@ -46,11 +46,11 @@ static double raw_lifecycle(docker_client *dc, const char *image, const char *da
   cleanup_json json_t *body = json_pack(
       "{s:s, s:[s], s:b, s:s, s:s, s:{s:s}, s:{s:s, s:I, s:I, s:I, s:I, s:b, s:[s], s:[s], "
       "s:[s]}}",
-      "Image", image, "Cmd", "/bin/true", "NetworkDisabled", 1, "User", "65534:65534",
-      "WorkingDir", "/data", "Labels", "io.bundle-worker.bench", "raw", "HostConfig",
-      "NetworkMode", "none", "Memory", (json_int_t)(64 << 20), "MemorySwap",
-      (json_int_t)(64 << 20), "NanoCpus", (json_int_t)1000000000, "PidsLimit", (json_int_t)1024,
-      "Init", 1, "CapDrop", "ALL", "SecurityOpt", "no-new-privileges", "Binds", bind);
+      "Image", image, "Cmd", "/bin/true", "NetworkDisabled", 1, "User", "65534:65534", "WorkingDir",
+      "/data", "Labels", "io.bundle-worker.bench", "raw", "HostConfig", "NetworkMode", "none",
+      "Memory", (json_int_t)(64 << 20), "MemorySwap", (json_int_t)(64 << 20), "NanoCpus",
+      (json_int_t)1000000000, "PidsLimit", (json_int_t)1024, "Init", 1, "CapDrop", "ALL",
+      "SecurityOpt", "no-new-privileges", "Binds", bind);
   cleanup_docker_response docker_response created;
   if (docker_call_ok(dc, "POST", "/containers/create", body, &created, &err) < 0) {
     fprintf(stderr, "raw create: %s\n", bw_error_msg(&err));

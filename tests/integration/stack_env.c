@@ -23,8 +23,8 @@ const char *stack_env(const char *name) {
 void stack_config(bw_config *cfg) {
   bw_config_init(cfg);
   bw_error_t err = NULL;
-  int rc = bw_config_set(cfg, "kafka.bootstrap.servers", stack_env("STACK_KAFKA_BOOTSTRAP"),
-                         "test", &err);
+  int rc = bw_config_set(cfg, "kafka.bootstrap.servers", stack_env("STACK_KAFKA_BOOTSTRAP"), "test",
+                         &err);
   rc |= bw_config_set(cfg, "redis.host", stack_env("STACK_REDIS_HOST"), "test", &err);
   rc |= bw_config_set(cfg, "redis.port", stack_env("STACK_REDIS_PORT"), "test", &err);
   rc |= bw_config_set(cfg, "docker.socket", stack_env("STACK_DOCKER_SOCKET"), "test", &err);

@@ -38,9 +38,8 @@ static void engine_answers_version_and_info(void **state) {
   assert_non_null(json_string_value(json_object_get(info.json, "Driver")));
 
   cleanup_docker_response docker_response missing;
-  assert_int_equal(docker_call(dc, "GET", "/containers/bw-no-such-container/json", NULL, &missing,
-                               &err),
-                   0);
+  assert_int_equal(
+      docker_call(dc, "GET", "/containers/bw-no-such-container/json", NULL, &missing, &err), 0);
   assert_int_equal(missing.status, 404);
 }
 

@@ -66,8 +66,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 
 static void produce_consume_round_trip(void **state) {
   char topic[96];
-  snprintf(topic, sizeof(topic), "bw-smoke-%d-%lld", (int)getpid(),
-           (long long)bw_time_epoch_ms());
+  snprintf(topic, sizeof(topic), "bw-smoke-%d-%lld", (int)getpid(), (long long)bw_time_epoch_ms());
   rd_kafka_t *admin = client(RD_KAFKA_PRODUCER, NULL, NULL);
   admin_topic(admin, topic, true);
 

@@ -147,8 +147,8 @@ static void test_tag_allowed_by_default_and_list(void **state) {
     const char *tag;
     bool allowed;
   } cases[] = {
-      {"1.0", true}, {"1.1", true}, {"stable", true}, {"latest", false},
-      {"1.2", false}, {"", false},  {"stable ", false},
+      {"1.0", true},  {"1.1", true}, {"stable", true},   {"latest", false},
+      {"1.2", false}, {"", false},   {"stable ", false},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
     if (component_tag_allowed(c, cases[i].tag) != cases[i].allowed)
@@ -163,9 +163,9 @@ static void test_tag_pattern_is_fully_anchored(void **state) {
     const char *tag;
     bool allowed;
   } cases[] = {
-      {"1.0", true},   {"1.2", true},   {"1.12", true}, {"1.2x", false}, {"x1.2", false},
-      {"1.", false},   {"1x2", false},  {"2.0", false}, {"11.2", false}, {"1.2\n", false},
-      {"", false},
+      {"1.0", true},   {"1.2", true},    {"1.12", true}, {"1.2x", false},
+      {"x1.2", false}, {"1.", false},    {"1x2", false}, {"2.0", false},
+      {"11.2", false}, {"1.2\n", false}, {"", false},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
     if (component_tag_allowed(c, cases[i].tag) != cases[i].allowed)
@@ -278,9 +278,8 @@ static void test_pull_policy_names(void **state) {
 static void test_credentials_none(void **state) {
   char *user = (char *)"x", *pass = (char *)"x";
   bw_error_t err = NULL;
-  assert_int_equal(component_credentials(find(state, "hello"), "registry-1.docker.io", &user,
-                                         &pass, &err),
-                   0);
+  assert_int_equal(
+      component_credentials(find(state, "hello"), "registry-1.docker.io", &user, &pass, &err), 0);
   assert_null(user);
   assert_null(pass);
 }
@@ -290,9 +289,8 @@ static void test_credentials_from_environment(void **state) {
   setenv("BW_TEST_REG_PASS", "env-pass", 1);
   char *user = NULL, *pass = NULL;
   bw_error_t err = NULL;
-  assert_int_equal(component_credentials(find(state, "sample"), "127.0.0.1:5000", &user, &pass,
-                                         &err),
-                   0);
+  assert_int_equal(
+      component_credentials(find(state, "sample"), "127.0.0.1:5000", &user, &pass, &err), 0);
   assert_string_equal(user, "env-user");
   assert_string_equal(pass, "env-pass");
   free(user);
@@ -306,21 +304,19 @@ static void test_credentials_missing_variable_is_named_not_revealed(void **state
   unsetenv("BW_TEST_REG_PASS");
   char *user = NULL, *pass = NULL;
   bw_error_t err = NULL;
-  assert_int_equal(component_credentials(find(state, "sample"), "127.0.0.1:5000", &user, &pass,
-                                         &err),
-                   -1);
+  assert_int_equal(
+      component_credentials(find(state, "sample"), "127.0.0.1:5000", &user, &pass, &err), -1);
   assert_null(user);
   assert_null(pass);
-  assert_string_equal(err->msg,
-                      "component sample: credentials: environment variable BW_TEST_REG_PASS is not set");
+  assert_string_equal(
+      err->msg, "component sample: credentials: environment variable BW_TEST_REG_PASS is not set");
   assert_null(strstr(err->msg, "user-value-7f3a"));
   bw_error_release(&err);
 
   unsetenv("BW_TEST_REG_USER");
   setenv("BW_TEST_REG_PASS", "pass-value-9c1e", 1);
-  assert_int_equal(component_credentials(find(state, "sample"), "127.0.0.1:5000", &user, &pass,
-                                         &err),
-                   -1);
+  assert_int_equal(
+      component_credentials(find(state, "sample"), "127.0.0.1:5000", &user, &pass, &err), -1);
   assert_non_null(strstr(err->msg, "BW_TEST_REG_USER is not set"));
   assert_null(strstr(err->msg, "pass-value-9c1e"));
   bw_error_release(&err);
@@ -385,10 +381,8 @@ static void test_credentials_from_docker_config(void **state) {
 }
 
 static void test_credentials_host_without_entry(void **state) {
-  expect_credentials_error("docker-config.json", "quay.io",
-                           "component x: credentials file ", NULL);
-  expect_credentials_error("docker-config.json", "quay.io", "no entry for registry quay.io",
-                           NULL);
+  expect_credentials_error("docker-config.json", "quay.io", "component x: credentials file ", NULL);
+  expect_credentials_error("docker-config.json", "quay.io", "no entry for registry quay.io", NULL);
   expect_credentials_error("docker-config.json", "empty.example", "entry empty.example has no auth",
                            NULL);
   expect_credentials_error("docker-config.json", "garbled.example",
@@ -436,8 +430,7 @@ static void test_bad_inputs(void **state) {
       {ONE("{}"), "test.json: components.x.image: required", NULL},
       {ONE("{\"image\": \"\"}"), "components.x.image: expected a non-empty string", NULL},
       {ONE("{\"image\": 7}"), "components.x.image: expected a non-empty string", NULL},
-      {ONE("{\"image\": \"hello-world:1\"}"), "components.x.image: give the repository only",
-       NULL},
+      {ONE("{\"image\": \"hello-world:1\"}"), "components.x.image: give the repository only", NULL},
       {ONE("{\"image\": \"127.0.0.1:5000/app:1\"}"), "components.x.image: give the repository",
        NULL},
       {ONE("{\"image\": \"app@sha256:" HEX64 "\"}"), "components.x.image: give the repository",
@@ -477,8 +470,7 @@ static void test_bad_inputs(void **state) {
        "dTpw"},
       {ONE("{\"image\": \"a\", \"auth\": {\"user\": \"me\"}}"),
        "components.x.auth.user: unknown key", NULL},
-      {ONE("{\"image\": \"a\", \"auth\": \"U:P\"}"), "components.x.auth: expected an object",
-       NULL},
+      {ONE("{\"image\": \"a\", \"auth\": \"U:P\"}"), "components.x.auth: expected an object", NULL},
       {ONE("{\"image\": \"a\", \"auth\": {}}"),
        "components.x.auth: give both username_env and password_env, or file", NULL},
       {ONE("{\"image\": \"a\", \"auth\": {\"username_env\": \"U\"}}"),
@@ -489,14 +481,14 @@ static void test_bad_inputs(void **state) {
        "components.x.auth: give both", NULL},
       {ONE("{\"image\": \"a\", \"auth\": {\"username_env\": \"1U\", \"password_env\": \"P\"}}"),
        "components.x.auth.username_env: '1U' is not a variable name", NULL},
-      {ONE("{\"image\": \"a\", \"auth\": {\"username_env\": \"U\", \"password_env\": \"s3cr3t!\"}}"),
+      {ONE("{\"image\": \"a\", \"auth\": {\"username_env\": \"U\", \"password_env\": "
+           "\"s3cr3t!\"}}"),
        "components.x.auth.password_env: expected the NAME of an environment variable", "s3cr3t!"},
       {ONE("{\"image\": \"a\", \"auth\": {\"file\": \"\"}}"),
        "components.x.auth.file: expected a non-empty string", NULL},
       {ONE("{\"image\": \"a\", \"imagee\": \"b\"}"), "components.x.imagee: unknown key", NULL},
       {ONE("{\"image\": \"a\", \"pull_policy\": \"sometimes\"}"),
-       "components.x.pull_policy: expected if-not-present, always or never, got 'sometimes'",
-       NULL},
+       "components.x.pull_policy: expected if-not-present, always or never, got 'sometimes'", NULL},
       {ONE("{\"image\": \"a\", \"limits\": {\"memory\": -3}}"),
        "test.json: components.x.limits.memory: expected bytes or a size like \"512m\" (at least "
        "4m), got -3",
@@ -504,8 +496,8 @@ static void test_bad_inputs(void **state) {
       {ONE("{\"image\": \"a\", \"limits\": {\"swap\": 1}}"), "components.x.limits.swap: unknown",
        NULL},
       {ONE("{\"image\": \"a\", \"limits\": []}"), "components.x.limits: expected an object", NULL},
-      {ONE("{\"image\": \"a\", \"max_limits\": {\"cpus\": 0}}"), "components.x.max_limits.cpus: ",
-       NULL},
+      {ONE("{\"image\": \"a\", \"max_limits\": {\"cpus\": 0}}"),
+       "components.x.max_limits.cpus: ", NULL},
       {ONE("{\"image\": \"a\", \"limits\": {\"memory\": \"1g\"}, \"max_limits\": {\"memory\":"
            " \"512m\"}}"),
        "components.x.limits.memory: 1g is above max_limits.memory 512m", NULL},
@@ -524,8 +516,8 @@ static void test_bad_inputs(void **state) {
        "components.x.limits.network: 'host' is not in the component's networks", NULL},
       {ONE("{\"image\": \"a\", \"networks\": []}"),
        "components.x.networks: expected a non-empty list of strings", NULL},
-      {ONE("{\"image\": \"a\", \"networks\": [\"none\", \"\"]}"), "components.x.networks[1]: ",
-       NULL},
+      {ONE("{\"image\": \"a\", \"networks\": [\"none\", \"\"]}"),
+       "components.x.networks[1]: ", NULL},
       {ONE("{\"image\": \"a\", \"run_as_root\": \"yes\"}"),
        "components.x.run_as_root: expected true or false", NULL},
       {ONE("{\"image\": \"a\", \"read_only_rootfs\": 1}"),
@@ -611,8 +603,7 @@ int main(void) {
       cmocka_unit_test(test_networks_default_to_the_default_network),
       cmocka_unit_test(test_pull_policy_names),
       cmocka_unit_test_setup_teardown(test_credentials_none, setup_good, teardown_good),
-      cmocka_unit_test_setup_teardown(test_credentials_from_environment, setup_good,
-                                      teardown_good),
+      cmocka_unit_test_setup_teardown(test_credentials_from_environment, setup_good, teardown_good),
       cmocka_unit_test_setup_teardown(test_credentials_missing_variable_is_named_not_revealed,
                                       setup_good, teardown_good),
       cmocka_unit_test(test_credentials_from_plain_file),

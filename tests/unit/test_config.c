@@ -178,14 +178,19 @@ static void test_bad_lines(void **state) {
       {"= 4", "t.conf:1: missing key before '='"},
       {"\n   = 4", "t.conf:2: missing key before '='"},
       {"nope = 1", "t.conf:1: unknown key 'nope' (bundle-worker config keys lists them)"},
-      {"redis.port.x = 1", "t.conf:1: unknown key 'redis.port.x' (bundle-worker config keys lists them)"},
-      {"REDIS.PORT = 1", "t.conf:1: unknown key 'REDIS.PORT' (bundle-worker config keys lists them)"},
+      {"redis.port.x = 1",
+       "t.conf:1: unknown key 'redis.port.x' (bundle-worker config keys lists them)"},
+      {"REDIS.PORT = 1",
+       "t.conf:1: unknown key 'REDIS.PORT' (bundle-worker config keys lists them)"},
       {"redis.port = abc", "t.conf:1: redis.port: expected an integer from 1 to 65535, got 'abc'"},
-      {"redis.port = 70000", "t.conf:1: redis.port: expected an integer from 1 to 65535, got '70000'"},
+      {"redis.port = 70000",
+       "t.conf:1: redis.port: expected an integer from 1 to 65535, got '70000'"},
       {"redis.port = 0", "t.conf:1: redis.port: expected an integer from 1 to 65535, got '0'"},
       {"redis.port = -1", "t.conf:1: redis.port: expected an integer from 1 to 65535, got '-1'"},
-      {"redis.port = 12abc", "t.conf:1: redis.port: expected an integer from 1 to 65535, got '12abc'"},
-      {"redis.port = 6379.0", "t.conf:1: redis.port: expected an integer from 1 to 65535, got '6379.0'"},
+      {"redis.port = 12abc",
+       "t.conf:1: redis.port: expected an integer from 1 to 65535, got '12abc'"},
+      {"redis.port = 6379.0",
+       "t.conf:1: redis.port: expected an integer from 1 to 65535, got '6379.0'"},
       {"redis.port =", "t.conf:1: redis.port: expected an integer from 1 to 65535, got ''"},
       {"redis.port = 99999999999999999999",
        "t.conf:1: redis.port: expected an integer from 1 to 65535, got '99999999999999999999'"},
@@ -199,8 +204,10 @@ static void test_bad_lines(void **state) {
       {"worker.id = bad id",
        "t.conf:1: worker.id: expected 1 to 64 characters of [A-Za-z0-9._-], got 'bad id'"},
       {"worker.id =", "t.conf:1: worker.id: expected 1 to 64 characters of [A-Za-z0-9._-], got ''"},
-      {"worker.id = w/1", "t.conf:1: worker.id: expected 1 to 64 characters of [A-Za-z0-9._-], got 'w/1'"},
-      {"kafka.no.such.property = 1", "t.conf:1: kafka.no.such.property: librdkafka has no such property"},
+      {"worker.id = w/1",
+       "t.conf:1: worker.id: expected 1 to 64 characters of [A-Za-z0-9._-], got 'w/1'"},
+      {"kafka.no.such.property = 1",
+       "t.conf:1: kafka.no.such.property: librdkafka has no such property"},
       {"kafka. = 1", "t.conf:1: 'kafka.' needs a librdkafka property name"},
       {"worker.slots = 3\nredis.host = h\nlog.level = warn\nnope = 1",
        "t.conf:4: unknown key 'nope' (bundle-worker config keys lists them)"},
@@ -342,7 +349,8 @@ static void test_env_sets_keys_and_ignores_others(void **state) {
   assert_int_equal(cfg->worker_drain_timeout_s, 5);
   assert_int_equal(cfg->log_level, BW_LOG_ERROR);
   char *out = printed(cfg);
-  assert_non_null(strstr(out, "redis.port = 7000    # from environment BUNDLE_WORKER_REDIS_PORT\n"));
+  assert_non_null(
+      strstr(out, "redis.port = 7000    # from environment BUNDLE_WORKER_REDIS_PORT\n"));
   free(out);
 }
 
@@ -357,8 +365,7 @@ static void test_env_null_and_empty(void **state) {
 
 static void test_env_kafka_properties_with_underscores(void **state) {
   bw_config *cfg = *state;
-  char *envp[] = {"BUNDLE_WORKER_KAFKA_LOG_LEVEL=7", "BUNDLE_WORKER_KAFKA_ENABLED_EVENTS=1",
-                  NULL};
+  char *envp[] = {"BUNDLE_WORKER_KAFKA_LOG_LEVEL=7", "BUNDLE_WORKER_KAFKA_ENABLED_EVENTS=1", NULL};
   bw_error_t err = NULL;
   if (bw_config_apply_env(cfg, envp, &err) < 0)
     fail_msg("%s", bw_error_msg(&err));
@@ -414,7 +421,8 @@ static void test_precedence(void **state) {
 
   char *out = printed(cfg);
   assert_non_null(strstr(out, "redis.port = 7002    # from --set\n"));
-  assert_non_null(strstr(out, "redis.host = from-env    # from environment BUNDLE_WORKER_REDIS_HOST\n"));
+  assert_non_null(
+      strstr(out, "redis.host = from-env    # from environment BUNDLE_WORKER_REDIS_HOST\n"));
   assert_non_null(strstr(out, "redis.db = 3    # from t.conf:2\n"));
   assert_non_null(strstr(out, "worker.slots = 2    # from default\n"));
   free(out);
@@ -424,7 +432,8 @@ static void test_set_unknown_key(void **state) {
   bw_config *cfg = *state;
   bw_error_t err = NULL;
   assert_int_equal(bw_config_set(cfg, "redis.prot", "1", "--set", &err), -1);
-  assert_string_equal(err->msg, "--set: unknown key 'redis.prot' (bundle-worker config keys lists them)");
+  assert_string_equal(err->msg,
+                      "--set: unknown key 'redis.prot' (bundle-worker config keys lists them)");
   bw_error_release(&err);
 }
 
@@ -433,9 +442,10 @@ static void test_set_unknown_key(void **state) {
 static void test_print_hides_secrets(void **state) {
   bw_config *cfg = *state;
   bw_error_t err = NULL;
-  assert_int_equal(load(cfg, "redis.password = hunter2\n"
-                             "kafka.sasl.password = kafka-s3cret\n"
-                             "kafka.sasl.username = alice\n",
+  assert_int_equal(load(cfg,
+                        "redis.password = hunter2\n"
+                        "kafka.sasl.password = kafka-s3cret\n"
+                        "kafka.sasl.username = alice\n",
                         &err),
                    0);
   char *out = printed(cfg);

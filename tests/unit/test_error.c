@@ -96,9 +96,10 @@ static void test_kind_names(void **state) {
     bw_error_kind kind;
     const char *name;
   } cases[] = {
-      {BW_ERR_INTERNAL, "internal"},   {BW_ERR_INVALID, "invalid"}, {BW_ERR_UNAVAILABLE, "unavailable"},
-      {BW_ERR_USER, "user"},           {BW_ERR_TIMEOUT, "timeout"}, {BW_ERR_CANCELLED, "cancelled"},
-      {(bw_error_kind)0, "unknown"},   {(bw_error_kind)99, "unknown"},
+      {BW_ERR_INTERNAL, "internal"},       {BW_ERR_INVALID, "invalid"},
+      {BW_ERR_UNAVAILABLE, "unavailable"}, {BW_ERR_USER, "user"},
+      {BW_ERR_TIMEOUT, "timeout"},         {BW_ERR_CANCELLED, "cancelled"},
+      {(bw_error_kind)0, "unknown"},       {(bw_error_kind)99, "unknown"},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
     assert_string_equal(bw_error_kind_name(cases[i].kind), cases[i].name);

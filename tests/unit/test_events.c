@@ -167,11 +167,11 @@ static void test_emit_keeps_field_order(void **state) {
   json_t *ev = event_new(&je, "container.started");
   json_object_set_new(ev, "container_id", json_string("4f1c"));
   assert_int_equal(event_emit(&je, ev), 0);
+  static const char head[] = "{\"schema_version\":1,\"type\":\"container.started\","
+                             "\"job_id\":\"job-1\",\"attempt\":3,\"ts\":\"";
   const char *text = cap.calls[0].json;
-  assert_true(strncmp(text, "{\"schema_version\":1,\"type\":\"container.started\",\"job_id\":"
-                            "\"job-1\",\"attempt\":3,\"ts\":\"",
-                      strlen("{\"schema_version\":1,\"type\":\"container.started\",\"job_id\":"
-                             "\"job-1\",\"attempt\":3,\"ts\":\"")) == 0);
+  assert_true(cap.calls[0].len > sizeof(head));
+  assert_memory_equal(text, head, sizeof(head) - 1);
   assert_non_null(strstr(text, "\",\"worker\":\"worker-a\",\"host\":\"host-1\","
                                "\"container_id\":\"4f1c\"}"));
   capture_free(&cap);
@@ -211,7 +211,7 @@ static void test_emit_masks_every_field_holding_the_secret(void **state) {
   json_object_set_new(
       ev, "state",
       json_pack("{s:{s:s, s:[s, s, i]}, s:s}", "deep", "password", SECRET, "list", "a",
-                SECRET "" SECRET, 7, "keep", "visible"));
+                SECRET SECRET, 7, "keep", "visible"));
   assert_int_equal(event_emit(&je, ev), 0);
 
   assert_int_equal(cap.count, 1);

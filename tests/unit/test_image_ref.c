@@ -24,7 +24,8 @@ typedef struct valid_case {
 static const valid_case valid_cases[] = {
     {"hello-world", "docker.io", "library/hello-world", "latest", NULL,
      "docker.io/library/hello-world:latest"},
-    {"ubuntu:22.04", "docker.io", "library/ubuntu", "22.04", NULL, "docker.io/library/ubuntu:22.04"},
+    {"ubuntu:22.04", "docker.io", "library/ubuntu", "22.04", NULL,
+     "docker.io/library/ubuntu:22.04"},
     {"library/ubuntu", "docker.io", "library/ubuntu", "latest", NULL,
      "docker.io/library/ubuntu:latest"},
     {"docker.io/library/ubuntu", "docker.io", "library/ubuntu", "latest", NULL,
@@ -46,8 +47,7 @@ static const valid_case valid_cases[] = {
     {"[::1]:5000/app", "[::1]:5000", "app", "latest", NULL, "[::1]:5000/app:latest"},
     {"[fe80::1]/app", "[fe80::1]", "app", "latest", NULL, "[fe80::1]/app:latest"},
     {"app@" DIGEST, "docker.io", "library/app", NULL, DIGEST, "docker.io/library/app@" DIGEST},
-    {"quay.io/org/app:2@" DIGEST, "quay.io", "org/app", "2", DIGEST,
-     "quay.io/org/app:2@" DIGEST},
+    {"quay.io/org/app:2@" DIGEST, "quay.io", "org/app", "2", DIGEST, "quay.io/org/app:2@" DIGEST},
     {"Uppercase/x", "Uppercase", "x", "latest", NULL, "Uppercase/x:latest"},
     {"my-host/x", "docker.io", "my-host/x", "latest", NULL, "docker.io/my-host/x:latest"},
     {"a__b/c-d--e/f.g_h:_T.1-x", "docker.io", "a__b/c-d--e/f.g_h", "_T.1-x", NULL,
@@ -304,7 +304,7 @@ static void test_tag_valid(void **state) {
     const char *tag;
     int valid;
   } cases[] = {
-      {"latest", 1}, {"1.2.3", 1}, {"_x", 1}, {"V1-rc.2_b", 1}, {"", 0},
+      {"latest", 1}, {"1.2.3", 1}, {"_x", 1},  {"V1-rc.2_b", 1}, {"", 0},
       {".x", 0},     {"-x", 0},    {"a:b", 0}, {"a/b", 0},       {"a b", 0},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)

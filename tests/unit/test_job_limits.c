@@ -33,10 +33,10 @@ static void test_memory_accepted(void **state) {
     const char *json;
     int64_t bytes;
   } cases[] = {
-      {"536870912", 512 * MIB},     {"\"512m\"", 512 * MIB},   {"\"512M\"", 512 * MIB},
-      {"\"1g\"", 1024 * MIB},       {"\"1G\"", 1024 * MIB},    {"\"4096k\"", 4 * MIB},
-      {"\"512mb\"", 512 * MIB},     {"\"512MiB\"", 512 * MIB}, {"\"512mib\"", 512 * MIB},
-      {"\"4194304\"", 4 * MIB},     {"\"4194304b\"", 4 * MIB}, {"\"8GB\"", 8192 * MIB},
+      {"536870912", 512 * MIB}, {"\"512m\"", 512 * MIB},   {"\"512M\"", 512 * MIB},
+      {"\"1g\"", 1024 * MIB},   {"\"1G\"", 1024 * MIB},    {"\"4096k\"", 4 * MIB},
+      {"\"512mb\"", 512 * MIB}, {"\"512MiB\"", 512 * MIB}, {"\"512mib\"", 512 * MIB},
+      {"\"4194304\"", 4 * MIB}, {"\"4194304b\"", 4 * MIB}, {"\"8GB\"", 8192 * MIB},
       {"4194304", 4 * MIB},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -55,8 +55,8 @@ static void test_memory_64k_is_below_the_floor(void **state) {
   bw_error_t err = NULL;
   int64_t bytes = 0;
   assert_int_equal(limits_parse_memory(v, "limits.memory", &bytes, &err), -1);
-  assert_string_equal(err->msg,
-                      "limits.memory: expected bytes or a size like \"512m\" (at least 4m), got \"64k\"");
+  assert_string_equal(
+      err->msg, "limits.memory: expected bytes or a size like \"512m\" (at least 4m), got \"64k\"");
   assert_int_equal(bytes, 0);
   bw_error_release(&err);
   json_decref(v);
@@ -68,19 +68,40 @@ static void test_memory_negative_message_is_exact(void **state) {
   int64_t bytes = 0;
   assert_int_equal(limits_parse_memory(v, "limits.memory", &bytes, &err), -1);
   assert_int_equal(err->kind, BW_ERR_INVALID);
-  assert_string_equal(err->msg,
-                      "limits.memory: expected bytes or a size like \"512m\" (at least 4m), got -3");
+  assert_string_equal(
+      err->msg, "limits.memory: expected bytes or a size like \"512m\" (at least 4m), got -3");
   bw_error_release(&err);
   json_decref(v);
 }
 
 static void test_memory_rejected(void **state) {
   static const char *const cases[] = {
-      "-3",       "\"abc\"",   "\"12x\"",  "\"\"",       "1.5",         "100",
-      "\"100\"",  "4194303",   "0",        "\"-5m\"",    "\" 5m\"",     "\"+5m\"",
-      "\"5 m\"",  "\"5mm\"",   "\"5mbb\"", "\"4194304bb\"", "\"4194304bib\"",    "\"5tb\"",
-      "\"0x10m\"", "null",     "true",     "[]",         "{}",          "\"99999999999g\"",
-      "\"99999999999999999999999\"",       "\"9223372036854775807k\"",
+      "-3",
+      "\"abc\"",
+      "\"12x\"",
+      "\"\"",
+      "1.5",
+      "100",
+      "\"100\"",
+      "4194303",
+      "0",
+      "\"-5m\"",
+      "\" 5m\"",
+      "\"+5m\"",
+      "\"5 m\"",
+      "\"5mm\"",
+      "\"5mbb\"",
+      "\"4194304bb\"",
+      "\"4194304bib\"",
+      "\"5tb\"",
+      "\"0x10m\"",
+      "null",
+      "true",
+      "[]",
+      "{}",
+      "\"99999999999g\"",
+      "\"99999999999999999999999\"",
+      "\"9223372036854775807k\"",
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     json_t *v = json_from(cases[i]);
@@ -148,7 +169,8 @@ static void test_parse_rejected(void **state) {
       {"{\"cpus\": -1}", "limits.cpus: "},
       {"{\"cpus\": \"2\"}", "limits.cpus: expected a number above 0 and up to 256, got \"2\""},
       {"{\"cpus\": 257}", "limits.cpus: "},
-      {"{\"timeout_seconds\": 86401}", "limits.timeout_seconds: expected an integer from 1 to 86400"},
+      {"{\"timeout_seconds\": 86401}",
+       "limits.timeout_seconds: expected an integer from 1 to 86400"},
       {"{\"timeout_seconds\": 0}", "limits.timeout_seconds: "},
       {"{\"timeout_seconds\": 1.5}", "limits.timeout_seconds: "},
       {"{\"pids\": 0}", "limits.pids: "},
@@ -175,7 +197,10 @@ static void test_parse_rejected(void **state) {
 
 static void test_apply_defaults_fills_unset_only(void **state) {
   job_limits l = {.cpus = 3, .network = NULL};
-  job_limits d = {.memory_bytes = 256 * MIB, .cpus = 1, .timeout_seconds = 3600, .pids = 1024,
+  job_limits d = {.memory_bytes = 256 * MIB,
+                  .cpus = 1,
+                  .timeout_seconds = 3600,
+                  .pids = 1024,
                   .network = "none"};
   limits_apply_defaults(&l, &d);
   assert_int_equal(l.memory_bytes, 256 * MIB);
@@ -201,9 +226,9 @@ static void test_format_bytes(void **state) {
     int64_t bytes;
     const char *text;
   } cases[] = {
-      {1024 * MIB, "1g"},      {512 * MIB, "512m"},          {64 * 1024, "64k"},
-      {1536 * MIB, "1536m"},   {1000, "1000 bytes"},         {0, "0 bytes"},
-      {-1024, "-1024 bytes"},  {4 * 1024 * MIB, "4g"},       {MIB + 1024, "1025k"},
+      {1024 * MIB, "1g"},     {512 * MIB, "512m"},    {64 * 1024, "64k"},
+      {1536 * MIB, "1536m"},  {1000, "1000 bytes"},   {0, "0 bytes"},
+      {-1024, "-1024 bytes"}, {4 * 1024 * MIB, "4g"}, {MIB + 1024, "1025k"},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     char buf[32];
