@@ -23,19 +23,65 @@ json_t *event_new(const job_events *je, const char *type) {
   return ev;
 }
 
+/* Masks a string; returns a new json string when something was hidden. */
+static json_t *masked_string(const masker *m, const char *s, size_t len) {
+  size_t out_len = 0;
+  cleanup_free char *out = masker_apply(m, s, len, &out_len);
+  if (!out || (out_len == len && memcmp(out, s, len) == 0))
+    return NULL;
+  return json_stringn(out, out_len);
+}
+
+/* Masks every key and value of the event in place. Masking the JSON values,
+ * not the serialised text, keeps the event valid JSON whatever the secret is
+ * (a secret "1234" or "true" must not turn `"size":1234` into `"size":[hidden]`). */
+static json_t *mask_value(const masker *m, json_t *v) {
+  if (json_is_string(v))
+    return masked_string(m, json_string_value(v), json_string_length(v));
+  if (json_is_integer(v) || json_is_real(v)) {
+    cleanup_free char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    cleanup_json json_t *as_string = text ? masked_string(m, text, strlen(text)) : NULL;
+    return as_string ? json_string(MASKER_HIDDEN) : NULL;
+  }
+  if (json_is_array(v)) {
+    size_t i;
+    json_t *item;
+    json_array_foreach(v, i, item) {
+      json_t *repl = mask_value(m, item);
+      if (repl)
+        json_array_set_new(v, i, repl);
+    }
+    return NULL;
+  }
+  if (json_is_object(v)) {
+    /* Keys may hold secrets too: rebuild the object in order. */
+    json_t *rebuilt = json_object();
+    const char *key;
+    json_t *item;
+    json_object_foreach(v, key, item) {
+      json_t *repl = mask_value(m, item);
+      json_t *k = masked_string(m, key, strlen(key));
+      json_object_set_new(rebuilt, k ? json_string_value(k) : key, repl ? repl : json_incref(item));
+      json_decref(k);
+    }
+    json_object_clear(v);
+    json_object_update(v, rebuilt);
+    json_decref(rebuilt);
+    return NULL;
+  }
+  return NULL;
+}
+
 int event_emit(const job_events *je, json_t *ev) {
+  if (je->mask)
+    mask_value(je->mask, ev);
   const char *type = json_string_value(json_object_get(ev, "type"));
   cleanup_free char *text = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
   if (!text) {
     json_decref(ev);
     return -1;
   }
-  size_t len = strlen(text);
-  cleanup_free char *masked = NULL;
-  if (je->mask) {
-    masked = masker_apply(je->mask, text, len, &len);
-  }
-  int rc = je->sink->emit(je->sink->ctx, type ? type : "", je->job_id, masked ? masked : text, len);
+  int rc = je->sink->emit(je->sink->ctx, type ? type : "", je->job_id, text, strlen(text));
   json_decref(ev); /* type points into it */
   return rc;
 }

@@ -69,8 +69,10 @@ static char *describe(const json_t *v) {
   return text ? text : bw_strdup("?");
 }
 
-/* An identifier-like string: 1 to 128 of [A-Za-z0-9._-]; integers are taken as text. */
-static int get_id(const json_t *doc, const char *key, bool required, char **out, bw_error_t *err) {
+/* An identifier-like string: 1 to 128 of [A-Za-z0-9._-]; where allowed,
+ * integers are taken as text (Keboola's project and config ids are numbers). */
+static int get_id_or_number(const json_t *doc, const char *key, bool required, bool allow_integer,
+                            char **out, bw_error_t *err) {
   json_t *v = json_object_get(doc, key);
   if (!v) {
     if (required)
@@ -78,7 +80,7 @@ static int get_id(const json_t *doc, const char *key, bool required, char **out,
     return 0;
   }
   cleanup_free char *text = NULL;
-  if (json_is_integer(v) && json_integer_value(v) >= 0)
+  if (allow_integer && json_is_integer(v) && json_integer_value(v) >= 0)
     text = bw_strdup_printf("%lld", (long long)json_integer_value(v));
   else if (json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v))
     text = bw_strdup(json_string_value(v));
@@ -90,6 +92,14 @@ static int get_id(const json_t *doc, const char *key, bool required, char **out,
   }
   *out = steal_pointer(&text);
   return 0;
+}
+
+static int get_id(const json_t *doc, const char *key, bool required, char **out, bw_error_t *err) {
+  return get_id_or_number(doc, key, required, false, out, err);
+}
+
+static int get_id_or_int(const json_t *doc, const char *key, char **out, bw_error_t *err) {
+  return get_id_or_number(doc, key, false, true, out, err);
 }
 
 static int get_object(const json_t *doc, const char *key, json_t **out, bw_error_t *err) {
@@ -159,11 +169,11 @@ int job_request_from_json(const json_t *doc, job_request *out, bw_error_t *err) 
   if (get_id(doc, "job_id", true, &out->job_id, err) < 0)
     return -1;
   if (check_top_level(doc, err) < 0 || get_id(doc, "component", true, &out->component, err) < 0 ||
-      get_id(doc, "project_id", false, &out->project_id, err) < 0 ||
-      get_id(doc, "config_id", false, &out->config_id, err) < 0 ||
-      get_id(doc, "config_row_id", false, &out->config_row_id, err) < 0 ||
-      get_id(doc, "config_version", false, &out->config_version, err) < 0 ||
-      get_id(doc, "branch_id", false, &out->branch_id, err) < 0 ||
+      get_id_or_int(doc, "project_id", &out->project_id, err) < 0 ||
+      get_id_or_int(doc, "config_id", &out->config_id, err) < 0 ||
+      get_id_or_int(doc, "config_row_id", &out->config_row_id, err) < 0 ||
+      get_id_or_int(doc, "config_version", &out->config_version, err) < 0 ||
+      get_id_or_int(doc, "branch_id", &out->branch_id, err) < 0 ||
       get_id(doc, "replay_of", false, &out->replay_of, err) < 0)
     return -1;
   json_t *tag = json_object_get(doc, "tag");

@@ -208,10 +208,9 @@ static void test_emit_masks_every_field_holding_the_secret(void **state) {
   json_object_set_new(ev, "message", json_string("login with " SECRET " failed"));
   json_object_set_new(ev, "exact", json_string(SECRET));
   json_object_set_new(ev, "encoded", json_string("Authorization: Basic " SECRET_B64));
-  json_object_set_new(
-      ev, "state",
-      json_pack("{s:{s:s, s:[s, s, i]}, s:s}", "deep", "password", SECRET, "list", "a",
-                SECRET SECRET, 7, "keep", "visible"));
+  json_object_set_new(ev, "state",
+                      json_pack("{s:{s:s, s:[s, s, i]}, s:s}", "deep", "password", SECRET, "list",
+                                "a", SECRET SECRET, 7, "keep", "visible"));
   assert_int_equal(event_emit(&je, ev), 0);
 
   assert_int_equal(cap.count, 1);
@@ -251,9 +250,34 @@ static void test_emit_masks_secret_in_a_key(void **state) {
   assert_int_equal(event_emit(&je, ev), 0);
   assert_null(strstr(cap.calls[0].json, SECRET));
   json_t *back = parse_back(&cap.calls[0]);
-  assert_string_equal(json_string_value(json_object_get(json_object_get(back, "manifest"),
-                                                        "[hidden]")),
-                      "x");
+  assert_string_equal(
+      json_string_value(json_object_get(json_object_get(back, "manifest"), "[hidden]")), "x");
+  json_decref(back);
+  capture_free(&cap);
+  masker_free(m);
+}
+
+/* Secrets that look like JSON numbers or literals: the event stays valid JSON
+ * (masking works on values, not on the serialised text). */
+static void test_emit_stays_json_with_number_and_literal_secrets(void **state) {
+  masker *m = masker_new();
+  json_t *config = json_pack("{s:{s:i, s:s, s:s}}", "parameters", "#pin", 1234, "#flag", "true",
+                             "#comma", "\",\"");
+  masker_add_config(m, config);
+  json_decref(config);
+  capture cap = {0};
+  event_sink sink = {.emit = capture_emit, .ctx = &cap};
+  job_events je = make_events(&sink, m, "job-1");
+  json_t *ev = event_new(&je, "job.finished");
+  json_object_set_new(ev, "duration_ms", json_integer(1234));
+  json_object_set_new(ev, "cached", json_true());
+  json_object_set_new(ev, "message", json_string("a \",\" b"));
+  assert_int_equal(event_emit(&je, ev), 0);
+  json_t *back = parse_back(&cap.calls[0]);
+  assert_string_equal(json_string_value(json_object_get(back, "duration_ms")), "[hidden]");
+  assert_true(json_is_true(json_object_get(back, "cached")));
+  assert_string_equal(json_string_value(json_object_get(back, "message")), "a [hidden] b");
+  assert_string_equal(json_string_value(json_object_get(back, "job_id")), "job-1");
   json_decref(back);
   capture_free(&cap);
   masker_free(m);
@@ -342,6 +366,7 @@ int main(void) {
       cmocka_unit_test(test_emit_without_job_id_passes_null_to_the_sink),
       cmocka_unit_test(test_emit_masks_every_field_holding_the_secret),
       cmocka_unit_test(test_emit_masks_secret_in_a_key),
+      cmocka_unit_test(test_emit_stays_json_with_number_and_literal_secrets),
       cmocka_unit_test(test_emit_masks_secret_that_json_escapes),
       cmocka_unit_test(test_emit_with_masker_but_no_secret_in_the_event),
       cmocka_unit_test(test_sink_error_is_returned),

@@ -16,7 +16,7 @@
 #define HEX64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define ID_ERROR "expected 1 to 128 characters of [A-Za-z0-9._-] (not . or ..), got "
 #define ENV_NAME_ERROR                                                                             \
-  "expected a name of [A-Za-z0-9_] not starting with a digit, and not a reserved KBC_ or "       \
+  "expected a name of [A-Za-z0-9_] not starting with a digit, and not a reserved KBC_ or "         \
   "BUNDLE_ name"
 #define ENV_VALUE_ERROR "expected a string of at most 32768 bytes without NUL"
 
@@ -105,8 +105,8 @@ static void test_full_request(void **state) {
   assert_string_equal(req.replay_of, "full-job.2026_10");
   assert_int_equal(req.attempt, 2);
 
-  json_t *want_config = json_pack("{s:{s:i, s:s}, s:s}", "parameters", "rows", 3, "#token", "t0k",
-                                  "action", "run");
+  json_t *want_config =
+      json_pack("{s:{s:i, s:s}, s:s}", "parameters", "rows", 3, "#token", "t0k", "action", "run");
   assert_true(json_equal(req.config, want_config));
   json_decref(want_config);
   json_t *want_state = json_pack("{s:i}", "count", 1);
@@ -164,8 +164,11 @@ static void test_ids_as_strings_and_integers(void **state) {
     const char *json;
     const char *want;
   } cases[] = {
-      {"\"demo\"", "demo"}, {"123", "123"},     {"0", "0"},
-      {"\"007\"", "007"},   {"\"a.b_c-d\"", "a.b_c-d"},
+      {"\"demo\"", "demo"},
+      {"123", "123"},
+      {"0", "0"},
+      {"\"007\"", "007"},
+      {"\"a.b_c-d\"", "a.b_c-d"},
       {"9223372036854775807", "9223372036854775807"},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -197,8 +200,8 @@ static void test_env_value_of_32_kib_is_accepted(void **state) {
   assert_non_null(value);
   memset(value, 'v', 32 * 1024);
   value[32 * 1024] = '\0';
-  char *text = bw_strdup_printf("{\"job_id\": \"j1\", \"component\": \"app\", \"env\": {\"BIG\": \"%s\"}}",
-                                value);
+  char *text = bw_strdup_printf(
+      "{\"job_id\": \"j1\", \"component\": \"app\", \"env\": {\"BIG\": \"%s\"}}", value);
   job_request req;
   parse_ok(text, &req);
   assert_int_equal(req.env_count, 1);
@@ -360,8 +363,8 @@ static void test_bad_requests(void **state) {
        "tag: expected an image tag (1 to 128 of [A-Za-z0-9_.-]), got \"1.0 \"", false, true},
       {REQ(", \"tag\": \"a:b\""),
        "tag: expected an image tag (1 to 128 of [A-Za-z0-9_.-]), got \"a:b\"", false, true},
-      {REQ(", \"tag\": 1"), "tag: expected an image tag (1 to 128 of [A-Za-z0-9_.-]), got 1",
-       false, true},
+      {REQ(", \"tag\": 1"), "tag: expected an image tag (1 to 128 of [A-Za-z0-9_.-]), got 1", false,
+       true},
       {REQ(", \"project_id\": -5"), "project_id: " ID_ERROR "-5", false, true},
       {REQ(", \"project_id\": 1.5"), "project_id: " ID_ERROR "1.5", false, true},
       {REQ(", \"project_id\": true"), "project_id: " ID_ERROR "true", false, true},
@@ -375,8 +378,8 @@ static void test_bad_requests(void **state) {
        true},
       {REQ(", \"attempt\": -1"), "attempt: expected an integer from 1 to 1000, got -1", false,
        true},
-      {REQ(", \"attempt\": \"1\""), "attempt: expected an integer from 1 to 1000, got \"1\"",
-       false, true},
+      {REQ(", \"attempt\": \"1\""), "attempt: expected an integer from 1 to 1000, got \"1\"", false,
+       true},
       {REQ(", \"attempt\": 1.0"), "attempt: expected an integer from 1 to 1000, got 1.0", false,
        true},
       {REQ(", \"attempt\": null"), "attempt: expected an integer from 1 to 1000, got null", false,
@@ -387,8 +390,7 @@ static void test_bad_requests(void **state) {
       {REQ(", \"state\": []"), "state: expected an object, got []", false, true},
       {REQ(", \"state\": 1"), "state: expected an object, got 1", false, true},
       {REQ(", \"env\": {\"KBC_X\": \"v\"}"), "env.KBC_X: " ENV_NAME_ERROR, false, true},
-      {REQ(", \"env\": {\"KBC_RUNID\": \"other\"}"), "env.KBC_RUNID: " ENV_NAME_ERROR, false,
-       true},
+      {REQ(", \"env\": {\"KBC_RUNID\": \"other\"}"), "env.KBC_RUNID: " ENV_NAME_ERROR, false, true},
       {REQ(", \"env\": {\"BUNDLE_X\": \"v\"}"), "env.BUNDLE_X: " ENV_NAME_ERROR, false, true},
       {REQ(", \"env\": {\"BUNDLE_JOB_ID\": \"v\"}"), "env.BUNDLE_JOB_ID: " ENV_NAME_ERROR, false,
        true},
@@ -537,7 +539,7 @@ static void test_env_value_with_embedded_nul(void **state) {
   const char *text = REQ(", \"env\": {\"X\": \"a\\u0000b\"}");
   job_request req;
   char *msg = parse_error(text, strlen(text), &req);
-  assert_string_equal(msg, "request: not valid JSON: line 1 column 61: \\u0000 is not allowed "
+  assert_string_equal(msg, "request: not valid JSON: line 1 column 60: \\u0000 is not allowed "
                            "without JSON_ALLOW_NUL near '\"a\\u0000b\"'");
   assert_null(req.job_id); /* the document was not read at all */
   free(msg);
@@ -633,12 +635,11 @@ static void test_job_id_valid_table(void **state) {
     const char *id;
     bool valid;
   } cases[] = {
-      {"j", true},           {"j1", true},          {"A-Z_a.z-0", true}, {"...", true},
-      {".hidden", true},     {"a..b", true},        {"-", true},         {"0", true},
-      {"", false},           {".", false},          {"..", false},       {"a b", false},
-      {"a/b", false},        {"a\\b", false},       {"a:b", false},      {"a\tb", false},
-      {"a\nb", false},       {"j\xc3\xa9", false},  {"a@b", false},      {"a+b", false},
-      {"a~", false},         {" j", false},         {"j ", false},
+      {"j", true},     {"j1", true},    {"A-Z_a.z-0", true},  {"...", true},   {".hidden", true},
+      {"a..b", true},  {"-", true},     {"0", true},          {"", false},     {".", false},
+      {"..", false},   {"a b", false},  {"a/b", false},       {"a\\b", false}, {"a:b", false},
+      {"a\tb", false}, {"a\nb", false}, {"j\xc3\xa9", false}, {"a@b", false},  {"a+b", false},
+      {"a~", false},   {" j", false},   {"j ", false},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
     if (job_id_valid(cases[i].id) != cases[i].valid)
@@ -656,14 +657,16 @@ static void test_env_name_allowed_table(void **state) {
     const char *name;
     bool allowed;
   } cases[] = {
-      {"A", true},          {"_", true},           {"MY_SETTING", true},  {"lower", true},
-      {"a1", true},         {"_1", true},          {"KBC", true},         {"BUNDLE", true},
-      {"KBCX", true},       {"BUNDLEX", true},     {"kbc_x", true},       {"bundle_x", true},
-      {"X_KBC_Y", true},    {"MY_BUNDLE_X", true},
-      {"", false},          {"1A", false},         {"9", false},          {"KBC_", false},
-      {"KBC_X", false},     {"KBC_RUNID", false},  {"KBC_DATADIR", false}, {"BUNDLE_", false},
-      {"BUNDLE_X", false},  {"BUNDLE_JOB_ID", false}, {"A-B", false},     {"A B", false},
-      {"A=B", false},       {"A.B", false},        {"\xc3\xa9", false},   {"A\n", false},
+      {"A", true},        {"_", true},           {"MY_SETTING", true},
+      {"lower", true},    {"a1", true},          {"_1", true},
+      {"KBC", true},      {"BUNDLE", true},      {"KBCX", true},
+      {"BUNDLEX", true},  {"kbc_x", true},       {"bundle_x", true},
+      {"X_KBC_Y", true},  {"MY_BUNDLE_X", true}, {"", false},
+      {"1A", false},      {"9", false},          {"KBC_", false},
+      {"KBC_X", false},   {"KBC_RUNID", false},  {"KBC_DATADIR", false},
+      {"BUNDLE_", false}, {"BUNDLE_X", false},   {"BUNDLE_JOB_ID", false},
+      {"A-B", false},     {"A B", false},        {"A=B", false},
+      {"A.B", false},     {"\xc3\xa9", false},   {"A\n", false},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
     if (job_env_name_allowed(cases[i].name) != cases[i].allowed)
@@ -725,8 +728,8 @@ static int resolve_text(void **state, const char *text, job_plan *plan, bw_error
   return rc;
 }
 
-static void expect_plan(void **state, const char *text, const char *component_id,
-                        const char *tag, const char *image) {
+static void expect_plan(void **state, const char *text, const char *component_id, const char *tag,
+                        const char *image) {
   job_plan plan;
   bw_error_t err = NULL;
   if (resolve_text(state, text, &plan, &err) < 0)
@@ -763,7 +766,8 @@ static void test_resolve_unknown_component(void **state) {
 }
 
 static void test_resolve_tag_not_allowed(void **state) {
-  expect_resolve_error(state, REQ(", \"tag\": \"9.9\""), "tag: '9.9' is not allowed for component app");
+  expect_resolve_error(state, REQ(", \"tag\": \"9.9\""),
+                       "tag: '9.9' is not allowed for component app");
   expect_resolve_error(state, REQ(", \"tag\": \"latest\""),
                        "tag: 'latest' is not allowed for component app");
   expect_resolve_error(state, "{\"job_id\": \"j1\", \"component\": \"pinned\", \"tag\": \"2.x\"}",
@@ -794,10 +798,10 @@ static void test_resolve_tags_allowed(void **state) {
 static void test_resolve_image_parts(void **state) {
   job_plan plan;
   bw_error_t err = NULL;
-  assert_int_equal(
-      resolve_text(state, "{\"job_id\": \"j1\", \"component\": \"pinned\", \"tag\": \"2.3\"}",
-                   &plan, &err),
-      0);
+  assert_int_equal(resolve_text(state,
+                                "{\"job_id\": \"j1\", \"component\": \"pinned\", \"tag\": \"2.3\"}",
+                                &plan, &err),
+                   0);
   assert_string_equal(plan.image.domain, "quay.io");
   assert_string_equal(plan.image.path, "org/tool");
   assert_string_equal(plan.image.tag, "2.3");
@@ -827,7 +831,8 @@ static void test_resolve_limits_above_the_maxima(void **state) {
        "limits.timeout_seconds: 3601 is above the maximum 3600 of app"},
       {"{\"pids\": 1000}", "limits.pids: 1000 is above the maximum 512 of app"},
       {"{\"pids\": 513}", "limits.pids: 513 is above the maximum 512 of app"},
-      {"{\"network\": \"host\"}", "limits.network: 'host' is not allowed for app (allowed: none, ...)"},
+      {"{\"network\": \"host\"}",
+       "limits.network: 'host' is not allowed for app (allowed: none, ...)"},
       /* memory is checked first when several are above */
       {"{\"memory\": \"4g\", \"cpus\": 8}", "limits.memory: 4g is above the maximum 1g of app"},
   };
@@ -840,14 +845,17 @@ static void test_resolve_limits_above_the_maxima(void **state) {
 
 static void test_resolve_limits_of_a_component_without_max_limits(void **state) {
   /* hello: the defaults (256m, 1 cpu, 3600 s, 1024 pids, network none) are the maxima */
-  expect_resolve_error(state, "{\"job_id\": \"j1\", \"component\": \"hello\", \"limits\":"
-                              " {\"memory\": \"257m\"}}",
+  expect_resolve_error(state,
+                       "{\"job_id\": \"j1\", \"component\": \"hello\", \"limits\":"
+                       " {\"memory\": \"257m\"}}",
                        "limits.memory: 257m is above the maximum 256m of hello");
-  expect_resolve_error(state, "{\"job_id\": \"j1\", \"component\": \"hello\", \"limits\":"
-                              " {\"cpus\": 1.5}}",
+  expect_resolve_error(state,
+                       "{\"job_id\": \"j1\", \"component\": \"hello\", \"limits\":"
+                       " {\"cpus\": 1.5}}",
                        "limits.cpus: 1.5 is above the maximum 1 of hello");
-  expect_resolve_error(state, "{\"job_id\": \"j1\", \"component\": \"hello\", \"limits\":"
-                              " {\"network\": \"bridge\"}}",
+  expect_resolve_error(state,
+                       "{\"job_id\": \"j1\", \"component\": \"hello\", \"limits\":"
+                       " {\"network\": \"bridge\"}}",
                        "limits.network: 'bridge' is not allowed for hello (allowed: none)");
 }
 
@@ -855,9 +863,10 @@ static void test_resolve_limits_within_the_maxima(void **state) {
   job_plan plan;
   bw_error_t err = NULL;
   /* unset fields come from the component's defaults */
-  assert_int_equal(resolve_text(state, REQ(", \"limits\": {\"memory\": \"512m\", \"network\": \"bridge\"}"),
-                                &plan, &err),
-                   0);
+  assert_int_equal(
+      resolve_text(state, REQ(", \"limits\": {\"memory\": \"512m\", \"network\": \"bridge\"}"),
+                   &plan, &err),
+      0);
   assert_int_equal(plan.limits.memory_bytes, 512 * MIB);
   assert_true(plan.limits.cpus == 0.5);
   assert_int_equal(plan.limits.timeout_seconds, 600);
@@ -866,11 +875,12 @@ static void test_resolve_limits_within_the_maxima(void **state) {
   job_plan_free(&plan);
 
   /* exactly at every maximum */
-  assert_int_equal(resolve_text(state,
-                                REQ(", \"limits\": {\"memory\": \"1g\", \"cpus\": 2,"
-                                    " \"timeout_seconds\": 3600, \"pids\": 512, \"network\": \"none\"}"),
-                                &plan, &err),
-                   0);
+  assert_int_equal(
+      resolve_text(state,
+                   REQ(", \"limits\": {\"memory\": \"1g\", \"cpus\": 2,"
+                       " \"timeout_seconds\": 3600, \"pids\": 512, \"network\": \"none\"}"),
+                   &plan, &err),
+      0);
   assert_int_equal(plan.limits.memory_bytes, 1024 * MIB);
   assert_true(plan.limits.cpus == 2);
   assert_int_equal(plan.limits.timeout_seconds, 3600);
@@ -879,8 +889,9 @@ static void test_resolve_limits_within_the_maxima(void **state) {
   job_plan_free(&plan);
 
   /* below the defaults is fine too */
-  assert_int_equal(resolve_text(state, REQ(", \"limits\": {\"memory\": \"4m\", \"cpus\": 0.1,"
-                                           " \"timeout_seconds\": 1, \"pids\": 1}"),
+  assert_int_equal(resolve_text(state,
+                                REQ(", \"limits\": {\"memory\": \"4m\", \"cpus\": 0.1,"
+                                    " \"timeout_seconds\": 1, \"pids\": 1}"),
                                 &plan, &err),
                    0);
   assert_int_equal(plan.limits.memory_bytes, 4 * MIB);
@@ -944,8 +955,7 @@ int main(void) {
                                       teardown_registry),
       cmocka_unit_test_setup_teardown(test_resolve_tag_not_allowed, setup_registry,
                                       teardown_registry),
-      cmocka_unit_test_setup_teardown(test_resolve_tags_allowed, setup_registry,
-                                      teardown_registry),
+      cmocka_unit_test_setup_teardown(test_resolve_tags_allowed, setup_registry, teardown_registry),
       cmocka_unit_test_setup_teardown(test_resolve_image_parts, setup_registry, teardown_registry),
       cmocka_unit_test_setup_teardown(test_resolve_limits_above_the_maxima, setup_registry,
                                       teardown_registry),

@@ -61,10 +61,13 @@ static void test_names(void **state) {
     job_status status;
     const char *name;
   } cases[] = {
-      {JOB_SUCCESS, "success"},     {JOB_USER_ERROR, "user_error"},
+      {JOB_SUCCESS, "success"},
+      {JOB_USER_ERROR, "user_error"},
       {JOB_APPLICATION_ERROR, "application_error"},
-      {JOB_TIMEOUT, "timeout"},     {JOB_OOM, "oom"},
-      {JOB_CANCELLED, "cancelled"}, {JOB_INFRA_ERROR, "infra_error"},
+      {JOB_TIMEOUT, "timeout"},
+      {JOB_OOM, "oom"},
+      {JOB_CANCELLED, "cancelled"},
+      {JOB_INFRA_ERROR, "infra_error"},
       {JOB_REJECTED, "rejected"},
   };
   assert_int_equal(sizeof(cases) / sizeof(cases[0]), JOB_STATUS_COUNT);
@@ -95,9 +98,9 @@ static void test_out_of_range_status_is_unknown(void **state) {
 
 static void test_parse_unknown_names(void **state) {
   static const char *const cases[] = {
-      "",          "unknown",  "Success", "SUCCESS",   "success ", " success",
-      "succes",    "oom-kill", "error",   "cancelled\n", "user-error", "timed_out",
-      "canceled",  "infra",    "rejected!",
+      "",           "unknown",   "Success",  "SUCCESS", "success ",
+      " success",   "succes",    "oom-kill", "error",   "cancelled\n",
+      "user-error", "timed_out", "canceled", "infra",   "rejected!",
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     job_status out = (job_status)42;
