@@ -6,7 +6,8 @@
 #include <string.h>
 
 static void on_rdkafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-  const bw_logger *lg = rd_kafka_opaque(rk);
+  const bw_logger *const *log_ref = rd_kafka_opaque(rk);
+  const bw_logger *lg = log_ref ? *log_ref : NULL;
   if (!lg)
     return;
   /* syslog levels: 0-3 error, 4 warning, 5-6 info, 7 debug */
@@ -24,7 +25,7 @@ int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, b
   return 0;
 }
 
-int kafka_conf_new(const bw_config *cfg, const bw_logger *lg, rd_kafka_conf_t **out,
+int kafka_conf_new(const bw_config *cfg, const bw_logger *const *log_ref, rd_kafka_conf_t **out,
                    bw_error_t *err) {
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   if (kafka_conf_set(conf, "bootstrap.servers", KAFKA_DEFAULT_BOOTSTRAP, err) < 0)
@@ -34,7 +35,7 @@ int kafka_conf_new(const bw_config *cfg, const bw_logger *lg, rd_kafka_conf_t **
   for (size_t i = 0; i < cfg->kafka_count; i++)
     if (kafka_conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value, err) < 0)
       goto fail;
-  rd_kafka_conf_set_opaque(conf, (void *)lg);
+  rd_kafka_conf_set_opaque(conf, (void *)log_ref);
   rd_kafka_conf_set_log_cb(conf, on_rdkafka_log);
   *out = conf;
   return 0;

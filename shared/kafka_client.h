@@ -12,8 +12,12 @@
 #define KAFKA_DEFAULT_BOOTSTRAP "127.0.0.1:9092"
 
 /* A conf with every kafka.* key of cfg applied, bootstrap.servers defaulting
- * to KAFKA_DEFAULT_BOOTSTRAP, and librdkafka's log lines routed to lg. */
-int kafka_conf_new(const bw_config *cfg, const bw_logger *lg, rd_kafka_conf_t **out,
+ * to KAFKA_DEFAULT_BOOTSTRAP, and librdkafka's log lines routed to a logger.
+ * The client's opaque must point at a `const bw_logger *` (a struct whose
+ * FIRST member is that pointer will do): `log_ref` is set as the opaque; a
+ * caller that sets its own opaque keeps that layout. log_ref may be NULL
+ * (librdkafka's lines are then dropped). */
+int kafka_conf_new(const bw_config *cfg, const bw_logger *const *log_ref, rd_kafka_conf_t **out,
                    bw_error_t *err);
 /* Sets one more property, failing with the property named. */
 int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, bw_error_t *err);

@@ -85,6 +85,8 @@ static void collect_secrets(job_run *run, const char *registry_pass) {
 static int resolve(job_run *run, const char *bytes, size_t len, bw_error_t *err) {
   if (job_request_parse(bytes, len, &run->req, err) < 0)
     return -1;
+  if (run->env->attempt_override > 0)
+    run->req.attempt = run->env->attempt_override;
   run->events.job_id = run->req.job_id;
   run->events.attempt = run->req.attempt;
   masker_add_config(run->mask, run->req.config);

@@ -34,6 +34,7 @@ typedef struct pipeline_env {
   const volatile int *cancel; /* non-zero: stop the job (status cancelled) */
   const char *host;
   const pipeline_hooks *hooks; /* may be NULL */
+  long attempt_override;       /* > 0: run as this attempt (a lease said so) */
 } pipeline_env;
 
 typedef struct job_result {

@@ -5,3 +5,5 @@ int cmd_doctor(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_cancel(int argc, char **argv);

@@ -1,0 +1,494 @@
+#include "job_store.h"
+
+#include "cleanup.h"
+#include "job_status.h"
+#include "redis_store.h"
+#include "timeutil.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+/* ---- one Redis connection shared by threads (same helper in pull_locks.c) ---- */
+
+/* After a failed connection attempt, calls fail fast for this long instead of
+ * queueing behind the mutex for a connect timeout each. */
+#define CONN_RETRY_MS 500
+
+typedef struct conn {
+  const bw_config *cfg;
+  const bw_logger *log;
+  const char *down_note; /* what an outage means for this module */
+  pthread_mutex_t mu;
+  redisContext *ctx;
+  bool down;
+  int64_t next_connect_ms; /* monotonic */
+} conn;
+
+static void conn_init(conn *c, const bw_config *cfg, const bw_logger *log, const char *down_note) {
+  c->cfg = cfg;
+  c->log = log;
+  c->down_note = down_note;
+  pthread_mutex_init(&c->mu, NULL);
+  c->ctx = NULL;
+  c->down = false;
+  c->next_connect_ms = 0;
+}
+
+static void conn_destroy(conn *c) {
+  redis_store_close(c->ctx);
+  c->ctx = NULL;
+  pthread_mutex_destroy(&c->mu);
+}
+
+/* An idle connection has nothing to read: readable means the server closed it
+ * (restart, client timeout), and a command sent on it would fail. */
+static bool conn_idle_ok(redisContext *ctx) {
+  if (ctx->err)
+    return false;
+  struct pollfd p = {.fd = ctx->fd, .events = POLLIN};
+  return poll(&p, 1, 0) == 0;
+}
+
+static int conn_ready(conn *c, bw_error_t *err) {
+  if (c->ctx && !conn_idle_ok(c->ctx)) {
+    redis_store_close(c->ctx);
+    c->ctx = NULL;
+  }
+  if (c->ctx)
+    return 0;
+  int64_t now = bw_time_monotonic_ms();
+  if (now < c->next_connect_ms)
+    return bw_error_set(err, BW_ERR_UNAVAILABLE, "redis %s:%ld: unreachable (retrying shortly)",
+                        c->cfg->redis_host, c->cfg->redis_port);
+  if (redis_store_connect(c->cfg, &c->ctx, err) < 0) {
+    c->ctx = NULL;
+    c->next_connect_ms = bw_time_monotonic_ms() + CONN_RETRY_MS;
+    return -1;
+  }
+  return 0;
+}
+
+static void conn_note(conn *c, bool ok, bw_error_t *err) {
+  if (ok && c->down) {
+    c->down = false;
+    bw_log_info(c->log, "redis %s:%ld reachable again", c->cfg->redis_host, c->cfg->redis_port);
+  } else if (!ok && !c->down) {
+    c->down = true;
+    bw_log_warn(c->log, "%s; %s", bw_error_msg(err), c->down_note);
+  } else if (!ok) {
+    bw_log_debug(c->log, "%s", bw_error_msg(err));
+  }
+}
+
+/* One command; NULL with *err set (BW_ERR_UNAVAILABLE) when Redis failed or
+ * answered with an error. At most one connection attempt. */
+static redisReply *conn_run(conn *c, int argc, const char **argv, bw_error_t *err) {
+  pthread_mutex_lock(&c->mu);
+  redisReply *r = NULL;
+  if (conn_ready(c, err) == 0) {
+    r = redisCommandArgv(c->ctx, argc, argv, NULL);
+    if (!r) {
+      bw_error_set(err, BW_ERR_UNAVAILABLE, "redis %s:%ld: %s: %s", c->cfg->redis_host,
+                   c->cfg->redis_port, argv[0], c->ctx->errstr[0] ? c->ctx->errstr : "no reply");
+      redis_store_close(c->ctx); /* a broken or timed-out connection is never reused */
+      c->ctx = NULL;
+    } else if (r->type == REDIS_REPLY_ERROR) {
+      bw_error_set(err, BW_ERR_UNAVAILABLE, "redis %s: %s", argv[0], r->str);
+      freeReplyObject(r);
+      r = NULL;
+    }
+  }
+  conn_note(c, r != NULL, err);
+  pthread_mutex_unlock(&c->mu);
+  return r;
+}
+
+/* ---- scripts ---- */
+
+/* KEYS: record lease. ARGV: token ttl_ms worker requested_attempt started record_ttl_s.
+ * Returns {outcome, attempt}: 0 acquired, 1 held, 2 finished. */
+static const char claim_script[] =
+    "local final = {success=1, user_error=1, application_error=1, timeout=1, oom=1,\n"
+    "               cancelled=1, infra_error=1, rejected=1}\n"
+    "local status = redis.call('HGET', KEYS[1], 'status')\n"
+    "local prev = tonumber(redis.call('HGET', KEYS[1], 'attempt')) or 0\n"
+    "if status and final[status] then return {2, prev} end\n"
+    "if redis.call('EXISTS', KEYS[2]) == 1 then return {1, prev} end\n"
+    "local attempt = tonumber(ARGV[4])\n"
+    "if (status == 'running' or status == 'interrupted') and prev + 1 > attempt then\n"
+    "  attempt = prev + 1\n"
+    "end\n"
+    "if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1, prev} end\n"
+    "redis.call('DEL', KEYS[1])\n"
+    "redis.call('HSET', KEYS[1], 'status', 'running', 'worker', ARGV[3],\n"
+    "           'attempt', tostring(attempt), 'started', ARGV[5], 'token', ARGV[1])\n"
+    "redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
+    "return {0, attempt}\n";
+
+/* KEYS: lease. ARGV: token ttl_ms. */
+static const char extend_script[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+    "  return redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+    "end\n"
+    "return 0\n";
+
+/* KEYS: record lease. ARGV: token status finished result has_result record_ttl_s.
+ * 1 written and lease deleted, 0 written (lease not ours), -1 nothing written. */
+static const char finish_script[] =
+    "local ours = redis.call('GET', KEYS[2]) == ARGV[1]\n"
+    "if not ours and redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return -1 end\n"
+    "redis.call('HSET', KEYS[1], 'status', ARGV[2], 'finished', ARGV[3], 'token', ARGV[1])\n"
+    "if ARGV[5] == '1' then\n"
+    "  redis.call('HSET', KEYS[1], 'result', ARGV[4])\n"
+    "else\n"
+    "  redis.call('HDEL', KEYS[1], 'result')\n"
+    "end\n"
+    "redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
+    "if ours then redis.call('DEL', KEYS[2]) return 1 end\n"
+    "return 0\n";
+
+/* KEYS: record lease. ARGV: token record_ttl_s. */
+static const char release_script[] =
+    "if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end\n"
+    "redis.call('HSET', KEYS[1], 'status', 'interrupted')\n"
+    "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
+    "redis.call('DEL', KEYS[2])\n"
+    "return 1\n";
+
+/* KEYS: worker workers. ARGV: info ttl_ms now_ms id cutoff_ms window_ms. */
+static const char heartbeat_script[] =
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+    "redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[5])\n"
+    "redis.call('PEXPIRE', KEYS[2], ARGV[6])\n"
+    "return 1\n";
+
+/* ---- the store ---- */
+
+struct job_store {
+  char *prefix;
+  conn conn;
+};
+
+job_store *job_store_new(const bw_config *cfg, const bw_logger *log, const char *prefix) {
+  job_store *js = calloc(1, sizeof(*js));
+  if (!js)
+    abort();
+  js->prefix = bw_strdup(prefix);
+  conn_init(&js->conn, cfg, log, "job leases, records and heartbeats fail until it is back");
+  return js;
+}
+
+void job_store_free(job_store *js) {
+  if (!js)
+    return;
+  conn_destroy(&js->conn);
+  free(js->prefix);
+  free(js);
+}
+
+static int token_new(char out[JOB_STORE_TOKEN_LEN + 1], bw_error_t *err) {
+  unsigned char raw[JOB_STORE_TOKEN_LEN / 2];
+  size_t got = 0;
+  while (got < sizeof(raw)) {
+    ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return bw_error_set_errno(err, BW_ERR_INTERNAL, errno, "getrandom");
+    got += (size_t)n;
+  }
+  for (size_t i = 0; i < sizeof(raw); i++)
+    snprintf(out + 2 * i, 3, "%02x", raw[i]);
+  return 0;
+}
+
+static char *key_of(const job_store *js, const char *kind, const char *id) {
+  return bw_strdup_printf("%s%s%s", js->prefix, kind, id);
+}
+
+static int check_id(const char *what, const char *id, bw_error_t *err) {
+  if (!id || !*id)
+    return bw_error_set(err, BW_ERR_INVALID, "%s is empty", what);
+  return 0;
+}
+
+static int check_ttl(long ttl_ms, bw_error_t *err) {
+  if (ttl_ms <= 0)
+    return bw_error_set(err, BW_ERR_INVALID, "lease ttl %ld ms is not positive", ttl_ms);
+  return 0;
+}
+
+static int want_type(const redisReply *r, int type, const char *what, bw_error_t *err) {
+  if (r->type != type)
+    return bw_error_set(err, BW_ERR_UNAVAILABLE, "redis %s: unexpected reply type %d", what,
+                        r->type);
+  return 0;
+}
+
+int job_store_claim(job_store *js, const char *job_id, const char *worker_id,
+                    long requested_attempt, long ttl_ms, char token_out[JOB_STORE_TOKEN_LEN + 1],
+                    job_claim_outcome *outcome, long *attempt_out, bw_error_t *err) {
+  if (check_id("job id", job_id, err) < 0 || check_id("worker id", worker_id, err) < 0 ||
+      check_ttl(ttl_ms, err) < 0)
+    return bw_error_prefix(err, "claim job %s", job_id ? job_id : "");
+  char token[JOB_STORE_TOKEN_LEN + 1];
+  if (token_new(token, err) < 0)
+    return bw_error_prefix(err, "claim job %s", job_id);
+  cleanup_free char *record = key_of(js, "job:", job_id);
+  cleanup_free char *lease = key_of(js, "lease:", job_id);
+  char ttl[24], attempt[24], record_ttl[24], started[BW_RFC3339_LEN];
+  snprintf(ttl, sizeof(ttl), "%ld", ttl_ms);
+  snprintf(attempt, sizeof(attempt), "%ld", requested_attempt > 0 ? requested_attempt : 1);
+  snprintf(record_ttl, sizeof(record_ttl), "%ld", JOB_STORE_RECORD_TTL_S);
+  bw_time_rfc3339_now(started);
+  const char *argv[] = {"EVAL", claim_script, "2",     record,  lease,
+                        token,  ttl,          worker_id, attempt, started,
+                        record_ttl};
+  cleanup_redis_reply redisReply *r = conn_run(&js->conn, 11, argv, err);
+  if (!r)
+    return bw_error_prefix(err, "claim job %s", job_id);
+  if (want_type(r, REDIS_REPLY_ARRAY, "EVAL", err) < 0 || r->elements != 2 ||
+      r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_INTEGER) {
+    bw_error_set(err, BW_ERR_UNAVAILABLE, "redis EVAL: unexpected claim reply");
+    return bw_error_prefix(err, "claim job %s", job_id);
+  }
+  switch (r->element[0]->integer) {
+  case 0:
+    *outcome = JOB_CLAIM_ACQUIRED;
+    memcpy(token_out, token, sizeof(token));
+    break;
+  case 1:
+    *outcome = JOB_CLAIM_HELD;
+    break;
+  default:
+    *outcome = JOB_CLAIM_FINISHED;
+    break;
+  }
+  *attempt_out = (long)r->element[1]->integer;
+  return 0;
+}
+
+int job_store_extend(job_store *js, const char *job_id, const char *token, long ttl_ms,
+                     bool *still_ours, bw_error_t *err) {
+  if (check_id("job id", job_id, err) < 0 || check_id("token", token, err) < 0 ||
+      check_ttl(ttl_ms, err) < 0)
+    return bw_error_prefix(err, "extend lease of job %s", job_id ? job_id : "");
+  cleanup_free char *lease = key_of(js, "lease:", job_id);
+  char ttl[24];
+  snprintf(ttl, sizeof(ttl), "%ld", ttl_ms);
+  const char *argv[] = {"EVAL", extend_script, "1", lease, token, ttl};
+  cleanup_redis_reply redisReply *r = conn_run(&js->conn, 6, argv, err);
+  if (!r || want_type(r, REDIS_REPLY_INTEGER, "EVAL", err) < 0)
+    return bw_error_prefix(err, "extend lease of job %s", job_id);
+  *still_ours = r->integer == 1;
+  return 0;
+}
+
+int job_store_lease_is_ours(job_store *js, const char *job_id, const char *token, bool *ours,
+                            bw_error_t *err) {
+  if (check_id("job id", job_id, err) < 0 || check_id("token", token, err) < 0)
+    return bw_error_prefix(err, "lease of job %s", job_id ? job_id : "");
+  cleanup_free char *lease = key_of(js, "lease:", job_id);
+  const char *argv[] = {"GET", lease};
+  cleanup_redis_reply redisReply *r = conn_run(&js->conn, 2, argv, err);
+  if (!r)
+    return bw_error_prefix(err, "lease of job %s", job_id);
+  *ours = r->type == REDIS_REPLY_STRING && strcmp(r->str, token) == 0;
+  return 0;
+}
+
+int job_store_lease_alive(job_store *js, const char *job_id, bool *alive, bw_error_t *err) {
+  if (check_id("job id", job_id, err) < 0)
+    return bw_error_prefix(err, "lease of job");
+  cleanup_free char *lease = key_of(js, "lease:", job_id);
+  const char *argv[] = {"EXISTS", lease};
+  cleanup_redis_reply redisReply *r = conn_run(&js->conn, 2, argv, err);
+  if (!r || want_type(r, REDIS_REPLY_INTEGER, "EXISTS", err) < 0)
+    return bw_error_prefix(err, "lease of job %s", job_id);
+  *alive = r->integer == 1;
+  return 0;
+}
+
+int job_store_finish(job_store *js, const char *job_id, const char *token, const char *status,
+                     const char *result_json, bool *was_ours, bw_error_t *err) {
+  job_status parsed;
+  if (check_id("job id", job_id, err) < 0 || check_id("token", token, err) < 0)
+    return bw_error_prefix(err, "finish job %s", job_id ? job_id : "");
+  if (!status || job_status_parse(status, &parsed) < 0)
+    return bw_error_set(err, BW_ERR_INVALID, "finish job %s: %s is not a final status", job_id,
+                        status ? status : "(null)");
+  cleanup_free char *record = key_of(js, "job:", job_id);
+  cleanup_free char *lease = key_of(js, "lease:", job_id);
+  char finished[BW_RFC3339_LEN], record_ttl[24];
+  bw_time_rfc3339_now(finished);
+  snprintf(record_ttl, sizeof(record_ttl), "%ld", JOB_STORE_RECORD_TTL_S);
+  const char *argv[] = {"EVAL",   finish_script,  "2", record, lease, token, status,
+                        finished, result_json ? result_json : "", result_json ? "1" : "0",
+                        record_ttl};
+  cleanup_redis_reply redisReply *r = conn_run(&js->conn, 11, argv, err);
+  if (!r || want_type(r, REDIS_REPLY_INTEGER, "EVAL", err) < 0)
+    return bw_error_prefix(err, "finish job %s", job_id);
+  *was_ours = r->integer == 1;
+  return 0;
+}
+
+int job_store_release(job_store *js, const char *job_id, const char *token, bw_error_t *err) {
+  if (check_id("job id", job_id, err) < 0 || check_id("token", token, err) < 0)
+    return bw_error_prefix(err, "release job %s", job_id ? job_id : "");
+  cleanup_free char *record = key_of(js, "job:", job_id);
+  cleanup_free char *lease = key_of(js, "lease:", job_id);
+  char record_ttl[24];
+  snprintf(record_ttl, sizeof(record_ttl), "%ld", JOB_STORE_RECORD_TTL_S);
+  const char *argv[] = {"EVAL", release_script, "2", record, lease, token, record_ttl};
+  cleanup_redis_reply redisReply *r = conn_run(&js->conn, 7, argv, err);
+  if (!r || want_type(r, REDIS_REPLY_INTEGER, "EVAL", err) < 0)
+    return bw_error_prefix(err, "release job %s", job_id);
+  return 0;
+}
+
+static json_t *record_value(const char *field, const redisReply *v) {
+  if (strcmp(field, "attempt") == 0)
+    return json_integer(strtol(v->str, NULL, 10));
+  if (strcmp(field, "result") == 0) {
+    json_t *parsed = json_loadb(v->str, v->len, JSON_DECODE_ANY, NULL);
+    if (parsed)
+      return parsed;
+  }
+  json_t *s = json_stringn(v->str, v->len);
+  return s ? s : json_string("(not valid UTF-8)");
+}
+
+int job_store_get(job_store *js, const char *job_id, json_t **record_out, bw_error_t *err) {
+  if (check_id("job id", job_id, err) < 0)
+    return bw_error_prefix(err, "read job");
+  cleanup_free char *record = key_of(js, "job:", job_id);
+  const char *argv[] = {"HGETALL", record};
+  cleanup_redis_reply redisReply *r = conn_run(&js->conn, 2, argv, err);
+  if (!r || want_type(r, REDIS_REPLY_ARRAY, "HGETALL", err) < 0)
+    return bw_error_prefix(err, "read job %s", job_id);
+  if (r->elements == 0) {
+    *record_out = NULL;
+    return 0;
+  }
+  cleanup_json json_t *obj = json_object();
+  for (size_t i = 0; i + 1 < r->elements; i += 2) {
+    const redisReply *k = r->element[i], *v = r->element[i + 1];
+    if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+      continue;
+    json_object_set_new(obj, k->str, record_value(k->str, v));
+  }
+  *record_out = steal_pointer(&obj);
+  return 0;
+}
+
+int job_store_heartbeat(job_store *js, const char *worker_id, const json_t *info, long ttl_ms,
+                        bw_error_t *err) {
+  if (check_id("worker id", worker_id, err) < 0 || check_ttl(ttl_ms, err) < 0)
+    return bw_error_prefix(err, "heartbeat");
+  cleanup_free char *text = json_dumps(info, JSON_COMPACT | JSON_ENCODE_ANY);
+  if (!text)
+    return bw_error_set(err, BW_ERR_INVALID, "heartbeat of %s: info is not serialisable",
+                        worker_id);
+  cleanup_free char *worker = key_of(js, "worker:", worker_id);
+  cleanup_free char *workers = key_of(js, "workers", "");
+  int64_t now = bw_time_epoch_ms();
+  char ttl[24], now_s[24], cutoff[24], window[24];
+  snprintf(ttl, sizeof(ttl), "%ld", ttl_ms);
+  snprintf(now_s, sizeof(now_s), "%lld", (long long)now);
+  snprintf(cutoff, sizeof(cutoff), "%lld", (long long)(now - JOB_STORE_WORKERS_WINDOW_MS));
+  snprintf(window, sizeof(window), "%ld", JOB_STORE_WORKERS_WINDOW_MS);
+  const char *argv[] = {"EVAL", heartbeat_script, "2",       worker, workers,
+                        text,   ttl,              now_s,     worker_id, cutoff,
+                        window};
+  cleanup_redis_reply redisReply *r = conn_run(&js->conn, 11, argv, err);
+  if (!r)
+    return bw_error_prefix(err, "heartbeat of %s", worker_id);
+  return 0;
+}
+
+int job_store_workers(job_store *js, json_t **array_out, bw_error_t *err) {
+  cleanup_free char *workers = key_of(js, "workers", "");
+  const char *zargv[] = {"ZRANGE", workers, "0", "-1"};
+  cleanup_redis_reply redisReply *ids = conn_run(&js->conn, 4, zargv, err);
+  if (!ids || want_type(ids, REDIS_REPLY_ARRAY, "ZRANGE", err) < 0)
+    return bw_error_prefix(err, "list workers");
+  cleanup_json json_t *out = json_array();
+  if (ids->elements == 0) {
+    *array_out = steal_pointer(&out);
+    return 0;
+  }
+  size_t n = ids->elements;
+  cleanup_free const char **argv = calloc(n + 1, sizeof(*argv));
+  cleanup_free char **keys = calloc(n, sizeof(*keys));
+  if (!argv || !keys)
+    abort();
+  argv[0] = "MGET";
+  for (size_t i = 0; i < n; i++) {
+    const redisReply *id = ids->element[i];
+    keys[i] = key_of(js, "worker:", id->type == REDIS_REPLY_STRING ? id->str : "");
+    argv[i + 1] = keys[i];
+  }
+  cleanup_redis_reply redisReply *infos = conn_run(&js->conn, (int)(n + 1), argv, err);
+  for (size_t i = 0; i < n; i++)
+    free(keys[i]);
+  if (!infos || want_type(infos, REDIS_REPLY_ARRAY, "MGET", err) < 0)
+    return bw_error_prefix(err, "list workers");
+  for (size_t i = 0; i < infos->elements; i++) {
+    const redisReply *v = infos->element[i];
+    if (v->type != REDIS_REPLY_STRING)
+      continue; /* heartbeat expired: the worker is gone */
+    json_t *info = json_loadb(v->str, v->len, 0, NULL);
+    if (info && json_is_object(info))
+      json_array_append_new(out, info);
+    else
+      json_decref(info);
+  }
+  *array_out = steal_pointer(&out);
+  return 0;
+}
+
+int job_store_cancel_request(job_store *js, const char *job_id, bw_error_t *err) {
+  if (check_id("job id", job_id, err) < 0)
+    return bw_error_prefix(err, "cancel job");
+  cleanup_free char *key = key_of(js, "cancel:", job_id);
+  char ttl[24];
+  snprintf(ttl, sizeof(ttl), "%ld", JOB_STORE_CANCEL_TTL_S);
+  const char *argv[] = {"SET", key, "1", "EX", ttl};
+  cleanup_redis_reply redisReply *r = conn_run(&js->conn, 5, argv, err);
+  if (!r)
+    return bw_error_prefix(err, "cancel job %s", job_id);
+  return 0;
+}
+
+int job_store_cancel_requested(job_store *js, const char *const *job_ids, size_t n,
+                               bool *flags_out, bw_error_t *err) {
+  if (n == 0)
+    return 0;
+  cleanup_free const char **argv = calloc(n + 1, sizeof(*argv));
+  cleanup_free char **keys = calloc(n, sizeof(*keys));
+  if (!argv || !keys)
+    abort();
+  argv[0] = "MGET";
+  for (size_t i = 0; i < n; i++) {
+    keys[i] = key_of(js, "cancel:", job_ids[i] ? job_ids[i] : "");
+    argv[i + 1] = keys[i];
+  }
+  cleanup_redis_reply redisReply *r = conn_run(&js->conn, (int)(n + 1), argv, err);
+  for (size_t i = 0; i < n; i++)
+    free(keys[i]);
+  if (!r || want_type(r, REDIS_REPLY_ARRAY, "MGET", err) < 0 || r->elements != n) {
+    if (r && r->elements != n && r->type == REDIS_REPLY_ARRAY)
+      bw_error_set(err, BW_ERR_UNAVAILABLE, "redis MGET: %zu answers for %zu keys", r->elements,
+                   n);
+    return bw_error_prefix(err, "cancel flags");
+  }
+  for (size_t i = 0; i < n; i++)
+    flags_out[i] = r->element[i]->type == REDIS_REPLY_STRING;
+  return 0;
+}

@@ -1,0 +1,98 @@
+/* What the workers share about jobs, in Redis: leases (who runs a job now),
+ * state records (how each job went), worker heartbeats and cancel flags.
+ *
+ *   PREFIX "lease:" ID    string: the claiming worker's token, PX ttl
+ *   PREFIX "job:" ID      hash: status worker attempt started finished result token;
+ *                         expires 7 days after its last write
+ *   PREFIX "worker:" ID   string: the worker's info (JSON), PX ttl
+ *   PREFIX "workers"      sorted set: worker id by last heartbeat (epoch ms)
+ *   PREFIX "cancel:" ID   string "1", EX 1 day
+ *
+ * A record's status is "running", "interrupted" (released at shutdown) or a
+ * final status (job_status.h: success user_error application_error timeout
+ * oom cancelled infra_error rejected). Every read-modify-write is one Lua
+ * script, so two workers racing for a job see one consistent answer.
+ *
+ * Thread-safe: one Redis connection guarded by a mutex, reconnected lazily
+ * (one attempt per call, redis.timeout.ms bounding every command). Every
+ * Redis failure is BW_ERR_UNAVAILABLE. */
+#pragma once
+
+#include "config.h"
+#include "error.h"
+#include "log.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define JOB_STORE_TOKEN_LEN 32
+#define JOB_STORE_RECORD_TTL_S (7L * 24 * 3600)
+#define JOB_STORE_CANCEL_TTL_S 86400L
+#define JOB_STORE_WORKERS_WINDOW_MS 3600000L /* heartbeats older than this leave the set */
+
+typedef struct job_store job_store;
+
+typedef enum job_claim_outcome {
+  JOB_CLAIM_ACQUIRED, /* the lease is ours: run the job */
+  JOB_CLAIM_HELD,     /* another worker's lease is alive: skip */
+  JOB_CLAIM_FINISHED, /* the record has a final status: skip */
+} job_claim_outcome;
+
+/* cfg and log are borrowed and must outlive the store; prefix ("bw:") is
+ * copied. Does not connect: the first call does. */
+job_store *job_store_new(const bw_config *cfg, const bw_logger *log, const char *prefix);
+void job_store_free(job_store *js); /* accepts NULL */
+
+/* One atomic script:
+ *   - the record's status is final: FINISHED, *attempt_out = its attempt;
+ *   - else a lease exists: HELD, *attempt_out = the record's attempt (0: none);
+ *   - else: a new token in token_out, the lease SET NX PX ttl_ms, the record
+ *     rewritten (status running, worker, token, started now, no finished or
+ *     result) with attempt = requested_attempt, or previous attempt + 1 when
+ *     that is larger and the previous record is running (its worker died)
+ *     or interrupted: ACQUIRED, *attempt_out = that attempt. */
+int job_store_claim(job_store *js, const char *job_id, const char *worker_id,
+                    long requested_attempt, long ttl_ms, char token_out[JOB_STORE_TOKEN_LEN + 1],
+                    job_claim_outcome *outcome, long *attempt_out, bw_error_t *err);
+/* Compare-and-PEXPIRE: *still_ours false when the lease expired or another
+ * token holds it (nothing is changed then). */
+int job_store_extend(job_store *js, const char *job_id, const char *token, long ttl_ms,
+                     bool *still_ours, bw_error_t *err);
+int job_store_lease_is_ours(job_store *js, const char *job_id, const char *token, bool *ours,
+                            bw_error_t *err);
+int job_store_lease_alive(job_store *js, const char *job_id, bool *alive, bw_error_t *err);
+/* Records a final status (job_status_name(); anything else is BW_ERR_INVALID)
+ * and result (JSON text; NULL: none), atomically:
+ *   - lease ours: record written (status, finished now, result), lease
+ *     deleted, *was_ours = true;
+ *   - lease expired or another token's, record still carrying our token
+ *     (nobody claimed the job since): record written the same way, no lease
+ *     touched, *was_ours = false -- the job did finish, and a redelivery must
+ *     see it finished rather than run it again;
+ *   - record carrying another token, or no record: nothing written,
+ *     *was_ours = false. */
+int job_store_finish(job_store *js, const char *job_id, const char *token, const char *status,
+                     const char *result_json, bool *was_ours, bw_error_t *err);
+/* Graceful shutdown: when the lease is ours, the record's status becomes
+ * "interrupted" and the lease is deleted, so the next claim need not wait for
+ * the TTL and counts a new attempt. Otherwise nothing changes. */
+int job_store_release(job_store *js, const char *job_id, const char *token, bw_error_t *err);
+/* The record as an object (status worker started finished token strings,
+ * attempt an integer, result the parsed JSON or the raw text when it does not
+ * parse); *record_out NULL when there is none. */
+int job_store_get(job_store *js, const char *job_id, json_t **record_out, bw_error_t *err);
+
+/* SET PREFIX "worker:" ID (info as JSON text) PX ttl_ms; ZADD PREFIX "workers"
+ * now ID; entries older than one hour leave the set. */
+int job_store_heartbeat(job_store *js, const char *worker_id, const json_t *info, long ttl_ms,
+                        bw_error_t *err);
+/* The info objects of the workers whose heartbeat key is alive, oldest
+ * heartbeat first. A new array in *array_out. */
+int job_store_workers(job_store *js, json_t **array_out, bw_error_t *err);
+
+/* SET PREFIX "cancel:" ID 1 EX 86400. */
+int job_store_cancel_request(job_store *js, const char *job_id, bw_error_t *err);
+/* One MGET: flags_out[i] = is job_ids[i] flagged. n may be 0. */
+int job_store_cancel_requested(job_store *js, const char *const *job_ids, size_t n,
+                               bool *flags_out, bw_error_t *err);

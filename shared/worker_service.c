@@ -1,0 +1,795 @@
+#include "worker_service.h"
+
+#include "cleanup.h"
+#include "container.h"
+#include "docker_client.h"
+#include "job_request.h"
+#include "job_store.h"
+#include "kafka_client.h"
+#include "kafka_publisher.h"
+#include "offset_tracker.h"
+#include "pipeline.h"
+#include "pull_locks.h"
+#include "timeutil.h"
+#include "version.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LEASE_TTL_FACTOR 3 /* a lease lives three heartbeats */
+#define ORPHAN_SWEEP_EVERY 10 /* heartbeats */
+#define MAX_PARKED 4096
+
+enum ack_kind { ACK_OFFSET = 1, ACK_SLOT };
+enum slot_state { SLOT_FREE = 0, SLOT_RUNNING, SLOT_EXITED };
+
+typedef struct worker_service worker_service;
+
+/* A delivery we wait for before an offset may be committed (a DLQ record or
+ * a job.duplicate event). */
+typedef struct offset_ack {
+  int kind; /* ACK_OFFSET: first, the delivery callback dispatches on it */
+  char *topic;
+  int32_t partition;
+  int64_t offset;
+} offset_ack;
+
+typedef struct job_slot {
+  int kind; /* ACK_SLOT */
+  worker_service *svc;
+  int index;
+  pthread_t thread;
+  atomic_int state;
+  rd_kafka_message_t *msg;
+  char *job_id; /* guarded by svc->lock (the heartbeat reads it) */
+  long attempt;
+  char token[33];
+  bool leased;
+  volatile int cancel;
+  atomic_bool interrupted; /* shutdown: do not commit, record "interrupted" */
+  atomic_bool lease_lost;
+  bool revoked;   /* main thread: its partition went to another worker */
+  bool delivered; /* main thread: job.finished was acknowledged */
+  rd_kafka_resp_err_t delivery_err;
+  atomic_bool finish_sent;
+  event_sink sink;
+  pipeline_hooks hooks;
+  job_result result;
+} job_slot;
+
+typedef struct parked_job {
+  rd_kafka_message_t *msg;
+  char *job_id;
+  long attempt;
+  int64_t next_check_ms;
+} parked_job;
+
+struct worker_service {
+  const bw_logger *log; /* first: librdkafka's log callback reads it */
+  const worker_service_opts *opts;
+  const bw_config *cfg;
+  rd_kafka_t *consumer;
+  kafka_publisher *pub;
+  offset_tracker *tracker;
+  job_store *store;
+  pull_locks *locks;
+  job_slot *slots;
+  int slot_count;
+  parked_job *parked;
+  size_t parked_count;
+  bool paused;
+  bool draining;
+  int64_t drain_deadline_ms;
+  int64_t started_epoch_ms;
+  pthread_mutex_t lock;
+  pthread_t heartbeat;
+  volatile int heartbeat_stop;
+  atomic_uint_fast64_t jobs_started;
+};
+
+/* ---- events of a job slot go to Kafka ---------------------------------- */
+
+static int slot_emit(void *ctx, const char *type, const char *job_id, const char *json,
+                     size_t len) {
+  job_slot *slot = ctx;
+  bool final = strcmp(type, "job.finished") == 0 || strcmp(type, "job.interrupted") == 0;
+  cleanup_error bw_error_t err = NULL;
+  if (kafka_publisher_event(slot->svc->pub, type, job_id, json, len, final ? slot : NULL, &err) <
+      0) {
+    bw_log_error(slot->svc->log, "job %s: %s", job_id ? job_id : "?", bw_error_msg(&err));
+    return -1;
+  }
+  if (final)
+    atomic_store(&slot->finish_sent, true);
+  return 0;
+}
+
+/* ---- hooks the pipeline calls on the slot's thread ---------------------- */
+
+static int slot_pull_lock(void *ctx, const char *image, bw_error_t *err) {
+  job_slot *slot = ctx;
+  long wait_ms = slot->svc->cfg->pull_timeout_s * 1000;
+  return pull_locks_acquire(slot->svc->locks, image, wait_ms, &slot->cancel, err);
+}
+
+static void slot_pull_unlock(void *ctx, const char *image) {
+  job_slot *slot = ctx;
+  pull_locks_release(slot->svc->locks, image);
+}
+
+/* The fencing check, and the shutdown case: an interrupted job's last event is
+ * job.interrupted, not job.finished, for it will run again elsewhere. */
+static void slot_before_finish(void *ctx, const char *job_id, json_t *ev) {
+  job_slot *slot = ctx;
+  if (atomic_load(&slot->interrupted)) {
+    json_object_set_new(ev, "type", json_string("job.interrupted"));
+    json_object_set_new(ev, "message",
+                        json_string("interrupted: the worker shut down; the request stays "
+                                    "uncommitted and will run again"));
+    return;
+  }
+  if (!slot->leased)
+    return;
+  bool ours = true;
+  cleanup_error bw_error_t err = NULL;
+  if (job_store_lease_is_ours(slot->svc->store, job_id, slot->token, &ours, &err) < 0) {
+    json_object_set_new(ev, "fencing", json_string("unchecked: Redis unreachable"));
+  } else if (!ours || atomic_load(&slot->lease_lost)) {
+    json_object_set_new(ev, "lease_lost", json_true());
+    json_object_set_new(ev, "fencing",
+                        json_string("this worker's lease expired before the job ended: another "
+                                    "worker may have run it too"));
+  }
+}
+
+static void *slot_main(void *arg) {
+  job_slot *slot = arg;
+  worker_service *svc = slot->svc;
+  pipeline_env env = {
+      .cfg = svc->cfg,
+      .components = svc->opts->components,
+      .log = svc->log,
+      .sink = &slot->sink,
+      .cancel = &slot->cancel,
+      .host = svc->opts->host,
+      .hooks = &slot->hooks,
+      .attempt_override = slot->attempt,
+  };
+  pipeline_run(&env, slot->msg->payload, slot->msg->len, &slot->result);
+  cleanup_error bw_error_t err = NULL;
+  if (slot->leased) {
+    if (atomic_load(&slot->interrupted)) {
+      job_store_release(svc->store, slot->job_id, slot->token, &err);
+    } else {
+      cleanup_json json_t *result = json_pack(
+          "{s:s, s:I, s:s}", "status", job_status_name(slot->result.status), "exit_code",
+          (json_int_t)slot->result.exit_code, "message",
+          slot->result.message ? slot->result.message : "");
+      cleanup_free char *text = json_dumps(result, JSON_COMPACT);
+      bool was_ours = false;
+      job_store_finish(svc->store, slot->job_id, slot->token,
+                       job_status_name(slot->result.status), text, &was_ours, &err);
+    }
+    if (err)
+      bw_log_warn(svc->log, "job %s: recording its end in Redis: %s", slot->job_id,
+                  bw_error_msg(&err));
+  }
+  atomic_store(&slot->state, SLOT_EXITED);
+  return NULL;
+}
+
+/* ---- the main loop's bookkeeping ---------------------------------------- */
+
+static int free_slots(const worker_service *svc) {
+  int n = 0;
+  for (int i = 0; i < svc->slot_count; i++)
+    n += atomic_load(&svc->slots[i].state) == SLOT_FREE;
+  return n;
+}
+
+static void set_paused(worker_service *svc, bool pause) {
+  if (svc->paused == pause)
+    return;
+  rd_kafka_topic_partition_list_t *assigned = NULL;
+  if (rd_kafka_assignment(svc->consumer, &assigned) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return;
+  if (pause)
+    rd_kafka_pause_partitions(svc->consumer, assigned);
+  else
+    rd_kafka_resume_partitions(svc->consumer, assigned);
+  rd_kafka_topic_partition_list_destroy(assigned);
+  svc->paused = pause;
+  bw_log_debug(svc->log, "%s intake (%d of %d slots free)", pause ? "paused" : "resumed",
+               free_slots(svc), svc->slot_count);
+}
+
+static void update_intake(worker_service *svc) {
+  set_paused(svc, svc->draining || free_slots(svc) == 0);
+}
+
+static void ack_offset_later(worker_service *svc, const rd_kafka_message_t *m, offset_ack **out) {
+  offset_ack *ack = calloc(1, sizeof(*ack));
+  if (!ack)
+    abort();
+  ack->kind = ACK_OFFSET;
+  ack->topic = bw_strdup(rd_kafka_topic_name(m->rkt));
+  ack->partition = m->partition;
+  ack->offset = m->offset;
+  *out = ack;
+}
+
+static void on_delivered(void *ctx, void *opaque, rd_kafka_resp_err_t err) {
+  worker_service *svc = ctx;
+  if (*(int *)opaque == ACK_SLOT) {
+    job_slot *slot = opaque;
+    slot->delivered = true;
+    slot->delivery_err = err;
+    return;
+  }
+  offset_ack *ack = opaque;
+  if (!err)
+    offset_tracker_done(svc->tracker, ack->topic, ack->partition, ack->offset);
+  free(ack->topic);
+  free(ack);
+}
+
+/* The request cannot run: to the DLQ, committed once the DLQ has it. */
+static void dead_letter(worker_service *svc, rd_kafka_message_t *m, const char *reason) {
+  bw_log_fields(svc->log, BW_LOG_WARN, "request sent to the dead-letter topic", "reason", reason,
+                "topic", rd_kafka_topic_name(m->rkt), NULL);
+  offset_tracker_take(svc->tracker, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
+  offset_ack *ack;
+  ack_offset_later(svc, m, &ack);
+  cleanup_error bw_error_t err = NULL;
+  if (kafka_publisher_dead_letter(svc->pub, m, reason, ack, &err) < 0) {
+    bw_log_error(svc->log, "%s", bw_error_msg(&err));
+    free(ack->topic);
+    free(ack);
+  }
+  rd_kafka_message_destroy(m);
+}
+
+/* The job already ended (here or elsewhere): say so, commit, do not run it. */
+static void duplicate(worker_service *svc, rd_kafka_message_t *m, const char *job_id,
+                      long attempt, const char *why, bool already_taken) {
+  job_events je = {.job_id = job_id,
+                   .attempt = attempt,
+                   .worker_id = svc->cfg->worker_id,
+                   .host = svc->opts->host};
+  json_t *ev = event_new(&je, "job.duplicate");
+  json_object_set_new(ev, "reason", json_string(why));
+  cleanup_json json_t *record = NULL;
+  cleanup_error bw_error_t err = NULL;
+  if (job_store_get(svc->store, job_id, &record, &err) == 0 && record)
+    json_object_set(ev, "record", record);
+  cleanup_free char *text = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  json_decref(ev);
+  if (!already_taken)
+    offset_tracker_take(svc->tracker, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
+  offset_ack *ack;
+  ack_offset_later(svc, m, &ack);
+  if (kafka_publisher_event(svc->pub, "job.duplicate", job_id, text, strlen(text), ack, &err) <
+      0) {
+    bw_log_error(svc->log, "job %s: %s", job_id, bw_error_msg(&err));
+    free(ack->topic);
+    free(ack);
+  }
+  rd_kafka_message_destroy(m);
+}
+
+static job_slot *take_free_slot(worker_service *svc) {
+  for (int i = 0; i < svc->slot_count; i++)
+    if (atomic_load(&svc->slots[i].state) == SLOT_FREE)
+      return &svc->slots[i];
+  return NULL;
+}
+
+static void start_slot(worker_service *svc, job_slot *slot, rd_kafka_message_t *m,
+                       const char *job_id, long attempt, const char *token, bool leased) {
+  pthread_mutex_lock(&svc->lock);
+  slot->msg = m;
+  slot->job_id = bw_strdup(job_id);
+  pthread_mutex_unlock(&svc->lock);
+  slot->attempt = attempt;
+  snprintf(slot->token, sizeof(slot->token), "%s", token ? token : "");
+  slot->leased = leased;
+  slot->cancel = 0;
+  atomic_store(&slot->interrupted, false);
+  atomic_store(&slot->lease_lost, false);
+  atomic_store(&slot->finish_sent, false);
+  slot->revoked = false;
+  slot->delivered = false;
+  slot->delivery_err = RD_KAFKA_RESP_ERR_NO_ERROR;
+  memset(&slot->result, 0, sizeof(slot->result));
+  atomic_store(&slot->state, SLOT_RUNNING);
+  if (pthread_create(&slot->thread, NULL, slot_main, slot) != 0)
+    abort(); /* out of threads: nothing sensible is left to do */
+  atomic_fetch_add(&svc->jobs_started, 1);
+  bw_log_fields(svc->log, BW_LOG_INFO, "job started", "job_id", job_id, NULL);
+}
+
+/* Claims the job in Redis; runs it, parks it, or reports a duplicate.
+ * Returns false when no slot was free (the caller parks it). */
+static bool try_run(worker_service *svc, rd_kafka_message_t *m, const char *job_id, long attempt,
+                    bool already_taken) {
+  job_slot *slot = take_free_slot(svc);
+  if (!slot)
+    return false;
+  char token[33] = "";
+  job_claim_outcome outcome = JOB_CLAIM_ACQUIRED;
+  long claimed_attempt = attempt;
+  long ttl = svc->cfg->worker_heartbeat_interval_ms * LEASE_TTL_FACTOR;
+  cleanup_error bw_error_t err = NULL;
+  bool leased = true;
+  if (job_store_claim(svc->store, job_id, svc->cfg->worker_id, attempt, ttl, token, &outcome,
+                      &claimed_attempt, &err) < 0) {
+    /* Without Redis the job still runs: at-least-once holds, only the
+     * "never twice at the same time" guard is off until Redis is back. */
+    bw_log_warn(svc->log, "job %s: no lease (running without one): %s", job_id,
+                bw_error_msg(&err));
+    leased = false;
+    claimed_attempt = attempt;
+  }
+  if (outcome == JOB_CLAIM_FINISHED) {
+    duplicate(svc, m, job_id, claimed_attempt, "the job has already finished", already_taken);
+    return true;
+  }
+  if (outcome == JOB_CLAIM_HELD)
+    return false;
+  if (!already_taken)
+    offset_tracker_take(svc->tracker, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
+  start_slot(svc, slot, m, job_id, claimed_attempt, token, leased);
+  return true;
+}
+
+static void park(worker_service *svc, rd_kafka_message_t *m, const char *job_id, long attempt) {
+  if (svc->parked_count == MAX_PARKED) {
+    /* Never reached with sane slot counts; dropping uncommitted means redelivery. */
+    bw_log_error(svc->log, "job %s: too many parked jobs; left for redelivery", job_id);
+    rd_kafka_message_destroy(m);
+    return;
+  }
+  offset_tracker_take(svc->tracker, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
+  svc->parked[svc->parked_count++] =
+      (parked_job){.msg = m,
+                   .job_id = bw_strdup(job_id),
+                   .attempt = attempt,
+                   .next_check_ms = bw_time_monotonic_ms() +
+                                    svc->cfg->worker_heartbeat_interval_ms};
+  bw_log_fields(svc->log, BW_LOG_INFO,
+                "job is held by another worker's live lease: waiting for it to finish or "
+                "expire",
+                "job_id", job_id, NULL);
+}
+
+static void handle_message(worker_service *svc, rd_kafka_message_t *m) {
+  if (m->err) {
+    if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+      bw_log_warn(svc->log, "kafka: %s", rd_kafka_message_errstr(m));
+    rd_kafka_message_destroy(m);
+    return;
+  }
+  if (svc->draining) {
+    rd_kafka_message_destroy(m); /* not taken, not committed: redelivered */
+    return;
+  }
+  cleanup_job_request job_request req;
+  cleanup_error bw_error_t err = NULL;
+  if (job_request_parse(m->payload ? m->payload : "", m->len, &req, &err) < 0) {
+    dead_letter(svc, m, bw_error_msg(&err));
+    return;
+  }
+  job_plan plan;
+  if (job_plan_resolve(&req, svc->opts->components, &plan, &err) < 0) {
+    dead_letter(svc, m, bw_error_msg(&err));
+    return;
+  }
+  job_plan_free(&plan);
+  if (!try_run(svc, m, req.job_id, req.attempt, false))
+    park(svc, m, req.job_id, req.attempt);
+}
+
+/* Parked jobs: held elsewhere (or waiting for a slot). Look again now and then. */
+static void check_parked(worker_service *svc) {
+  int64_t now = bw_time_monotonic_ms();
+  for (size_t i = 0; i < svc->parked_count;) {
+    parked_job *p = &svc->parked[i];
+    if (p->next_check_ms > now || svc->draining || !take_free_slot(svc)) {
+      i++;
+      continue;
+    }
+    if (try_run(svc, p->msg, p->job_id, p->attempt, true)) {
+      free(p->job_id);
+      svc->parked[i] = svc->parked[--svc->parked_count];
+      continue;
+    }
+    p->next_check_ms = now + svc->cfg->worker_heartbeat_interval_ms;
+    i++;
+  }
+}
+
+/* Joins finished slots; their offset may be committed once job.finished is
+ * acknowledged, unless the job was interrupted or its partition revoked. */
+static void reap_slots(worker_service *svc) {
+  for (int i = 0; i < svc->slot_count; i++) {
+    job_slot *slot = &svc->slots[i];
+    if (atomic_load(&slot->state) != SLOT_EXITED)
+      continue;
+    bool sent = atomic_load(&slot->finish_sent);
+    if (sent && !slot->delivered)
+      continue; /* wait for the broker's acknowledgement */
+    pthread_join(slot->thread, NULL);
+    rd_kafka_message_t *m = slot->msg;
+    bool commit = sent && !slot->delivery_err && !slot->revoked &&
+                  !atomic_load(&slot->interrupted);
+    if (commit)
+      offset_tracker_done(svc->tracker, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
+    else
+      bw_log_fields(svc->log, BW_LOG_INFO, "job ended; its offset stays uncommitted", "job_id",
+                    slot->job_id, "why",
+                    slot->revoked                         ? "partition revoked"
+                    : atomic_load(&slot->interrupted)     ? "interrupted"
+                                                          : "job.finished not delivered",
+                    NULL);
+    rd_kafka_message_destroy(m);
+    job_result_free(&slot->result);
+    pthread_mutex_lock(&svc->lock);
+    free(slot->job_id);
+    slot->job_id = NULL;
+    slot->msg = NULL;
+    pthread_mutex_unlock(&svc->lock);
+    atomic_store(&slot->state, SLOT_FREE);
+  }
+}
+
+static void add_commit(void *ctx, const char *topic, int32_t partition, int64_t next) {
+  rd_kafka_topic_partition_list_add(ctx, topic, partition)->offset = next;
+}
+
+static void commit_offsets(worker_service *svc, bool sync) {
+  rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
+  if (offset_tracker_collect(svc->tracker, add_commit, list) > 0) {
+    rd_kafka_resp_err_t rc = rd_kafka_commit(svc->consumer, list, sync ? 0 : 1);
+    if (rc)
+      bw_log_warn(svc->log, "kafka: commit: %s", rd_kafka_err2str(rc));
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+}
+
+/* ---- rebalances (cooperative: incremental assign and unassign) ---------- */
+
+static void forget_partition(worker_service *svc, const char *topic, int32_t partition) {
+  offset_tracker_forget(svc->tracker, topic, partition);
+  for (int i = 0; i < svc->slot_count; i++) {
+    job_slot *slot = &svc->slots[i];
+    if (atomic_load(&slot->state) != SLOT_FREE && slot->msg && slot->msg->partition == partition &&
+        strcmp(rd_kafka_topic_name(slot->msg->rkt), topic) == 0) {
+      /* It runs to its end and its events still go out; its offset is no
+       * longer ours to commit (the partition's new owner sees the lease). */
+      slot->revoked = true;
+    }
+  }
+  for (size_t i = 0; i < svc->parked_count;) {
+    parked_job *p = &svc->parked[i];
+    if (p->msg->partition == partition && strcmp(rd_kafka_topic_name(p->msg->rkt), topic) == 0) {
+      rd_kafka_message_destroy(p->msg);
+      free(p->job_id);
+      svc->parked[i] = svc->parked[--svc->parked_count];
+    } else {
+      i++;
+    }
+  }
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t what,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
+  worker_service *svc = opaque;
+  bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+  if (what == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+    for (int i = 0; i < parts->cnt; i++)
+      forget_partition(svc, parts->elems[i].topic, parts->elems[i].partition);
+  }
+  rd_kafka_error_t *error = NULL;
+  if (what == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    if (cooperative)
+      error = rd_kafka_incremental_assign(rk, parts);
+    else
+      rd_kafka_assign(rk, parts);
+    /* librdkafka keeps no pause state we could query: re-apply ours. */
+    if (svc->paused)
+      rd_kafka_pause_partitions(rk, parts);
+  } else {
+    if (cooperative)
+      error = rd_kafka_incremental_unassign(rk, parts);
+    else
+      rd_kafka_assign(rk, NULL);
+  }
+  if (error) {
+    bw_log_error(svc->log, "kafka: rebalance: %s", rd_kafka_error_string(error));
+    rd_kafka_error_destroy(error);
+  }
+  bw_log_fields(svc->log, BW_LOG_INFO,
+                what == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? "partitions assigned"
+                                                             : "partitions revoked",
+                "count", parts->cnt > 0 ? "some" : "none", NULL);
+}
+
+/* ---- the heartbeat thread ------------------------------------------------ */
+
+/* Containers labelled as this host's whose job no live worker holds. */
+static void sweep_orphans(worker_service *svc, docker_client *dc) {
+  cleanup_error bw_error_t err = NULL;
+  cleanup_free char *filter = bw_strdup_printf(CONTAINER_LABEL_HOST "=%s", svc->opts->host);
+  cleanup_json json_t *list = NULL;
+  if (container_list_by_label(dc, filter, &list, &err) < 0) {
+    bw_log_warn(svc->log, "orphan sweep: %s", bw_error_msg(&err));
+    return;
+  }
+  size_t i;
+  json_t *c;
+  json_array_foreach(list, i, c) {
+    const char *id = json_string_value(json_object_get(c, "Id"));
+    const char *job_id =
+        json_string_value(json_object_get(json_object_get(c, "Labels"), CONTAINER_LABEL_JOB));
+    if (!id || !job_id)
+      continue;
+    bool alive = true;
+    if (job_store_lease_alive(svc->store, job_id, &alive, &err) < 0) {
+      bw_error_release(&err);
+      return; /* without Redis nobody can tell: leave them */
+    }
+    if (alive)
+      continue;
+    bw_log_fields(svc->log, BW_LOG_WARN, "removing an orphaned container", "job_id", job_id,
+                  "container", id, NULL);
+    container_stop(dc, id, 1, &err);
+    bw_error_release(&err);
+    if (container_remove(dc, id, &err) < 0)
+      bw_log_warn(svc->log, "orphan %s: %s", id, bw_error_msg(&err));
+    bw_error_release(&err);
+  }
+}
+
+static void heartbeat_once(worker_service *svc, docker_client *dc, long beat) {
+  long ttl = svc->cfg->worker_heartbeat_interval_ms * LEASE_TTL_FACTOR;
+  cleanup_error bw_error_t err = NULL;
+  /* A snapshot of the running jobs. */
+  int n = svc->slot_count;
+  char **ids = calloc((size_t)n + 1, sizeof(char *));
+  char(*tokens)[33] = calloc((size_t)n + 1, sizeof(*tokens));
+  job_slot **slots = calloc((size_t)n + 1, sizeof(job_slot *));
+  bool *flags = calloc((size_t)n + 1, sizeof(bool));
+  if (!ids || !tokens || !slots || !flags)
+    abort();
+  int running = 0;
+  json_t *running_ids = json_array();
+  pthread_mutex_lock(&svc->lock);
+  for (int i = 0; i < n; i++) {
+    job_slot *slot = &svc->slots[i];
+    if (atomic_load(&slot->state) != SLOT_RUNNING || !slot->job_id)
+      continue;
+    ids[running] = bw_strdup(slot->job_id);
+    memcpy(tokens[running], slot->token, sizeof(slot->token));
+    slots[running] = slot;
+    json_array_append_new(running_ids, json_string(slot->job_id));
+    running++;
+  }
+  pthread_mutex_unlock(&svc->lock);
+
+  char started[BW_RFC3339_LEN];
+  bw_time_rfc3339_from_ms(svc->started_epoch_ms, started);
+  cleanup_json json_t *info = json_pack(
+      "{s:s, s:s, s:s, s:i, s:i, s:o, s:s, s:I}", "worker", svc->cfg->worker_id, "host",
+      svc->opts->host, "version", BW_VERSION, "slots", svc->slot_count, "busy", running, "jobs",
+      running_ids, "started", started, "jobs_started",
+      (json_int_t)atomic_load(&svc->jobs_started));
+  if (job_store_heartbeat(svc->store, svc->cfg->worker_id, info, ttl, &err) < 0) {
+    bw_log_warn(svc->log, "heartbeat: %s", bw_error_msg(&err));
+    bw_error_release(&err);
+  }
+  for (int i = 0; i < running; i++) {
+    bool ours = true;
+    if (!slots[i]->leased)
+      continue;
+    if (job_store_extend(svc->store, ids[i], tokens[i], ttl, &ours, &err) < 0) {
+      bw_error_release(&err);
+      continue; /* Redis down: try again next beat */
+    }
+    if (!ours && !atomic_exchange(&slots[i]->lease_lost, true))
+      bw_log_fields(svc->log, BW_LOG_WARN, "lost the lease of a running job", "job_id", ids[i],
+                    NULL);
+  }
+  if (running > 0 &&
+      job_store_cancel_requested(svc->store, (const char *const *)ids, (size_t)running, flags,
+                                 &err) == 0) {
+    for (int i = 0; i < running; i++) {
+      if (flags[i] && !slots[i]->cancel) {
+        bw_log_fields(svc->log, BW_LOG_INFO, "cancel requested", "job_id", ids[i], NULL);
+        slots[i]->cancel = 1;
+      }
+    }
+  }
+  bw_error_release(&err);
+  pull_locks_refresh(svc->locks);
+  if (dc && beat % ORPHAN_SWEEP_EVERY == 0)
+    sweep_orphans(svc, dc);
+  for (int i = 0; i < running; i++)
+    free(ids[i]);
+  free(ids);
+  free(tokens);
+  free(slots);
+  free(flags);
+}
+
+static void *heartbeat_main(void *arg) {
+  worker_service *svc = arg;
+  cleanup_error bw_error_t err = NULL;
+  cleanup_docker_client docker_client *dc = NULL;
+  if (docker_client_new(&dc, svc->cfg->docker_socket, svc->cfg->docker_timeout_ms, &err) < 0 ||
+      docker_client_negotiate(dc, NULL, &err) < 0) {
+    bw_log_warn(svc->log, "orphan sweeps are off until restart: %s", bw_error_msg(&err));
+    docker_client_free(dc);
+    dc = NULL;
+  }
+  for (long beat = 0; !svc->heartbeat_stop; beat++) {
+    heartbeat_once(svc, dc, beat);
+    bw_time_sleep_ms(svc->cfg->worker_heartbeat_interval_ms, &svc->heartbeat_stop);
+  }
+  return NULL;
+}
+
+/* ---- start, run, drain ---------------------------------------------------- */
+
+static int consumer_new(worker_service *svc, bw_error_t *err) {
+  rd_kafka_conf_t *conf = NULL;
+  if (kafka_conf_new(svc->cfg, &svc->log, &conf, err) < 0)
+    return -1;
+  static const char *const defaults[][2] = {
+      {"group.id", "bundle-workers"},
+      {"partition.assignment.strategy", "cooperative-sticky"},
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      {"auto.offset.reset", "earliest"},
+  };
+  for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
+    if (!bw_config_kafka_get(svc->cfg, defaults[i][0]) &&
+        kafka_conf_set(conf, defaults[i][0], defaults[i][1], err) < 0) {
+      rd_kafka_conf_destroy(conf);
+      return -1;
+    }
+  }
+  rd_kafka_conf_set_opaque(conf, svc); /* svc->log comes first, as the log callback needs */
+  rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+  if (kafka_client_new(RD_KAFKA_CONSUMER, conf, &svc->consumer, err) < 0)
+    return -1;
+  rd_kafka_poll_set_consumer(svc->consumer);
+  rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(topics, svc->cfg->topic_runs, RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t rc = rd_kafka_subscribe(svc->consumer, topics);
+  rd_kafka_topic_partition_list_destroy(topics);
+  if (rc)
+    return bw_error_set(err, BW_ERR_UNAVAILABLE, "kafka: subscribe to %s: %s",
+                        svc->cfg->topic_runs, rd_kafka_err2str(rc));
+  return 0;
+}
+
+static int running_slots(const worker_service *svc) {
+  return svc->slot_count - free_slots(svc);
+}
+
+static void interrupt_all(worker_service *svc) {
+  for (int i = 0; i < svc->slot_count; i++) {
+    job_slot *slot = &svc->slots[i];
+    if (atomic_load(&slot->state) == SLOT_RUNNING && !atomic_load(&slot->interrupted)) {
+      atomic_store(&slot->interrupted, true);
+      slot->cancel = 1;
+    }
+  }
+}
+
+static void main_loop(worker_service *svc) {
+  const volatile int *signals = svc->opts->signals;
+  bool interrupted = false;
+  for (;;) {
+    int sigs = signals ? *signals : 0;
+    if (sigs >= 1 && !svc->draining) {
+      svc->draining = true;
+      svc->drain_deadline_ms =
+          bw_time_monotonic_ms() + svc->cfg->worker_drain_timeout_s * 1000;
+      bw_log_info(svc->log, "draining: no new jobs; %d running get up to %ld s",
+                  running_slots(svc), svc->cfg->worker_drain_timeout_s);
+    }
+    if (svc->draining && !interrupted &&
+        (sigs >= 2 || bw_time_monotonic_ms() >= svc->drain_deadline_ms)) {
+      bw_log_warn(svc->log, "stopping the %d running job(s); their requests stay uncommitted",
+                  running_slots(svc));
+      interrupt_all(svc);
+      interrupted = true;
+    }
+    if (svc->draining && running_slots(svc) == 0)
+      break;
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(svc->consumer, 100);
+    if (m)
+      handle_message(svc, m);
+    kafka_publisher_poll(svc->pub, 0);
+    reap_slots(svc);
+    check_parked(svc);
+    commit_offsets(svc, false);
+    update_intake(svc);
+  }
+}
+
+static void service_free(worker_service *svc) {
+  for (size_t i = 0; i < svc->parked_count; i++) {
+    rd_kafka_message_destroy(svc->parked[i].msg);
+    free(svc->parked[i].job_id);
+  }
+  free(svc->parked);
+  free(svc->slots);
+  offset_tracker_free(svc->tracker);
+  job_store_free(svc->store);
+  pull_locks_free(svc->locks);
+  kafka_publisher_free(svc->pub);
+  pthread_mutex_destroy(&svc->lock);
+}
+
+int worker_service_run(const worker_service_opts *opts, bw_error_t *err) {
+  worker_service svc = {.log = opts->log, .opts = opts, .cfg = opts->cfg};
+  pthread_mutex_init(&svc.lock, NULL);
+  svc.started_epoch_ms = bw_time_epoch_ms();
+  svc.tracker = offset_tracker_new();
+  svc.slot_count = (int)opts->cfg->worker_slots;
+  svc.slots = calloc((size_t)svc.slot_count, sizeof(job_slot));
+  svc.parked = calloc(MAX_PARKED, sizeof(parked_job));
+  if (!svc.slots || !svc.parked)
+    abort();
+  for (int i = 0; i < svc.slot_count; i++) {
+    job_slot *slot = &svc.slots[i];
+    slot->kind = ACK_SLOT;
+    slot->svc = &svc;
+    slot->index = i;
+    slot->sink = (event_sink){.emit = slot_emit, .ctx = slot};
+    slot->hooks = (pipeline_hooks){.pull_lock = slot_pull_lock,
+                                   .pull_unlock = slot_pull_unlock,
+                                   .before_finish = slot_before_finish,
+                                   .ctx = slot};
+  }
+  svc.store = job_store_new(opts->cfg, opts->log, opts->redis_prefix);
+  svc.locks = pull_locks_new(opts->cfg, opts->log, opts->host, opts->redis_prefix);
+  if (kafka_publisher_new(opts->cfg, opts->log, on_delivered, &svc, &svc.pub, err) < 0 ||
+      consumer_new(&svc, err) < 0) {
+    if (svc.consumer)
+      rd_kafka_destroy(svc.consumer);
+    service_free(&svc);
+    return -1;
+  }
+  bw_log_fields(opts->log, BW_LOG_INFO, "worker started", "topic", opts->cfg->topic_runs,
+                "host", opts->host, NULL);
+  if (pthread_create(&svc.heartbeat, NULL, heartbeat_main, &svc) != 0)
+    abort();
+
+  main_loop(&svc);
+
+  /* Everything produced goes out before we leave; then the last commits. */
+  int64_t flush_deadline = bw_time_monotonic_ms() + 30000;
+  while (bw_time_monotonic_ms() < flush_deadline) {
+    kafka_publisher_poll(svc.pub, 100);
+    reap_slots(&svc);
+    if (running_slots(&svc) == 0 && kafka_publisher_flush(svc.pub, 0) == 0)
+      break;
+  }
+  reap_slots(&svc);
+  commit_offsets(&svc, true);
+  svc.heartbeat_stop = 1;
+  pthread_join(svc.heartbeat, NULL);
+  int left = kafka_publisher_flush(svc.pub, 1000);
+  if (left > 0)
+    bw_log_error(opts->log, "%d event(s) could not be delivered before exit", left);
+  rd_kafka_consumer_close(svc.consumer);
+  rd_kafka_destroy(svc.consumer);
+  service_free(&svc);
+  bw_log_info(opts->log, "worker stopped");
+  return 0;
+}

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# `bundle-worker serve` against the real Kafka, Redis and Docker Engine.
+source "$(dirname "${BASH_SOURCE[0]}")/serve_lib.sh"
+
+# --- two workers with two slots each, 40 jobs of 1 to 3 s: each finishes once
+start_worker w1 2
+start_worker w2 2
+wait_assigned w1 && wait_assigned w2
+for i in $(seq 1 40); do
+  produce "many-$i" "$(sleep_job "many-$i-$run_id" $((i % 3 + 1)))"
+done
+wait_events 40 '.type == "job.finished" and (.job_id | startswith("many-"))' 180
+out=$(events)
+check "40 jobs: each has exactly one job.finished, all success" eval \
+  '[ "$(jq -r "select(.type == \"job.finished\" and (.job_id | startswith(\"many-\"))) | .job_id + \" \" + .status" <<<"$out" | sort | uniq | grep -c " success$")" = 40 ] &&
+   [ "$(jq -r "select(.type == \"job.finished\" and (.job_id | startswith(\"many-\"))) | .job_id" <<<"$out" | sort | uniq -d | wc -l)" = 0 ]'
+check "40 jobs: both workers ran some" eval \
+  '[ "$(jq -r "select(.type == \"job.finished\") | .worker" <<<"$out" | sort -u | wc -l)" = 2 ]'
+# Concurrency per worker from the events: +1 at job.started, -1 at job.finished.
+max_running() {
+  jq -s -r --arg w "$1" '[.[] | select(.worker == $w and (.type == "job.started" or .type == "job.finished"))]
+    | sort_by(.ts, (if .type == "job.finished" then 0 else 1 end))
+    | reduce .[] as $e ({n: 0, max: 0}; .n += (if $e.type == "job.started" then 1 else -1 end) | .max = ([.max, .n] | max))
+    | .max' <<<"$out"
+}
+check "40 jobs: at most 2 at once per worker (w1 $(max_running w1), w2 $(max_running w2))" eval \
+  '[ "$(max_running w1)" -le 2 ] && [ "$(max_running w2)" -le 2 ] && [ "$(max_running w1)" -ge 1 ]'
+check "40 jobs: no error in the workers' logs" eval \
+  '! grep -q "\"level\":\"error\"" "$work/w1.log" "$work/w2.log"'
+
+# --- bad messages go to the DLQ with their reason; the workers go on
+printf '\x01\xff\xfe not json at all' >"$work/garbage.bin"
+produce_raw bad-1 "$work/garbage.bin"
+produce bad-2 '{"job_id": "bad-2", "component": "bundle.sleep", "limits": {"memory": -3}}'
+produce bad-3 '{"job_id": "bad-3", "component": "no.such.component"}'
+for _ in $(seq 1 30); do [ "$(dlq | wc -l)" -ge 3 ] && break; sleep 1; done
+out=$(dlq)
+check "DLQ: unparseable bytes, with the reason and the source" eval \
+  'grep -q "dlq.reason=request: not valid JSON" <<<"$out" && grep -q "dlq.source.topic=$t_runs" <<<"$out" && grep -q "dlq.worker=w" <<<"$out"'
+check "DLQ: an invalid request names the JSON path" eval 'grep -q "limits.memory: expected bytes" <<<"$out"'
+check "DLQ: an unknown component" eval 'grep -q "not a registered component" <<<"$out"'
+check "DLQ: the original bytes are kept" eval 'grep -q "not json at all" <<<"$out"'
+
+# --- cancel a running job
+produce cancel-1 "$(sleep_job "cancel-1-$run_id" 60)"
+wait_events 1 ".type == \"container.started\" and .job_id == \"cancel-1-$run_id\"" 30
+run_bw cancel --redis-prefix "$redis_prefix" "cancel-1-$run_id"
+check "cancel: the command says so" eval '[ $rc -eq 0 ] && has "$out" "cancel requested"'
+wait_events 1 ".type == \"job.finished\" and .job_id == \"cancel-1-$run_id\"" 30
+out=$(events)
+check "cancel: the job ends as cancelled" eval \
+  '[ "$(jq -r "select(.type == \"job.finished\" and .job_id == \"cancel-1-$run_id\") | .status" <<<"$out")" = cancelled ]'
+
+# --- one pull of a new image, however many jobs need it at once
+curl -s --unix-socket "$STACK_DOCKER_SOCKET" -X DELETE \
+  "http://d/v1.41/images/$(jq -rn --arg s "$STACK_IMAGE_PREFIX/exit:$STACK_IMAGE_TAG" '$s|@uri')?force=1" >/dev/null
+for i in $(seq 1 6); do
+  produce "pull-$i" "$(jq -cn --arg id "pull-$i-$run_id" '{job_id: $id, component: "bundle.exit"}')"
+done
+wait_events 6 '.type == "job.finished" and (.job_id | startswith("pull-"))' 120
+out=$(events)
+check "6 jobs on a missing image: exactly one pull" eval \
+  '[ "$(jq -c "select(.type == \"image.pulled\" and (.job_id | startswith(\"pull-\")) and .cached == false)" <<<"$out" | wc -l)" = 1 ] &&
+   [ "$(jq -c "select(.type == \"job.finished\" and (.job_id | startswith(\"pull-\")) and .status == \"success\")" <<<"$out" | wc -l)" = 6 ]'
+
+# --- SIGTERM drains: the running job finishes, the worker exits 0
+kill -TERM "${worker_pids[w2]}"
+produce drain-1 "$(sleep_job "drain-1-$run_id" 3)"
+wait_events 1 ".type == \"job.finished\" and .job_id == \"drain-1-$run_id\"" 60
+kill -TERM "${worker_pids[w1]}"
+wait "${worker_pids[w1]}"
+rc_w1=$?
+wait "${worker_pids[w2]}"
+rc_w2=$?
+unset 'worker_pids[w1]' 'worker_pids[w2]'
+out=$(events)
+check "drain: workers exit 0 on SIGTERM (w1 $rc_w1, w2 $rc_w2)" eval '[ $rc_w1 -eq 0 ] && [ $rc_w2 -eq 0 ]'
+check "drain: the job finished" eval \
+  '[ "$(jq -r "select(.type == \"job.finished\" and .job_id == \"drain-1-$run_id\") | .status" <<<"$out")" = success ]'
+check "drain: the worker said it drained" eval 'grep -q draining "$work/w1.log"'
+
+leftovers=$(curl -s --unix-socket "$STACK_DOCKER_SOCKET" -g \
+  'http://d/v1.41/containers/json?all=1&filters={"label":["io.bundle-worker.job-id"]}' | jq length)
+check "no container left" eval '[ "$leftovers" = 0 ]'
+finish

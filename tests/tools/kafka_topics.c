@@ -1,0 +1,84 @@
+/* Test helper: creates or deletes Kafka topics through librdkafka's admin API
+ * (no JVM start per call), so each test file can have topics of its own.
+ *   kafka_topics BOOTSTRAP create PARTITIONS TOPIC...
+ *   kafka_topics BOOTSTRAP delete TOPIC... */
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int check(rd_kafka_event_t *ev, const rd_kafka_topic_result_t **res, size_t n) {
+  int failed = 0;
+  if (!ev) {
+    fprintf(stderr, "kafka_topics: no answer from the broker\n");
+    return 1;
+  }
+  if (rd_kafka_event_error(ev)) {
+    fprintf(stderr, "kafka_topics: %s\n", rd_kafka_event_error_string(ev));
+    return 1;
+  }
+  for (size_t i = 0; i < n; i++) {
+    rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
+    if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS &&
+        e != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+      fprintf(stderr, "kafka_topics: %s: %s\n", rd_kafka_topic_result_name(res[i]),
+              rd_kafka_topic_result_error_string(res[i]));
+      failed = 1;
+    }
+  }
+  return failed;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 4 || (strcmp(argv[2], "create") == 0 && argc < 5)) {
+    fprintf(stderr, "usage: kafka_topics BOOTSTRAP create PARTITIONS TOPIC... | delete TOPIC...\n");
+    return 2;
+  }
+  char errstr[512];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", argv[1], errstr, sizeof(errstr));
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+  if (!rk) {
+    fprintf(stderr, "kafka_topics: %s\n", errstr);
+    return 1;
+  }
+  rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+  int rc;
+  if (strcmp(argv[2], "create") == 0) {
+    int partitions = atoi(argv[3]);
+    int n = argc - 4;
+    rd_kafka_NewTopic_t **topics = calloc((size_t)n, sizeof(*topics));
+    for (int i = 0; i < n; i++)
+      topics[i] = rd_kafka_NewTopic_new(argv[4 + i], partitions, 1, errstr, sizeof(errstr));
+    rd_kafka_CreateTopics(rk, topics, (size_t)n, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
+    size_t cnt = 0;
+    const rd_kafka_topic_result_t **res =
+        ev ? rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt)
+           : NULL;
+    rc = check(ev, res, cnt);
+    if (ev)
+      rd_kafka_event_destroy(ev);
+    rd_kafka_NewTopic_destroy_array(topics, (size_t)n);
+    free(topics);
+  } else {
+    int n = argc - 3;
+    rd_kafka_DeleteTopic_t **topics = calloc((size_t)n, sizeof(*topics));
+    for (int i = 0; i < n; i++)
+      topics[i] = rd_kafka_DeleteTopic_new(argv[3 + i]);
+    rd_kafka_DeleteTopics(rk, topics, (size_t)n, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
+    size_t cnt = 0;
+    const rd_kafka_topic_result_t **res =
+        ev ? rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &cnt)
+           : NULL;
+    rc = check(ev, res, cnt);
+    if (ev)
+      rd_kafka_event_destroy(ev);
+    rd_kafka_DeleteTopic_destroy_array(topics, (size_t)n);
+    free(topics);
+  }
+  rd_kafka_queue_destroy(q);
+  rd_kafka_destroy(rk);
+  return rc;
+}

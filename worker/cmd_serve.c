@@ -1,0 +1,107 @@
+/* bundle-worker serve: one worker of the consumer group (docs/service.md). */
+#include "cli.h"
+#include "commands.h"
+
+#include "cleanup.h"
+#include "components.h"
+#include "worker_service.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The one mutable global: how many stop signals arrived (set by the handler). */
+static volatile int stop_signals;
+
+static const char usage[] =
+    "usage: bundle-worker serve [OPTIONS]\n\n"
+    "Takes run requests from Kafka (topic.runs) in the consumer group kafka.group.id\n"
+    "(default bundle-workers), runs up to worker.slots jobs at once, publishes their\n"
+    "events to topic.events and topic.uploads, and sends requests that cannot run to\n"
+    "topic.dlq. Redis holds image-pull locks, job leases and heartbeats.\n"
+    "SIGTERM or SIGINT drains: no new jobs, running ones get worker.drain.timeout.seconds,\n"
+    "then they are stopped and their requests left for redelivery. A second signal\n"
+    "stops them at once.\n\n"
+    "options:\n"
+    "  -C, --components FILE  registered components (default: components.file)\n"
+    "      --redis-prefix P   prefix of every Redis key (default bw:)\n" CLI_COMMON_HELP;
+
+static void on_signal(int sig) {
+  stop_signals++;
+}
+
+int cmd_serve(int argc, char **argv) {
+  static const struct option long_options[] = {{"components", required_argument, NULL, 'C'},
+                                               {"redis-prefix", required_argument, NULL, 'P'},
+                                               CLI_COMMON_LONG_OPTIONS,
+                                               {NULL, 0, NULL, 0}};
+  cli_context ctx;
+  cli_init(&ctx);
+  cleanup_error bw_error_t err = NULL;
+  component_registry reg = {0};
+  const char *components_path = NULL;
+  const char *redis_prefix = "bw:";
+  int rc = EXIT_OK, opt, exit_now = -1;
+  while ((opt = getopt_long(argc, argv, "C:" CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) !=
+         -1) {
+    if (opt == 'C') {
+      components_path = optarg;
+      continue;
+    }
+    if (opt == 'P') {
+      redis_prefix = optarg;
+      continue;
+    }
+    if (!cli_common_option(&ctx, opt, optarg, usage, &exit_now)) {
+      rc = cli_usage_error("serve", "unknown option");
+      goto out;
+    }
+    if (exit_now >= 0) {
+      rc = exit_now;
+      goto out;
+    }
+  }
+  if (optind < argc) {
+    rc = cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
+    goto out;
+  }
+  if (cli_load_config(&ctx, "serve") < 0) {
+    rc = EXIT_USAGE;
+    goto out;
+  }
+  if (!components_path)
+    components_path = ctx.cfg.components_file;
+  if (!components_path || !*components_path) {
+    rc = cli_usage_error("serve", "no components file: give --components FILE or set "
+                                  "components.file");
+    goto out;
+  }
+  if (components_load_file(components_path, &reg, &err) < 0) {
+    fprintf(stderr, "bundle-worker serve: %s\n", bw_error_msg(&err));
+    rc = EXIT_USAGE;
+    goto out;
+  }
+  struct sigaction sa = {.sa_handler = on_signal};
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  char host[256] = "";
+  gethostname(host, sizeof(host) - 1);
+  worker_service_opts opts = {.cfg = &ctx.cfg,
+                              .components = &reg,
+                              .log = &ctx.log,
+                              .host = host,
+                              .signals = &stop_signals,
+                              .redis_prefix = redis_prefix};
+  if (worker_service_run(&opts, &err) < 0) {
+    fprintf(stderr, "bundle-worker serve: %s\n", bw_error_msg(&err));
+    rc = EXIT_FAILED;
+  }
+out:
+  components_free(&reg);
+  cli_free(&ctx);
+  return rc;
+}
