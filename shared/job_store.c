@@ -131,11 +131,10 @@ static const char claim_script[] =
     "return {0, attempt}\n";
 
 /* KEYS: lease. ARGV: token ttl_ms. */
-static const char extend_script[] =
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
-    "  return redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
-    "end\n"
-    "return 0\n";
+static const char extend_script[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+                                    "  return redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+                                    "end\n"
+                                    "return 0\n";
 
 /* KEYS: record lease. ARGV: token status finished result has_result record_ttl_s.
  * 1 written and lease deleted, 0 written (lease not ours), -1 nothing written. */
@@ -153,12 +152,11 @@ static const char finish_script[] =
     "return 0\n";
 
 /* KEYS: record lease. ARGV: token record_ttl_s. */
-static const char release_script[] =
-    "if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end\n"
-    "redis.call('HSET', KEYS[1], 'status', 'interrupted')\n"
-    "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
-    "redis.call('DEL', KEYS[2])\n"
-    "return 1\n";
+static const char release_script[] = "if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end\n"
+                                     "redis.call('HSET', KEYS[1], 'status', 'interrupted')\n"
+                                     "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
+                                     "redis.call('DEL', KEYS[2])\n"
+                                     "return 1\n";
 
 /* KEYS: worker workers. ARGV: info ttl_ms now_ms id cutoff_ms window_ms. */
 static const char heartbeat_script[] =
@@ -247,9 +245,8 @@ int job_store_claim(job_store *js, const char *job_id, const char *worker_id,
   snprintf(attempt, sizeof(attempt), "%ld", requested_attempt > 0 ? requested_attempt : 1);
   snprintf(record_ttl, sizeof(record_ttl), "%ld", JOB_STORE_RECORD_TTL_S);
   bw_time_rfc3339_now(started);
-  const char *argv[] = {"EVAL", claim_script, "2",     record,  lease,
-                        token,  ttl,          worker_id, attempt, started,
-                        record_ttl};
+  const char *argv[] = {"EVAL", claim_script, "2",     record,  lease,     token,
+                        ttl,    worker_id,    attempt, started, record_ttl};
   cleanup_redis_reply redisReply *r = conn_run(&js->conn, 11, argv, err);
   if (!r)
     return bw_error_prefix(err, "claim job %s", job_id);
@@ -328,8 +325,16 @@ int job_store_finish(job_store *js, const char *job_id, const char *token, const
   char finished[BW_RFC3339_LEN], record_ttl[24];
   bw_time_rfc3339_now(finished);
   snprintf(record_ttl, sizeof(record_ttl), "%ld", JOB_STORE_RECORD_TTL_S);
-  const char *argv[] = {"EVAL",   finish_script,  "2", record, lease, token, status,
-                        finished, result_json ? result_json : "", result_json ? "1" : "0",
+  const char *argv[] = {"EVAL",
+                        finish_script,
+                        "2",
+                        record,
+                        lease,
+                        token,
+                        status,
+                        finished,
+                        result_json ? result_json : "",
+                        result_json ? "1" : "0",
                         record_ttl};
   cleanup_redis_reply redisReply *r = conn_run(&js->conn, 11, argv, err);
   if (!r || want_type(r, REDIS_REPLY_INTEGER, "EVAL", err) < 0)
@@ -403,9 +408,8 @@ int job_store_heartbeat(job_store *js, const char *worker_id, const json_t *info
   snprintf(now_s, sizeof(now_s), "%lld", (long long)now);
   snprintf(cutoff, sizeof(cutoff), "%lld", (long long)(now - JOB_STORE_WORKERS_WINDOW_MS));
   snprintf(window, sizeof(window), "%ld", JOB_STORE_WORKERS_WINDOW_MS);
-  const char *argv[] = {"EVAL", heartbeat_script, "2",       worker, workers,
-                        text,   ttl,              now_s,     worker_id, cutoff,
-                        window};
+  const char *argv[] = {"EVAL", heartbeat_script, "2",    worker, workers, text, ttl,
+                        now_s,  worker_id,        cutoff, window};
   cleanup_redis_reply redisReply *r = conn_run(&js->conn, 11, argv, err);
   if (!r)
     return bw_error_prefix(err, "heartbeat of %s", worker_id);
@@ -466,8 +470,8 @@ int job_store_cancel_request(job_store *js, const char *job_id, bw_error_t *err)
   return 0;
 }
 
-int job_store_cancel_requested(job_store *js, const char *const *job_ids, size_t n,
-                               bool *flags_out, bw_error_t *err) {
+int job_store_cancel_requested(job_store *js, const char *const *job_ids, size_t n, bool *flags_out,
+                               bw_error_t *err) {
   if (n == 0)
     return 0;
   cleanup_free const char **argv = calloc(n + 1, sizeof(*argv));
@@ -484,8 +488,7 @@ int job_store_cancel_requested(job_store *js, const char *const *job_ids, size_t
     free(keys[i]);
   if (!r || want_type(r, REDIS_REPLY_ARRAY, "MGET", err) < 0 || r->elements != n) {
     if (r && r->elements != n && r->type == REDIS_REPLY_ARRAY)
-      bw_error_set(err, BW_ERR_UNAVAILABLE, "redis MGET: %zu answers for %zu keys", r->elements,
-                   n);
+      bw_error_set(err, BW_ERR_UNAVAILABLE, "redis MGET: %zu answers for %zu keys", r->elements, n);
     return bw_error_prefix(err, "cancel flags");
   }
   for (size_t i = 0; i < n; i++)

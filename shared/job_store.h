@@ -49,7 +49,7 @@ void job_store_free(job_store *js); /* accepts NULL */
  *   - else a lease exists: HELD, *attempt_out = the record's attempt (0: none);
  *   - else: a new token in token_out, the lease SET NX PX ttl_ms, the record
  *     rewritten (status running, worker, token, started now, no finished or
- *     result) with attempt = requested_attempt, or previous attempt + 1 when
+ *     result) with attempt = requested_attempt (at least 1), or previous attempt + 1 when
  *     that is larger and the previous record is running (its worker died)
  *     or interrupted: ACQUIRED, *attempt_out = that attempt. */
 int job_store_claim(job_store *js, const char *job_id, const char *worker_id,
@@ -94,5 +94,5 @@ int job_store_workers(job_store *js, json_t **array_out, bw_error_t *err);
 /* SET PREFIX "cancel:" ID 1 EX 86400. */
 int job_store_cancel_request(job_store *js, const char *job_id, bw_error_t *err);
 /* One MGET: flags_out[i] = is job_ids[i] flagged. n may be 0. */
-int job_store_cancel_requested(job_store *js, const char *const *job_ids, size_t n,
-                               bool *flags_out, bw_error_t *err);
+int job_store_cancel_requested(job_store *js, const char *const *job_ids, size_t n, bool *flags_out,
+                               bw_error_t *err);

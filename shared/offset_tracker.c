@@ -47,8 +47,7 @@ void offset_tracker_free(offset_tracker *t) {
   free(t);
 }
 
-static partition_state *find(offset_tracker *t, const char *topic, int32_t partition,
-                             bool create) {
+static partition_state *find(offset_tracker *t, const char *topic, int32_t partition, bool create) {
   partition_state *free_slot = NULL;
   for (size_t i = 0; i < t->count; i++) {
     partition_state *p = &t->parts[i];
@@ -133,6 +132,12 @@ size_t offset_tracker_collect(offset_tracker *t, offset_tracker_fn fn, void *ctx
     n++;
   }
   return n;
+}
+
+size_t offset_tracker_collect_all(offset_tracker *t, offset_tracker_fn fn, void *ctx) {
+  for (size_t i = 0; i < t->count; i++)
+    t->parts[i].last_collected = -1;
+  return offset_tracker_collect(t, fn, ctx);
 }
 
 size_t offset_tracker_pending(const offset_tracker *t) {

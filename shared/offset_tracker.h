@@ -25,5 +25,8 @@ void offset_tracker_forget(offset_tracker *t, const char *topic, int32_t partiti
  * visit; `next` is the offset to commit (the next one to read). */
 typedef void (*offset_tracker_fn)(void *ctx, const char *topic, int32_t partition, int64_t next);
 size_t offset_tracker_collect(offset_tracker *t, offset_tracker_fn fn, void *ctx);
+/* Visits every partition that has a committable offset, moved or not: a
+ * commit that failed (broker down) is made again this way. */
+size_t offset_tracker_collect_all(offset_tracker *t, offset_tracker_fn fn, void *ctx);
 /* Offsets taken and not done, in all partitions. */
 size_t offset_tracker_pending(const offset_tracker *t);

@@ -312,6 +312,8 @@ static int take_key(pull_locks *pl, hold *h, int64_t deadline, const volatile in
 
 int pull_locks_acquire(pull_locks *pl, const char *image, long wait_timeout_ms,
                        const volatile int *cancel, bw_error_t *err) {
+  if (!image || !*image)
+    return bw_error_set(err, BW_ERR_INVALID, "pull lock: image name is empty");
   int64_t deadline =
       wait_timeout_ms < 0 ? INT64_MAX : bw_time_monotonic_ms() + (int64_t)wait_timeout_ms;
   bool waited = false;

@@ -18,9 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LEASE_TTL_FACTOR 3 /* a lease lives three heartbeats */
+#define LEASE_TTL_FACTOR 3    /* a lease lives three heartbeats */
 #define ORPHAN_SWEEP_EVERY 10 /* heartbeats */
 #define MAX_PARKED 4096
+#define RECOMMIT_MS 5000
+#define FINISH_RECORD_TRIES 15
 
 enum ack_kind { ACK_OFFSET = 1, ACK_SLOT };
 enum slot_state { SLOT_FREE = 0, SLOT_RUNNING, SLOT_EXITED };
@@ -83,6 +85,7 @@ struct worker_service {
   bool draining;
   int64_t drain_deadline_ms;
   int64_t started_epoch_ms;
+  int64_t last_full_commit_ms;
   pthread_mutex_t lock;
   pthread_t heartbeat;
   volatile int heartbeat_stop;
@@ -163,14 +166,21 @@ static void *slot_main(void *arg) {
     if (atomic_load(&slot->interrupted)) {
       job_store_release(svc->store, slot->job_id, slot->token, &err);
     } else {
-      cleanup_json json_t *result = json_pack(
-          "{s:s, s:I, s:s}", "status", job_status_name(slot->result.status), "exit_code",
-          (json_int_t)slot->result.exit_code, "message",
-          slot->result.message ? slot->result.message : "");
+      cleanup_json json_t *result =
+          json_pack("{s:s, s:I, s:s}", "status", job_status_name(slot->result.status), "exit_code",
+                    (json_int_t)slot->result.exit_code, "message",
+                    slot->result.message ? slot->result.message : "");
       cleanup_free char *text = json_dumps(result, JSON_COMPACT);
       bool was_ours = false;
-      job_store_finish(svc->store, slot->job_id, slot->token,
-                       job_status_name(slot->result.status), text, &was_ours, &err);
+      /* The record is what keeps a redelivery from running the job again:
+       * worth a few tries through a short Redis outage. */
+      for (int attempt = 0; attempt < FINISH_RECORD_TRIES; attempt++) {
+        bw_error_release(&err);
+        if (job_store_finish(svc->store, slot->job_id, slot->token,
+                             job_status_name(slot->result.status), text, &was_ours, &err) == 0)
+          break;
+        bw_time_sleep_ms(1000, NULL);
+      }
     }
     if (err)
       bw_log_warn(svc->log, "job %s: recording its end in Redis: %s", slot->job_id,
@@ -252,8 +262,8 @@ static void dead_letter(worker_service *svc, rd_kafka_message_t *m, const char *
 }
 
 /* The job already ended (here or elsewhere): say so, commit, do not run it. */
-static void duplicate(worker_service *svc, rd_kafka_message_t *m, const char *job_id,
-                      long attempt, const char *why, bool already_taken) {
+static void duplicate(worker_service *svc, rd_kafka_message_t *m, const char *job_id, long attempt,
+                      const char *why, bool already_taken) {
   job_events je = {.job_id = job_id,
                    .attempt = attempt,
                    .worker_id = svc->cfg->worker_id,
@@ -270,8 +280,7 @@ static void duplicate(worker_service *svc, rd_kafka_message_t *m, const char *jo
     offset_tracker_take(svc->tracker, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
   offset_ack *ack;
   ack_offset_later(svc, m, &ack);
-  if (kafka_publisher_event(svc->pub, "job.duplicate", job_id, text, strlen(text), ack, &err) <
-      0) {
+  if (kafka_publisher_event(svc->pub, "job.duplicate", job_id, text, strlen(text), ack, &err) < 0) {
     bw_log_error(svc->log, "job %s: %s", job_id, bw_error_msg(&err));
     free(ack->topic);
     free(ack);
@@ -327,8 +336,7 @@ static bool try_run(worker_service *svc, rd_kafka_message_t *m, const char *job_
                       &claimed_attempt, &err) < 0) {
     /* Without Redis the job still runs: at-least-once holds, only the
      * "never twice at the same time" guard is off until Redis is back. */
-    bw_log_warn(svc->log, "job %s: no lease (running without one): %s", job_id,
-                bw_error_msg(&err));
+    bw_log_warn(svc->log, "job %s: no lease (running without one): %s", job_id, bw_error_msg(&err));
     leased = false;
     claimed_attempt = attempt;
   }
@@ -352,12 +360,11 @@ static void park(worker_service *svc, rd_kafka_message_t *m, const char *job_id,
     return;
   }
   offset_tracker_take(svc->tracker, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
-  svc->parked[svc->parked_count++] =
-      (parked_job){.msg = m,
-                   .job_id = bw_strdup(job_id),
-                   .attempt = attempt,
-                   .next_check_ms = bw_time_monotonic_ms() +
-                                    svc->cfg->worker_heartbeat_interval_ms};
+  svc->parked[svc->parked_count++] = (parked_job){
+      .msg = m,
+      .job_id = bw_strdup(job_id),
+      .attempt = attempt,
+      .next_check_ms = bw_time_monotonic_ms() + svc->cfg->worker_heartbeat_interval_ms};
   bw_log_fields(svc->log, BW_LOG_INFO,
                 "job is held by another worker's live lease: waiting for it to finish or "
                 "expire",
@@ -422,16 +429,15 @@ static void reap_slots(worker_service *svc) {
       continue; /* wait for the broker's acknowledgement */
     pthread_join(slot->thread, NULL);
     rd_kafka_message_t *m = slot->msg;
-    bool commit = sent && !slot->delivery_err && !slot->revoked &&
-                  !atomic_load(&slot->interrupted);
+    bool commit = sent && !slot->delivery_err && !slot->revoked && !atomic_load(&slot->interrupted);
     if (commit)
       offset_tracker_done(svc->tracker, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
     else
       bw_log_fields(svc->log, BW_LOG_INFO, "job ended; its offset stays uncommitted", "job_id",
                     slot->job_id, "why",
-                    slot->revoked                         ? "partition revoked"
-                    : atomic_load(&slot->interrupted)     ? "interrupted"
-                                                          : "job.finished not delivered",
+                    slot->revoked                     ? "partition revoked"
+                    : atomic_load(&slot->interrupted) ? "interrupted"
+                                                      : "job.finished not delivered",
                     NULL);
     rd_kafka_message_destroy(m);
     job_result_free(&slot->result);
@@ -448,9 +454,17 @@ static void add_commit(void *ctx, const char *topic, int32_t partition, int64_t 
   rd_kafka_topic_partition_list_add(ctx, topic, partition)->offset = next;
 }
 
+/* Commits what moved; every RECOMMIT_MS everything again, so a commit lost
+ * in a broker outage is made once the broker is back. */
 static void commit_offsets(worker_service *svc, bool sync) {
   rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
-  if (offset_tracker_collect(svc->tracker, add_commit, list) > 0) {
+  int64_t now = bw_time_monotonic_ms();
+  bool all = sync || now - svc->last_full_commit_ms >= RECOMMIT_MS;
+  if (all)
+    svc->last_full_commit_ms = now;
+  size_t n = all ? offset_tracker_collect_all(svc->tracker, add_commit, list)
+                 : offset_tracker_collect(svc->tracker, add_commit, list);
+  if (n > 0) {
     rd_kafka_resp_err_t rc = rd_kafka_commit(svc->consumer, list, sync ? 0 : 1);
     if (rc)
       bw_log_warn(svc->log, "kafka: commit: %s", rd_kafka_err2str(rc));
@@ -583,8 +597,7 @@ static void heartbeat_once(worker_service *svc, docker_client *dc, long beat) {
   cleanup_json json_t *info = json_pack(
       "{s:s, s:s, s:s, s:i, s:i, s:o, s:s, s:I}", "worker", svc->cfg->worker_id, "host",
       svc->opts->host, "version", BW_VERSION, "slots", svc->slot_count, "busy", running, "jobs",
-      running_ids, "started", started, "jobs_started",
-      (json_int_t)atomic_load(&svc->jobs_started));
+      running_ids, "started", started, "jobs_started", (json_int_t)atomic_load(&svc->jobs_started));
   if (job_store_heartbeat(svc->store, svc->cfg->worker_id, info, ttl, &err) < 0) {
     bw_log_warn(svc->log, "heartbeat: %s", bw_error_msg(&err));
     bw_error_release(&err);
@@ -601,9 +614,8 @@ static void heartbeat_once(worker_service *svc, docker_client *dc, long beat) {
       bw_log_fields(svc->log, BW_LOG_WARN, "lost the lease of a running job", "job_id", ids[i],
                     NULL);
   }
-  if (running > 0 &&
-      job_store_cancel_requested(svc->store, (const char *const *)ids, (size_t)running, flags,
-                                 &err) == 0) {
+  if (running > 0 && job_store_cancel_requested(svc->store, (const char *const *)ids,
+                                                (size_t)running, flags, &err) == 0) {
     for (int i = 0; i < running; i++) {
       if (flags[i] && !slots[i]->cancel) {
         bw_log_fields(svc->log, BW_LOG_INFO, "cancel requested", "job_id", ids[i], NULL);
@@ -647,10 +659,8 @@ static int consumer_new(worker_service *svc, bw_error_t *err) {
   if (kafka_conf_new(svc->cfg, &svc->log, &conf, err) < 0)
     return -1;
   static const char *const defaults[][2] = {
-      {"group.id", "bundle-workers"},
-      {"partition.assignment.strategy", "cooperative-sticky"},
-      {"enable.auto.commit", "false"},
-      {"enable.auto.offset.store", "false"},
+      {"group.id", "bundle-workers"},    {"partition.assignment.strategy", "cooperative-sticky"},
+      {"enable.auto.commit", "false"},   {"enable.auto.offset.store", "false"},
       {"auto.offset.reset", "earliest"},
   };
   for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
@@ -670,8 +680,8 @@ static int consumer_new(worker_service *svc, bw_error_t *err) {
   rd_kafka_resp_err_t rc = rd_kafka_subscribe(svc->consumer, topics);
   rd_kafka_topic_partition_list_destroy(topics);
   if (rc)
-    return bw_error_set(err, BW_ERR_UNAVAILABLE, "kafka: subscribe to %s: %s",
-                        svc->cfg->topic_runs, rd_kafka_err2str(rc));
+    return bw_error_set(err, BW_ERR_UNAVAILABLE, "kafka: subscribe to %s: %s", svc->cfg->topic_runs,
+                        rd_kafka_err2str(rc));
   return 0;
 }
 
@@ -696,10 +706,9 @@ static void main_loop(worker_service *svc) {
     int sigs = signals ? *signals : 0;
     if (sigs >= 1 && !svc->draining) {
       svc->draining = true;
-      svc->drain_deadline_ms =
-          bw_time_monotonic_ms() + svc->cfg->worker_drain_timeout_s * 1000;
-      bw_log_info(svc->log, "draining: no new jobs; %d running get up to %ld s",
-                  running_slots(svc), svc->cfg->worker_drain_timeout_s);
+      svc->drain_deadline_ms = bw_time_monotonic_ms() + svc->cfg->worker_drain_timeout_s * 1000;
+      bw_log_info(svc->log, "draining: no new jobs; %d running get up to %ld s", running_slots(svc),
+                  svc->cfg->worker_drain_timeout_s);
     }
     if (svc->draining && !interrupted &&
         (sigs >= 2 || bw_time_monotonic_ms() >= svc->drain_deadline_ms)) {
@@ -765,8 +774,8 @@ int worker_service_run(const worker_service_opts *opts, bw_error_t *err) {
     service_free(&svc);
     return -1;
   }
-  bw_log_fields(opts->log, BW_LOG_INFO, "worker started", "topic", opts->cfg->topic_runs,
-                "host", opts->host, NULL);
+  bw_log_fields(opts->log, BW_LOG_INFO, "worker started", "topic", opts->cfg->topic_runs, "host",
+                opts->host, NULL);
   if (pthread_create(&svc.heartbeat, NULL, heartbeat_main, &svc) != 0)
     abort();
 

@@ -43,8 +43,7 @@ int cmd_serve(int argc, char **argv) {
   const char *components_path = NULL;
   const char *redis_prefix = "bw:";
   int rc = EXIT_OK, opt, exit_now = -1;
-  while ((opt = getopt_long(argc, argv, "C:" CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) !=
-         -1) {
+  while ((opt = getopt_long(argc, argv, "C:" CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) != -1) {
     if (opt == 'C') {
       components_path = optarg;
       continue;

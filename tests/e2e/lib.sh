@@ -37,9 +37,10 @@ check() { # check NAME CONDITION-COMMAND...
   else
     failed=$((failed + 1))
     echo "FAIL $name"
-    echo "  rc=$rc"
-    echo "  stdout: ${out:0:2000}"
-    echo "  stderr: ${err:0:2000}"
+    echo "  rc=${rc:-}"
+    local o=${out:-} e=${err:-}
+    echo "  stdout: ${o:0:2000}"
+    echo "  stderr: ${e:0:2000}"
   fi
 }
 

@@ -126,23 +126,22 @@ static void claim_held_finish_finished(void **state) {
   bool b = false;
   assert_int_equal(job_store_lease_is_ours(f->js, "j1", token, &b, &err), 0);
   assert_true(b);
-  assert_int_equal(job_store_lease_is_ours(f->js, "j1", "0123456789abcdef0123456789abcdef", &b,
-                                           &err),
-                   0);
+  assert_int_equal(
+      job_store_lease_is_ours(f->js, "j1", "0123456789abcdef0123456789abcdef", &b, &err), 0);
   assert_false(b);
   assert_int_equal(job_store_lease_alive(f->js, "j1", &b, &err), 0);
   assert_true(b);
 
-  assert_int_equal(
-      job_store_finish(f->js, "j1", token, "success", "{\"exit_code\":0}", &b, &err), 0);
+  assert_int_equal(job_store_finish(f->js, "j1", token, "success", "{\"exit_code\":0}", &b, &err),
+                   0);
   assert_true(b);
   assert_int_equal(job_store_lease_alive(f->js, "j1", &b, &err), 0);
   assert_false(b);
   cleanup_json json_t *done = get_record(f, "j1");
   assert_string_equal(field(done, "status"), "success");
   assert_int_equal(strlen(field(done, "finished")), 24);
-  assert_int_equal(json_integer_value(json_object_get(json_object_get(done, "result"), "exit_code")),
-                   0);
+  assert_int_equal(
+      json_integer_value(json_object_get(json_object_get(done, "result"), "exit_code")), 0);
   assert_int_equal(attempt_of(done), 1);
 
   claim(f, "j1", "w2", 1, 30000, other, JOB_CLAIM_FINISHED, 1);
@@ -237,10 +236,9 @@ static void finish_with_a_lost_lease(void **state) {
   claim(f, "j5", "w2", 1, 30000, t4, JOB_CLAIM_FINISHED, 1);
 
   /* No record at all: nothing written. */
-  assert_int_equal(
-      job_store_finish(f->js, "j6", "0123456789abcdef0123456789abcdef", "success", NULL,
-                       &was_ours, &err),
-      0);
+  assert_int_equal(job_store_finish(f->js, "j6", "0123456789abcdef0123456789abcdef", "success",
+                                    NULL, &was_ours, &err),
+                   0);
   assert_false(was_ours);
   cleanup_json json_t *rec6 = get_record(f, "j6");
   assert_null(rec6);
@@ -441,8 +439,7 @@ int main(void) {
           release_marks_interrupted_and_the_next_claim_counts_an_attempt, setup, teardown),
       cmocka_unit_test_setup_teardown(racing_claims_give_one_lease, setup, teardown),
       cmocka_unit_test_setup_teardown(heartbeat_expiry_drops_the_worker, setup, teardown),
-      cmocka_unit_test_setup_teardown(heartbeats_older_than_an_hour_leave_the_set, setup,
-                                      teardown),
+      cmocka_unit_test_setup_teardown(heartbeats_older_than_an_hour_leave_the_set, setup, teardown),
       cmocka_unit_test_setup_teardown(no_workers_is_an_empty_array, setup, teardown),
       cmocka_unit_test_setup_teardown(cancel_flags_in_one_mget, setup, teardown),
       cmocka_unit_test_setup_teardown(redis_down_is_unavailable, setup, teardown),

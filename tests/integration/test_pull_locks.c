@@ -432,6 +432,8 @@ static void *proxy_main(void *arg) {
         proxy_drop_all(p);
         if (p->listen_fd >= 0)
           close(p->listen_fd);
+        ssize_t acked = write(p->ack[1], &c, 1);
+        (void)acked;
         return NULL;
       }
       if (c == 'd') {

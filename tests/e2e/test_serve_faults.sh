@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# `bundle-worker serve` when things fail: a worker killed mid-job, a job
+# longer than max.poll.interval.ms, and Kafka and Redis restarted mid-run.
+source "$(dirname "${BASH_SOURCE[0]}")/serve_lib.sh"
+stack_run=${STACK_HOME:?}/run
+# Short group timeouts so that a dead worker's partitions move within seconds.
+export BUNDLE_WORKER_KAFKA_SESSION_TIMEOUT_MS=6000
+export BUNDLE_WORKER_KAFKA_HEARTBEAT_INTERVAL_MS=1000
+
+finished_once_each() { # PREFIX COUNT: every job has a success, none two job.finished
+  local out
+  out=$(events)
+  [ "$(jq -r "select(.type == \"job.finished\" and (.job_id | startswith(\"$1\")) and .status == \"success\") | .job_id" <<<"$out" | sort -u | wc -l)" = "$2" ]
+}
+
+# --- SIGKILL a worker while its jobs run: every job still finishes, orphans go
+start_worker w1 2
+start_worker w2 2
+wait_assigned w1 && wait_assigned w2
+for i in $(seq 1 6); do produce "kill-$i" "$(sleep_job "kill-$i-$run_id" 6)"; done
+wait_events 1 '.type == "container.started" and .worker == "w1"' 60
+kill -KILL "${worker_pids[w1]}"
+wait "${worker_pids[w1]}" 2>/dev/null
+unset 'worker_pids[w1]'
+wait_events 6 '.type == "job.finished" and (.job_id | startswith("kill-")) and .status == "success"' 180
+check "SIGKILL: every job finished (a job may run twice, none is lost)" finished_once_each kill- 6
+for _ in $(seq 1 60); do
+  n=$(curl -s --unix-socket "$STACK_DOCKER_SOCKET" -g \
+    'http://d/v1.41/containers/json?all=1&filters={"label":["io.bundle-worker.worker=w1"]}' | jq length)
+  [ "$n" = 0 ] && break
+  sleep 1
+done
+check "SIGKILL: the dead worker's containers were cleaned up" eval '[ "$n" = 0 ]'
+check "SIGKILL: the survivor removed orphans" eval 'grep -q "orphaned container" "$work/w2.log"'
+
+# --- a job longer than max.poll.interval.ms: no rebalance storm
+kill -TERM "${worker_pids[w2]}"
+wait "${worker_pids[w2]}"
+unset 'worker_pids[w2]'
+start_worker w3 1 --set kafka.max.poll.interval.ms=7000
+wait_assigned w3
+produce long-1 "$(sleep_job "long-1-$run_id" 15)"
+wait_events 1 ".type == \"job.finished\" and .job_id == \"long-1-$run_id\"" 90
+out=$(events)
+check "a 15 s job with max.poll.interval.ms 7 s finishes once" eval \
+  '[ "$(jq -c "select(.type == \"job.finished\" and .job_id == \"long-1-$run_id\" and .status == \"success\")" <<<"$out" | wc -l)" = 1 ]'
+assigned=$(grep -c '"partitions assigned"' "$work/w3.log")
+check "no rebalance storm (assignments seen: $assigned)" eval '[ "$assigned" -le 2 ]'
+
+# --- Kafka restarted, then Redis restarted, during a run of 20 jobs
+kill -TERM "${worker_pids[w3]}"
+wait "${worker_pids[w3]}"
+unset 'worker_pids[w3]'
+start_worker w4 2
+wait_assigned w4
+for i in $(seq 1 20); do produce "outage-$i" "$(sleep_job "outage-$i-$run_id" 2)"; done
+wait_events 2 '.type == "job.finished" and (.job_id | startswith("outage-"))' 60
+kill -TERM "$(cat "$stack_run/kafka.pid")"
+sleep 3
+"$src/deploy/local/stack-up.sh" >/dev/null 2>&1 || echo "stack-up after the Kafka stop failed" >&2
+wait_events 8 '.type == "job.finished" and (.job_id | startswith("outage-"))' 120
+kill -TERM "$(cat "$stack_run/redis.pid")"
+sleep 2
+"$src/deploy/local/stack-up.sh" >/dev/null 2>&1 || echo "stack-up after the Redis stop failed" >&2
+wait_events 20 '.type == "job.finished" and (.job_id | startswith("outage-"))' 240
+check "outages: all 20 jobs finished" finished_once_each outage- 20
+out=$(events)
+check "outages: each exactly once" eval \
+  '[ "$(jq -r "select(.type == \"job.finished\" and (.job_id | startswith(\"outage-\"))) | .job_id" <<<"$out" | sort | uniq -d | wc -l)" = 0 ]'
+check "outages: the workers logged the outage and went on" eval \
+  'grep -q "redis.*reachable again" "$work/w4.log" && grep -q "Connection refused" "$work/w4.log"'
+finish
