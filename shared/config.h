@@ -21,6 +21,7 @@ typedef struct bw_config_pair {
 typedef struct bw_config {
   char *worker_id;
   long worker_slots;
+  long worker_prefetch;
   long worker_drain_timeout_s;
   long worker_heartbeat_interval_ms;
   bw_log_level log_level;

@@ -66,6 +66,7 @@ typedef struct parked_job {
   char *job_id;
   long attempt;
   int64_t next_check_ms;
+  bool waiting_for_slot; /* the lookahead (worker.prefetch), not a held lease */
 } parked_job;
 
 struct worker_service {
@@ -215,8 +216,20 @@ static void set_paused(worker_service *svc, bool pause) {
                free_slots(svc), svc->slot_count);
 }
 
+static size_t waiting_for_slot(const worker_service *svc) {
+  size_t n = 0;
+  for (size_t i = 0; i < svc->parked_count; i++)
+    n += svc->parked[i].waiting_for_slot;
+  return n;
+}
+
+/* Paused while every slot is busy and the lookahead is full. The lookahead
+ * (worker.prefetch, default 4) hides librdkafka's resume latency (0.3 to 1 s
+ * measured with 2.0.2) from the next job; it costs no fairness, since only
+ * this worker reads its partitions anyway. */
 static void update_intake(worker_service *svc) {
-  set_paused(svc, svc->draining || free_slots(svc) == 0);
+  bool full = free_slots(svc) == 0 && waiting_for_slot(svc) >= (size_t)svc->cfg->worker_prefetch;
+  set_paused(svc, svc->draining || full);
 }
 
 static void ack_offset_later(worker_service *svc, const rd_kafka_message_t *m, offset_ack **out) {
@@ -352,7 +365,8 @@ static bool try_run(worker_service *svc, rd_kafka_message_t *m, const char *job_
   return true;
 }
 
-static void park(worker_service *svc, rd_kafka_message_t *m, const char *job_id, long attempt) {
+static void park(worker_service *svc, rd_kafka_message_t *m, const char *job_id, long attempt,
+                 bool waiting_for_slot) {
   if (svc->parked_count == MAX_PARKED) {
     /* Never reached with sane slot counts; dropping uncommitted means redelivery. */
     bw_log_error(svc->log, "job %s: too many parked jobs; left for redelivery", job_id);
@@ -364,11 +378,22 @@ static void park(worker_service *svc, rd_kafka_message_t *m, const char *job_id,
       .msg = m,
       .job_id = bw_strdup(job_id),
       .attempt = attempt,
-      .next_check_ms = bw_time_monotonic_ms() + svc->cfg->worker_heartbeat_interval_ms};
-  bw_log_fields(svc->log, BW_LOG_INFO,
-                "job is held by another worker's live lease: waiting for it to finish or "
-                "expire",
-                "job_id", job_id, NULL);
+      .next_check_ms =
+          waiting_for_slot ? 0 : bw_time_monotonic_ms() + svc->cfg->worker_heartbeat_interval_ms,
+      .waiting_for_slot = waiting_for_slot};
+  if (!waiting_for_slot)
+    bw_log_fields(svc->log, BW_LOG_INFO,
+                  "job is held by another worker's live lease: waiting for it to finish or "
+                  "expire",
+                  "job_id", job_id, NULL);
+}
+
+/* Removes parked entry i, keeping the others in arrival order. */
+static void unpark(worker_service *svc, size_t i) {
+  free(svc->parked[i].job_id);
+  memmove(&svc->parked[i], &svc->parked[i + 1],
+          (svc->parked_count - i - 1) * sizeof(svc->parked[0]));
+  svc->parked_count--;
 }
 
 static void handle_message(worker_service *svc, rd_kafka_message_t *m) {
@@ -394,8 +419,12 @@ static void handle_message(worker_service *svc, rd_kafka_message_t *m) {
     return;
   }
   job_plan_free(&plan);
+  if (!take_free_slot(svc)) {
+    park(svc, m, req.job_id, req.attempt, true);
+    return;
+  }
   if (!try_run(svc, m, req.job_id, req.attempt, false))
-    park(svc, m, req.job_id, req.attempt);
+    park(svc, m, req.job_id, req.attempt, false);
 }
 
 /* Parked jobs: held elsewhere (or waiting for a slot). Look again now and then. */
@@ -408,10 +437,10 @@ static void check_parked(worker_service *svc) {
       continue;
     }
     if (try_run(svc, p->msg, p->job_id, p->attempt, true)) {
-      free(p->job_id);
-      svc->parked[i] = svc->parked[--svc->parked_count];
+      unpark(svc, i);
       continue;
     }
+    p->waiting_for_slot = false; /* a claim said: held by another worker */
     p->next_check_ms = now + svc->cfg->worker_heartbeat_interval_ms;
     i++;
   }
@@ -489,8 +518,7 @@ static void forget_partition(worker_service *svc, const char *topic, int32_t par
     parked_job *p = &svc->parked[i];
     if (p->msg->partition == partition && strcmp(rd_kafka_topic_name(p->msg->rkt), topic) == 0) {
       rd_kafka_message_destroy(p->msg);
-      free(p->job_id);
-      svc->parked[i] = svc->parked[--svc->parked_count];
+      unpark(svc, i);
     } else {
       i++;
     }
@@ -719,7 +747,10 @@ static void main_loop(worker_service *svc) {
     }
     if (svc->draining && running_slots(svc) == 0)
       break;
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(svc->consumer, 100);
+    /* While jobs run, look often: a slot that frees should take the next job
+     * at once, not after a long poll. Idle, a longer wait costs nothing. */
+    int poll_ms = running_slots(svc) > 0 || svc->parked_count > 0 ? 5 : 100;
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(svc->consumer, poll_ms);
     if (m)
       handle_message(svc, m);
     kafka_publisher_poll(svc->pub, 0);

@@ -10,6 +10,8 @@
 #include "timeutil.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,7 +93,56 @@ static double worker_run(const char *bin, const char *request) {
   return (double)(bw_time_monotonic_ms() - t0);
 }
 
+typedef struct raw_pool {
+  const char *image;
+  const char *data_dir;
+  const char *socket;
+  atomic_int next;
+  int total;
+} raw_pool;
+
+static void *raw_worker(void *arg) {
+  raw_pool *pool = arg;
+  bw_error_t err = NULL;
+  docker_client *dc = NULL;
+  if (docker_client_new(&dc, pool->socket, 60000, &err) < 0 ||
+      docker_client_negotiate(dc, NULL, &err) < 0) {
+    fprintf(stderr, "%s\n", bw_error_msg(&err));
+    exit(1);
+  }
+  while (atomic_fetch_add(&pool->next, 1) < pool->total)
+    raw_lifecycle(dc, pool->image, pool->data_dir);
+  docker_client_free(dc);
+  return NULL;
+}
+
+/* bench_run --raw-concurrent IMAGE JOBS CONCURRENCY: the raw lifecycle of
+ * JOBS containers on CONCURRENCY threads; prints jobs per second. */
+static int raw_concurrent(const char *image, int jobs, int concurrency) {
+  char data_dir[] = "/tmp/bench-data-XXXXXX";
+  if (!mkdtemp(data_dir))
+    return 1;
+  const char *sock = getenv("BUNDLE_WORKER_DOCKER_SOCKET");
+  raw_pool pool = {.image = image,
+                   .data_dir = data_dir,
+                   .socket = sock ? sock : "/var/run/docker.sock",
+                   .total = jobs};
+  pthread_t *threads = calloc((size_t)concurrency, sizeof(pthread_t));
+  int64_t t0 = bw_time_monotonic_ms();
+  for (int i = 0; i < concurrency; i++)
+    pthread_create(&threads[i], NULL, raw_worker, &pool);
+  for (int i = 0; i < concurrency; i++)
+    pthread_join(threads[i], NULL);
+  double secs = (double)(bw_time_monotonic_ms() - t0) / 1000.0;
+  printf("%.3f\n", jobs / secs);
+  free(threads);
+  rmdir(data_dir);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 5 && strcmp(argv[1], "--raw-concurrent") == 0)
+    return raw_concurrent(argv[2], atoi(argv[3]), atoi(argv[4]));
   if (argc < 4) {
     fprintf(stderr, "usage: bench_run BUNDLE_WORKER_BIN REQUEST.json IMAGE [ITERATIONS]\n");
     return 2;

@@ -7,7 +7,7 @@ build=${BW_BENCH_BUILD_DIR:-$root/build-bench}
 "$root/deploy/local/stack-up.sh" >/dev/null
 # shellcheck source=/dev/null
 source "${STACK_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/bundle-worker}/stack.env"
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBW_INTEGRATION=OFF >/dev/null
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBW_INTEGRATION=ON >/dev/null
 cmake --build "$build" -j "$(nproc)" --target bundle-worker bench_run >/dev/null
 
 export BUNDLE_WORKER_CONFIG=$root/deploy/config/local.conf
