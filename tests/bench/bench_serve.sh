@@ -83,6 +83,32 @@ level 1
 level 4
 level 8
 
+# Unloaded dispatch latency: one request at a time, each produced once the
+# previous one finished, so no request waits for a slot.
+id="bench-one-$$-$(date +%s)"
+"$build/tests/kafka_topics" "$broker" create 8 "r-$id" "e-$id" "u-$id" "d-$id"
+BUNDLE_WORKER_TOPIC_RUNS=r-$id BUNDLE_WORKER_TOPIC_EVENTS=e-$id BUNDLE_WORKER_TOPIC_UPLOADS=u-$id \
+  BUNDLE_WORKER_TOPIC_DLQ=d-$id BUNDLE_WORKER_KAFKA_GROUP_ID=g-$id \
+  "$build/bundle-worker" serve --redis-prefix "bench:$id:" --set worker.slots=1 --set worker.id=bench-one \
+  2>"$work/worker-one.log" &
+pid=$!
+pids+=("$pid")
+sleep 4
+for i in $(seq 1 20); do
+  printf 'o%s|{"job_id":"%s-%s","component":"bundle.true"}\n' "$i" "$id" "$i" | kcat -P -b "$broker" -t "r-$id" -K '|'
+  until kcat -C -b "$broker" -t "e-$id" -o beginning -e -q 2>/dev/null | grep -q "\"job.finished\",\"job_id\":\"$id-$i\""; do sleep 0.05; done
+done
+kcat -C -b "$broker" -t "r-$id" -o beginning -e -q -f '%k %T\n' 2>/dev/null | awk '{print substr($1, 2), $2}' | sort >"$work/p1"
+kcat -C -b "$broker" -t "e-$id" -o beginning -e -q 2>/dev/null |
+  jq -r 'select(.type == "container.started") | "\(.job_id) \(.ts)"' |
+  while read -r job ts; do echo "${job##*-} $(date -d "$ts" +%s%3N)"; done | sort >"$work/s1"
+join "$work/p1" "$work/s1" | awk '{print $3 - $2}' | sort -n >"$work/l1"
+n=$(wc -l <"$work/l1")
+echo "unloaded dispatch latency (one request at a time, $n jobs): p50 $(awk -v n="$n" 'NR == int(n * 0.50 + 0.5)' "$work/l1") ms, p99 $(awk -v n="$n" 'NR == int(n * 0.99 + 0.5)' "$work/l1") ms"
+kill -TERM "$pid"
+wait "$pid" || true
+"$build/tests/kafka_topics" "$broker" delete "r-$id" "e-$id" "u-$id" "d-$id" || true
+
 # Peak RSS with 8 jobs running (sleeping containers).
 id="bench-rss-$$-$(date +%s)"
 "$build/tests/kafka_topics" "$broker" create 8 "r-$id" "e-$id" "u-$id" "d-$id"
