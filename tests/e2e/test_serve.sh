@@ -79,6 +79,29 @@ check "drain: the job finished" eval \
   '[ "$(jq -r "select(.type == \"job.finished\" and .job_id == \"drain-1-$run_id\") | .status" <<<"$out")" = success ]'
 check "drain: the worker said it drained" eval 'grep -q draining "$work/w1.log"'
 
+# --- the drain timeout passes: the job is interrupted, left uncommitted, and
+# runs again on the next worker as attempt 2
+start_worker w5 1 --set worker.drain.timeout.seconds=1
+wait_assigned w5
+produce intr-1 "$(sleep_job "intr-1-$run_id" 6)"
+wait_events 1 ".type == \"container.started\" and .job_id == \"intr-1-$run_id\"" 60
+kill -TERM "${worker_pids[w5]}"
+wait "${worker_pids[w5]}"
+rc_w5=$?
+unset 'worker_pids[w5]'
+out=$(events)
+check "drain timeout: job.interrupted, no job.finished, exit 0 ($rc_w5)" eval \
+  '[ $rc_w5 -eq 0 ] && [ "$(jq -c "select(.type == \"job.interrupted\" and .job_id == \"intr-1-$run_id\")" <<<"$out" | wc -l)" = 1 ] &&
+   [ "$(jq -c "select(.type == \"job.finished\" and .job_id == \"intr-1-$run_id\")" <<<"$out" | wc -l)" = 0 ]'
+start_worker w6 1
+wait_events 1 ".type == \"job.finished\" and .job_id == \"intr-1-$run_id\"" 90
+out=$(events)
+check "the interrupted job runs again as attempt 2 and succeeds" eval \
+  '[ "$(jq -r "select(.type == \"job.finished\" and .job_id == \"intr-1-$run_id\") | \"\(.attempt) \(.status)\"" <<<"$out")" = "2 success" ]'
+kill -TERM "${worker_pids[w6]}"
+wait "${worker_pids[w6]}"
+unset 'worker_pids[w6]'
+
 leftovers=$(curl -s --unix-socket "$STACK_DOCKER_SOCKET" -g \
   'http://d/v1.41/containers/json?all=1&filters={"label":["io.bundle-worker.job-id"]}' | jq length)
 check "no container left" eval '[ "$leftovers" = 0 ]'
