@@ -539,9 +539,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t what,
       error = rd_kafka_incremental_assign(rk, parts);
     else
       rd_kafka_assign(rk, parts);
-    /* librdkafka keeps no pause state we could query: re-apply ours. */
+    /* librdkafka keeps no pause state we could query, and a partition paused
+     * before it was revoked may come back still paused: set ours explicitly. */
     if (svc->paused)
       rd_kafka_pause_partitions(rk, parts);
+    else
+      rd_kafka_resume_partitions(rk, parts);
   } else {
     if (cooperative)
       error = rd_kafka_incremental_unassign(rk, parts);

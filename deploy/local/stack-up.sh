@@ -248,9 +248,12 @@ redis_start() {
   mkdir -p "$STACK_HOME/redis"
   # redis-server daemonizes itself and writes the pid file; early errors go
   # to stderr, appended to the same log (both writers use O_APPEND).
+  # Leases and job records must outlive a Redis restart (the worker's
+  # "never twice at the same time" rests on them): an append-only file,
+  # flushed every second, as a production Redis would have.
   # shellcheck disable=SC2094
   redis-server --bind "$STACK_REDIS_HOST" --port "$STACK_REDIS_PORT" \
-    --save '' --appendonly no --dir "$STACK_HOME/redis" \
+    --save '' --appendonly yes --appendfsync everysec --dir "$STACK_HOME/redis" \
     --daemonize yes --pidfile "$REDIS_PIDFILE" --logfile "$REDIS_LOG" \
     >>"$REDIS_LOG" 2>&1 </dev/null 9>&- ||
     die_with_log redis "$REDIS_LOG" "redis-server failed to start"

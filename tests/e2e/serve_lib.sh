@@ -29,7 +29,13 @@ export BUNDLE_WORKER_JOBS_STOP_GRACE_SECONDS=2
 
 declare -A worker_pids=()
 serve_cleanup() {
-  local pid
+  local pid log
+  if [ "${failed:-0}" -gt 0 ]; then
+    for log in "$work"/*.log; do
+      echo "--- last lines of $(basename "$log")"
+      grep -v '"level":"debug"' "$log" | tail -25 | cut -c1-300
+    done
+  fi
   for pid in "${worker_pids[@]}"; do kill -KILL "$pid" 2>/dev/null; done
   wait 2>/dev/null
   "$topics_tool" "$broker" delete "$t_runs" "$t_events" "$t_uploads" "$t_dlq" >/dev/null 2>&1

@@ -69,4 +69,30 @@ check "outages: each exactly once" eval \
   '[ "$(jq -r "select(.type == \"job.finished\" and (.job_id | startswith(\"outage-\"))) | .job_id" <<<"$out" | sort | uniq -d | wc -l)" = 0 ]'
 check "outages: the workers logged the outage and went on" eval \
   'grep -q "redis.*reachable again" "$work/w4.log" && grep -q "Connection refused" "$work/w4.log"'
+
+# --- the Docker Engine restarted under a running job: that job ends (as an
+# infra_error, reported, replayable), the worker goes on with the next ones
+kill -TERM "${worker_pids[w4]}"
+wait "${worker_pids[w4]}"
+unset 'worker_pids[w4]'
+start_worker w5 2
+wait_assigned w5
+produce engine-1 "$(sleep_job "engine-1-$run_id" 30)"
+wait_events 1 ".type == \"container.started\" and .job_id == \"engine-1-$run_id\"" 60
+if [ -s "$stack_run/dockerd.pid" ]; then
+  dockerd_pid=$(cat "$stack_run/dockerd.pid")
+  kill -TERM "$dockerd_pid"
+  for _ in $(seq 1 300); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.2; done
+  "$src/deploy/local/stack-up.sh" >/dev/null 2>&1 || echo "stack-up after the engine stop failed" >&2
+  wait_events 1 ".type == \"job.finished\" and .job_id == \"engine-1-$run_id\"" 120
+  produce engine-2 "$(sleep_job "engine-2-$run_id" 1)"
+  wait_events 1 ".type == \"job.finished\" and .job_id == \"engine-2-$run_id\"" 120
+  out=$(events)
+  check "engine restart: the running job was reported (not lost)" eval \
+    '[ "$(jq -c "select(.type == \"job.finished\" and .job_id == \"engine-1-$run_id\")" <<<"$out" | wc -l)" = 1 ]'
+  check "engine restart: the next job succeeds on the same worker" eval \
+    '[ "$(jq -r "select(.type == \"job.finished\" and .job_id == \"engine-2-$run_id\") | .status" <<<"$out")" = success ] && kill -0 "${worker_pids[w5]}"'
+else
+  check "engine restart: the stack started dockerd (a pid file), so the test can restart it" false
+fi
 finish
