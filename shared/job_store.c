@@ -13,101 +13,6 @@
 #include <string.h>
 #include <sys/random.h>
 
-/* ---- one Redis connection shared by threads (same helper in pull_locks.c) ---- */
-
-/* After a failed connection attempt, calls fail fast for this long instead of
- * queueing behind the mutex for a connect timeout each. */
-#define CONN_RETRY_MS 500
-
-typedef struct conn {
-  const bw_config *cfg;
-  const bw_logger *log;
-  const char *down_note; /* what an outage means for this module */
-  pthread_mutex_t mu;
-  redisContext *ctx;
-  bool down;
-  int64_t next_connect_ms; /* monotonic */
-} conn;
-
-static void conn_init(conn *c, const bw_config *cfg, const bw_logger *log, const char *down_note) {
-  c->cfg = cfg;
-  c->log = log;
-  c->down_note = down_note;
-  pthread_mutex_init(&c->mu, NULL);
-  c->ctx = NULL;
-  c->down = false;
-  c->next_connect_ms = 0;
-}
-
-static void conn_destroy(conn *c) {
-  redis_store_close(c->ctx);
-  c->ctx = NULL;
-  pthread_mutex_destroy(&c->mu);
-}
-
-/* An idle connection has nothing to read: readable means the server closed it
- * (restart, client timeout), and a command sent on it would fail. */
-static bool conn_idle_ok(redisContext *ctx) {
-  if (ctx->err)
-    return false;
-  struct pollfd p = {.fd = ctx->fd, .events = POLLIN};
-  return poll(&p, 1, 0) == 0;
-}
-
-static int conn_ready(conn *c, bw_error_t *err) {
-  if (c->ctx && !conn_idle_ok(c->ctx)) {
-    redis_store_close(c->ctx);
-    c->ctx = NULL;
-  }
-  if (c->ctx)
-    return 0;
-  int64_t now = bw_time_monotonic_ms();
-  if (now < c->next_connect_ms)
-    return bw_error_set(err, BW_ERR_UNAVAILABLE, "redis %s:%ld: unreachable (retrying shortly)",
-                        c->cfg->redis_host, c->cfg->redis_port);
-  if (redis_store_connect(c->cfg, &c->ctx, err) < 0) {
-    c->ctx = NULL;
-    c->next_connect_ms = bw_time_monotonic_ms() + CONN_RETRY_MS;
-    return -1;
-  }
-  return 0;
-}
-
-static void conn_note(conn *c, bool ok, bw_error_t *err) {
-  if (ok && c->down) {
-    c->down = false;
-    bw_log_info(c->log, "redis %s:%ld reachable again", c->cfg->redis_host, c->cfg->redis_port);
-  } else if (!ok && !c->down) {
-    c->down = true;
-    bw_log_warn(c->log, "%s; %s", bw_error_msg(err), c->down_note);
-  } else if (!ok) {
-    bw_log_debug(c->log, "%s", bw_error_msg(err));
-  }
-}
-
-/* One command; NULL with *err set (BW_ERR_UNAVAILABLE) when Redis failed or
- * answered with an error. At most one connection attempt. */
-static redisReply *conn_run(conn *c, int argc, const char **argv, bw_error_t *err) {
-  pthread_mutex_lock(&c->mu);
-  redisReply *r = NULL;
-  if (conn_ready(c, err) == 0) {
-    r = redisCommandArgv(c->ctx, argc, argv, NULL);
-    if (!r) {
-      bw_error_set(err, BW_ERR_UNAVAILABLE, "redis %s:%ld: %s: %s", c->cfg->redis_host,
-                   c->cfg->redis_port, argv[0], c->ctx->errstr[0] ? c->ctx->errstr : "no reply");
-      redis_store_close(c->ctx); /* a broken or timed-out connection is never reused */
-      c->ctx = NULL;
-    } else if (r->type == REDIS_REPLY_ERROR) {
-      bw_error_set(err, BW_ERR_UNAVAILABLE, "redis %s: %s", argv[0], r->str);
-      freeReplyObject(r);
-      r = NULL;
-    }
-  }
-  conn_note(c, r != NULL, err);
-  pthread_mutex_unlock(&c->mu);
-  return r;
-}
-
 /* ---- scripts ---- */
 
 /* KEYS: record lease. ARGV: token ttl_ms worker requested_attempt started record_ttl_s.
@@ -170,7 +75,7 @@ static const char heartbeat_script[] =
 
 struct job_store {
   char *prefix;
-  conn conn;
+  redis_conn conn;
 };
 
 job_store *job_store_new(const bw_config *cfg, const bw_logger *log, const char *prefix) {
@@ -178,14 +83,14 @@ job_store *job_store_new(const bw_config *cfg, const bw_logger *log, const char 
   if (!js)
     abort();
   js->prefix = bw_strdup(prefix);
-  conn_init(&js->conn, cfg, log, "job leases, records and heartbeats fail until it is back");
+  redis_conn_init(&js->conn, cfg, log, "job leases, records and heartbeats fail until it is back");
   return js;
 }
 
 void job_store_free(job_store *js) {
   if (!js)
     return;
-  conn_destroy(&js->conn);
+  redis_conn_destroy(&js->conn);
   free(js->prefix);
   free(js);
 }
@@ -247,7 +152,7 @@ int job_store_claim(job_store *js, const char *job_id, const char *worker_id,
   bw_time_rfc3339_now(started);
   const char *argv[] = {"EVAL", claim_script, "2",     record,  lease,     token,
                         ttl,    worker_id,    attempt, started, record_ttl};
-  cleanup_redis_reply redisReply *r = conn_run(&js->conn, 11, argv, err);
+  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 11, argv, err);
   if (!r)
     return bw_error_prefix(err, "claim job %s", job_id);
   if (want_type(r, REDIS_REPLY_ARRAY, "EVAL", err) < 0 || r->elements != 2 ||
@@ -280,7 +185,7 @@ int job_store_extend(job_store *js, const char *job_id, const char *token, long 
   char ttl[24];
   snprintf(ttl, sizeof(ttl), "%ld", ttl_ms);
   const char *argv[] = {"EVAL", extend_script, "1", lease, token, ttl};
-  cleanup_redis_reply redisReply *r = conn_run(&js->conn, 6, argv, err);
+  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 6, argv, err);
   if (!r || want_type(r, REDIS_REPLY_INTEGER, "EVAL", err) < 0)
     return bw_error_prefix(err, "extend lease of job %s", job_id);
   *still_ours = r->integer == 1;
@@ -293,7 +198,7 @@ int job_store_lease_is_ours(job_store *js, const char *job_id, const char *token
     return bw_error_prefix(err, "lease of job %s", job_id ? job_id : "");
   cleanup_free char *lease = key_of(js, "lease:", job_id);
   const char *argv[] = {"GET", lease};
-  cleanup_redis_reply redisReply *r = conn_run(&js->conn, 2, argv, err);
+  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 2, argv, err);
   if (!r)
     return bw_error_prefix(err, "lease of job %s", job_id);
   *ours = r->type == REDIS_REPLY_STRING && strcmp(r->str, token) == 0;
@@ -305,7 +210,7 @@ int job_store_lease_alive(job_store *js, const char *job_id, bool *alive, bw_err
     return bw_error_prefix(err, "lease of job");
   cleanup_free char *lease = key_of(js, "lease:", job_id);
   const char *argv[] = {"EXISTS", lease};
-  cleanup_redis_reply redisReply *r = conn_run(&js->conn, 2, argv, err);
+  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 2, argv, err);
   if (!r || want_type(r, REDIS_REPLY_INTEGER, "EXISTS", err) < 0)
     return bw_error_prefix(err, "lease of job %s", job_id);
   *alive = r->integer == 1;
@@ -336,7 +241,7 @@ int job_store_finish(job_store *js, const char *job_id, const char *token, const
                         result_json ? result_json : "",
                         result_json ? "1" : "0",
                         record_ttl};
-  cleanup_redis_reply redisReply *r = conn_run(&js->conn, 11, argv, err);
+  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 11, argv, err);
   if (!r || want_type(r, REDIS_REPLY_INTEGER, "EVAL", err) < 0)
     return bw_error_prefix(err, "finish job %s", job_id);
   *was_ours = r->integer == 1;
@@ -351,7 +256,7 @@ int job_store_release(job_store *js, const char *job_id, const char *token, bw_e
   char record_ttl[24];
   snprintf(record_ttl, sizeof(record_ttl), "%ld", JOB_STORE_RECORD_TTL_S);
   const char *argv[] = {"EVAL", release_script, "2", record, lease, token, record_ttl};
-  cleanup_redis_reply redisReply *r = conn_run(&js->conn, 7, argv, err);
+  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 7, argv, err);
   if (!r || want_type(r, REDIS_REPLY_INTEGER, "EVAL", err) < 0)
     return bw_error_prefix(err, "release job %s", job_id);
   return 0;
@@ -374,7 +279,7 @@ int job_store_get(job_store *js, const char *job_id, json_t **record_out, bw_err
     return bw_error_prefix(err, "read job");
   cleanup_free char *record = key_of(js, "job:", job_id);
   const char *argv[] = {"HGETALL", record};
-  cleanup_redis_reply redisReply *r = conn_run(&js->conn, 2, argv, err);
+  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 2, argv, err);
   if (!r || want_type(r, REDIS_REPLY_ARRAY, "HGETALL", err) < 0)
     return bw_error_prefix(err, "read job %s", job_id);
   if (r->elements == 0) {
@@ -410,7 +315,7 @@ int job_store_heartbeat(job_store *js, const char *worker_id, const json_t *info
   snprintf(window, sizeof(window), "%ld", JOB_STORE_WORKERS_WINDOW_MS);
   const char *argv[] = {"EVAL", heartbeat_script, "2",    worker, workers, text, ttl,
                         now_s,  worker_id,        cutoff, window};
-  cleanup_redis_reply redisReply *r = conn_run(&js->conn, 11, argv, err);
+  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 11, argv, err);
   if (!r)
     return bw_error_prefix(err, "heartbeat of %s", worker_id);
   return 0;
@@ -419,7 +324,7 @@ int job_store_heartbeat(job_store *js, const char *worker_id, const json_t *info
 int job_store_workers(job_store *js, json_t **array_out, bw_error_t *err) {
   cleanup_free char *workers = key_of(js, "workers", "");
   const char *zargv[] = {"ZRANGE", workers, "0", "-1"};
-  cleanup_redis_reply redisReply *ids = conn_run(&js->conn, 4, zargv, err);
+  cleanup_redis_reply redisReply *ids = redis_conn_run(&js->conn, 4, zargv, err);
   if (!ids || want_type(ids, REDIS_REPLY_ARRAY, "ZRANGE", err) < 0)
     return bw_error_prefix(err, "list workers");
   cleanup_json json_t *out = json_array();
@@ -438,7 +343,7 @@ int job_store_workers(job_store *js, json_t **array_out, bw_error_t *err) {
     keys[i] = key_of(js, "worker:", id->type == REDIS_REPLY_STRING ? id->str : "");
     argv[i + 1] = keys[i];
   }
-  cleanup_redis_reply redisReply *infos = conn_run(&js->conn, (int)(n + 1), argv, err);
+  cleanup_redis_reply redisReply *infos = redis_conn_run(&js->conn, (int)(n + 1), argv, err);
   for (size_t i = 0; i < n; i++)
     free(keys[i]);
   if (!infos || want_type(infos, REDIS_REPLY_ARRAY, "MGET", err) < 0)
@@ -464,7 +369,7 @@ int job_store_cancel_request(job_store *js, const char *job_id, bw_error_t *err)
   char ttl[24];
   snprintf(ttl, sizeof(ttl), "%ld", JOB_STORE_CANCEL_TTL_S);
   const char *argv[] = {"SET", key, "1", "EX", ttl};
-  cleanup_redis_reply redisReply *r = conn_run(&js->conn, 5, argv, err);
+  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 5, argv, err);
   if (!r)
     return bw_error_prefix(err, "cancel job %s", job_id);
   return 0;
@@ -483,7 +388,7 @@ int job_store_cancel_requested(job_store *js, const char *const *job_ids, size_t
     keys[i] = key_of(js, "cancel:", job_ids[i] ? job_ids[i] : "");
     argv[i + 1] = keys[i];
   }
-  cleanup_redis_reply redisReply *r = conn_run(&js->conn, (int)(n + 1), argv, err);
+  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, (int)(n + 1), argv, err);
   for (size_t i = 0; i < n; i++)
     free(keys[i]);
   if (!r || want_type(r, REDIS_REPLY_ARRAY, "MGET", err) < 0 || r->elements != n) {

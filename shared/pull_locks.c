@@ -13,101 +13,6 @@
 #include <sys/random.h>
 #include <time.h>
 
-/* ---- one Redis connection shared by threads (same helper in job_store.c) ---- */
-
-/* After a failed connection attempt, calls fail fast for this long instead of
- * queueing behind the mutex for a connect timeout each. */
-#define CONN_RETRY_MS 500
-
-typedef struct conn {
-  const bw_config *cfg;
-  const bw_logger *log;
-  const char *down_note; /* what an outage means for this module */
-  pthread_mutex_t mu;
-  redisContext *ctx;
-  bool down;
-  int64_t next_connect_ms; /* monotonic */
-} conn;
-
-static void conn_init(conn *c, const bw_config *cfg, const bw_logger *log, const char *down_note) {
-  c->cfg = cfg;
-  c->log = log;
-  c->down_note = down_note;
-  pthread_mutex_init(&c->mu, NULL);
-  c->ctx = NULL;
-  c->down = false;
-  c->next_connect_ms = 0;
-}
-
-static void conn_destroy(conn *c) {
-  redis_store_close(c->ctx);
-  c->ctx = NULL;
-  pthread_mutex_destroy(&c->mu);
-}
-
-/* An idle connection has nothing to read: readable means the server closed it
- * (restart, client timeout), and a command sent on it would fail. */
-static bool conn_idle_ok(redisContext *ctx) {
-  if (ctx->err)
-    return false;
-  struct pollfd p = {.fd = ctx->fd, .events = POLLIN};
-  return poll(&p, 1, 0) == 0;
-}
-
-static int conn_ready(conn *c, bw_error_t *err) {
-  if (c->ctx && !conn_idle_ok(c->ctx)) {
-    redis_store_close(c->ctx);
-    c->ctx = NULL;
-  }
-  if (c->ctx)
-    return 0;
-  int64_t now = bw_time_monotonic_ms();
-  if (now < c->next_connect_ms)
-    return bw_error_set(err, BW_ERR_UNAVAILABLE, "redis %s:%ld: unreachable (retrying shortly)",
-                        c->cfg->redis_host, c->cfg->redis_port);
-  if (redis_store_connect(c->cfg, &c->ctx, err) < 0) {
-    c->ctx = NULL;
-    c->next_connect_ms = bw_time_monotonic_ms() + CONN_RETRY_MS;
-    return -1;
-  }
-  return 0;
-}
-
-static void conn_note(conn *c, bool ok, bw_error_t *err) {
-  if (ok && c->down) {
-    c->down = false;
-    bw_log_info(c->log, "redis %s:%ld reachable again", c->cfg->redis_host, c->cfg->redis_port);
-  } else if (!ok && !c->down) {
-    c->down = true;
-    bw_log_warn(c->log, "%s; %s", bw_error_msg(err), c->down_note);
-  } else if (!ok) {
-    bw_log_debug(c->log, "%s", bw_error_msg(err));
-  }
-}
-
-/* One command; NULL with *err set (BW_ERR_UNAVAILABLE) when Redis failed or
- * answered with an error. At most one connection attempt. */
-static redisReply *conn_run(conn *c, int argc, const char **argv, bw_error_t *err) {
-  pthread_mutex_lock(&c->mu);
-  redisReply *r = NULL;
-  if (conn_ready(c, err) == 0) {
-    r = redisCommandArgv(c->ctx, argc, argv, NULL);
-    if (!r) {
-      bw_error_set(err, BW_ERR_UNAVAILABLE, "redis %s:%ld: %s: %s", c->cfg->redis_host,
-                   c->cfg->redis_port, argv[0], c->ctx->errstr[0] ? c->ctx->errstr : "no reply");
-      redis_store_close(c->ctx); /* a broken or timed-out connection is never reused */
-      c->ctx = NULL;
-    } else if (r->type == REDIS_REPLY_ERROR) {
-      bw_error_set(err, BW_ERR_UNAVAILABLE, "redis %s: %s", argv[0], r->str);
-      freeReplyObject(r);
-      r = NULL;
-    }
-  }
-  conn_note(c, r != NULL, err);
-  pthread_mutex_unlock(&c->mu);
-  return r;
-}
-
 /* ---- the locks ---- */
 
 /* SET NX PX; a key that already carries our token (a release that could not
@@ -148,7 +53,7 @@ struct pull_locks {
   char *host;
   char *prefix;
   char token[33];
-  conn conn;
+  redis_conn conn;
   pthread_mutex_t mu; /* guards holds and stats; never held during Redis I/O */
   pthread_cond_t changed;
   hold *holds;
@@ -184,7 +89,7 @@ pull_locks *pull_locks_new(const bw_config *cfg, const bw_logger *log, const cha
   pl->log = log;
   pl->host = bw_strdup(host);
   pl->prefix = bw_strdup(prefix);
-  conn_init(&pl->conn, cfg, log, "image pulls are serialised in this process only");
+  redis_conn_init(&pl->conn, cfg, log, "image pulls are serialised in this process only");
   pthread_mutex_init(&pl->mu, NULL);
   pthread_condattr_t attr;
   pthread_condattr_init(&attr);
@@ -234,7 +139,7 @@ static int key_take(pull_locks *pl, const char *key, bw_error_t *err) {
   char ttl[24];
   snprintf(ttl, sizeof(ttl), "%ld", PULL_LOCKS_TTL_MS);
   const char *argv[] = {"EVAL", take_script, "1", key, pl->token, ttl};
-  cleanup_redis_reply redisReply *r = conn_run(&pl->conn, 6, argv, err);
+  cleanup_redis_reply redisReply *r = redis_conn_run(&pl->conn, 6, argv, err);
   if (!r)
     return -1;
   if (r->type != REDIS_REPLY_INTEGER)
@@ -244,7 +149,7 @@ static int key_take(pull_locks *pl, const char *key, bw_error_t *err) {
 
 static int key_release(pull_locks *pl, const char *key, bw_error_t *err) {
   const char *argv[] = {"EVAL", release_script, "1", key, pl->token};
-  cleanup_redis_reply redisReply *r = conn_run(&pl->conn, 5, argv, err);
+  cleanup_redis_reply redisReply *r = redis_conn_run(&pl->conn, 5, argv, err);
   return r ? 0 : -1;
 }
 
@@ -431,7 +336,7 @@ void pull_locks_free(pull_locks *pl) {
       key_release(pl, h->key, &err);
     hold_free(h);
   }
-  conn_destroy(&pl->conn);
+  redis_conn_destroy(&pl->conn);
   pthread_cond_destroy(&pl->changed);
   pthread_mutex_destroy(&pl->mu);
   free(pl->host);

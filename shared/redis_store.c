@@ -2,6 +2,10 @@
 
 #include "cleanup.h"
 
+#include "log.h"
+#include "timeutil.h"
+
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,4 +73,90 @@ int redis_store_ping(redisContext *ctx, char **version_out, bw_error_t *err) {
   if (!*version_out)
     abort();
   return 0;
+}
+
+/* ---- one connection shared by threads ---- */
+
+/* After a failed connection attempt, calls fail fast for this long instead of
+ * queueing behind the mutex for a connect timeout each. */
+#define REDIS_CONN_RETRY_MS 500
+
+void redis_conn_init(redis_conn *c, const bw_config *cfg, const bw_logger *log,
+                     const char *down_note) {
+  c->cfg = cfg;
+  c->log = log;
+  c->down_note = down_note;
+  pthread_mutex_init(&c->mu, NULL);
+  c->ctx = NULL;
+  c->down = false;
+  c->next_connect_ms = 0;
+}
+
+void redis_conn_destroy(redis_conn *c) {
+  redis_store_close(c->ctx);
+  c->ctx = NULL;
+  pthread_mutex_destroy(&c->mu);
+}
+
+/* An idle connection has nothing to read: readable means the server closed it
+ * (restart, client timeout), and a command sent on it would fail. */
+static bool conn_idle_ok(redisContext *ctx) {
+  if (ctx->err)
+    return false;
+  struct pollfd p = {.fd = ctx->fd, .events = POLLIN};
+  return poll(&p, 1, 0) == 0;
+}
+
+static int conn_ready(redis_conn *c, bw_error_t *err) {
+  if (c->ctx && !conn_idle_ok(c->ctx)) {
+    redis_store_close(c->ctx);
+    c->ctx = NULL;
+  }
+  if (c->ctx)
+    return 0;
+  int64_t now = bw_time_monotonic_ms();
+  if (now < c->next_connect_ms)
+    return bw_error_set(err, BW_ERR_UNAVAILABLE, "redis %s:%ld: unreachable (retrying shortly)",
+                        c->cfg->redis_host, c->cfg->redis_port);
+  if (redis_store_connect(c->cfg, &c->ctx, err) < 0) {
+    c->ctx = NULL;
+    c->next_connect_ms = bw_time_monotonic_ms() + REDIS_CONN_RETRY_MS;
+    return -1;
+  }
+  return 0;
+}
+
+static void conn_note(redis_conn *c, bool ok, bw_error_t *err) {
+  if (ok && c->down) {
+    c->down = false;
+    bw_log_info(c->log, "redis %s:%ld reachable again", c->cfg->redis_host, c->cfg->redis_port);
+  } else if (!ok && !c->down) {
+    c->down = true;
+    bw_log_warn(c->log, "%s; %s", bw_error_msg(err), c->down_note);
+  } else if (!ok) {
+    bw_log_debug(c->log, "%s", bw_error_msg(err));
+  }
+}
+
+/* One command; NULL with *err set (BW_ERR_UNAVAILABLE) when Redis failed or
+ * answered with an error. At most one connection attempt. */
+redisReply *redis_conn_run(redis_conn *c, int argc, const char **argv, bw_error_t *err) {
+  pthread_mutex_lock(&c->mu);
+  redisReply *r = NULL;
+  if (conn_ready(c, err) == 0) {
+    r = redisCommandArgv(c->ctx, argc, argv, NULL);
+    if (!r) {
+      bw_error_set(err, BW_ERR_UNAVAILABLE, "redis %s:%ld: %s: %s", c->cfg->redis_host,
+                   c->cfg->redis_port, argv[0], c->ctx->errstr[0] ? c->ctx->errstr : "no reply");
+      redis_store_close(c->ctx); /* a broken or timed-out connection is never reused */
+      c->ctx = NULL;
+    } else if (r->type == REDIS_REPLY_ERROR) {
+      bw_error_set(err, BW_ERR_UNAVAILABLE, "redis %s: %s", argv[0], r->str);
+      freeReplyObject(r);
+      r = NULL;
+    }
+  }
+  conn_note(c, r != NULL, err);
+  pthread_mutex_unlock(&c->mu);
+  return r;
 }
