@@ -1,5 +1,7 @@
 #include "artifact_store.h"
 
+#include "safe_fs.h"
+
 #include "buffer.h"
 #include "cleanup.h"
 #include "digest.h"
@@ -235,55 +237,6 @@ int artifact_store_open(const char *url, artifact_store **out, bw_error_t *err) 
 
 /* ---- file:// ---------------------------------------------------------------------------- */
 
-/* Opens (making when missing) each folder of key but the last component,
- * from root_fd, never following a symlink. *base points into key. */
-static int open_key_parent(int root_fd, const char *key, int *dir_fd, const char **base,
-                           bw_error_t *err) {
-  cleanup_free char *copy = bw_strdup(key);
-  int fd = dup(root_fd);
-  if (fd < 0)
-    return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, errno, "dup");
-  char *comp = copy;
-  char *slash;
-  while ((slash = strchr(comp, '/'))) {
-    *slash = '\0';
-    int next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (next < 0 && errno == ENOENT) {
-      if (mkdirat(fd, comp, 0755) < 0 && errno != EEXIST) {
-        int e = errno;
-        close(fd);
-        return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, e, "mkdir %s", copy);
-      }
-      next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    }
-    int e = errno;
-    close(fd);
-    if (next < 0)
-      return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, e, "open folder %s", copy);
-    fd = next;
-    *slash = '/';
-    comp = slash + 1;
-  }
-  *dir_fd = fd;
-  *base = key + (comp - copy);
-  return 0;
-}
-
-static int open_temp(int dir_fd, char name[64], bw_error_t *err) {
-  for (int tries = 0; tries < 16; tries++) {
-    uint64_t rnd = 0;
-    if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-      rnd = (uint64_t)getpid() << 32 ^ (uint64_t)tries;
-    snprintf(name, 64, ".bw-artifact-%016" PRIx64 ".part", rnd);
-    int fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd >= 0)
-      return fd;
-    if (errno != EEXIST)
-      return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, errno, "create a temporary file");
-  }
-  return bw_error_set(err, BW_ERR_UNAVAILABLE, "create a temporary file: all names taken");
-}
-
 static int write_all(int fd, const unsigned char *data, size_t len) {
   for (size_t done = 0; done < len;) {
     ssize_t n = write(fd, data + done, len - done);
@@ -337,10 +290,13 @@ static int put_file(artifact_store *s, const char *key, int fd, const char *sha2
                     int64_t size, bw_error_t *err) {
   cleanup_close int dir_fd = -1;
   const char *base = NULL;
-  if (open_key_parent(s->dir_fd, key, &dir_fd, &base, err) < 0)
-    return -1;
+  int bad_errno = 0;
+  cleanup_free char *bad = NULL;
+  if (safe_fs_open_parent(s->dir_fd, key, &dir_fd, &base, &bad_errno, &bad) < 0) {
+    return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, bad_errno, "open folder %s", bad);
+  }
   char temp[64];
-  cleanup_close int out = open_temp(dir_fd, temp, err);
+  cleanup_close int out = safe_fs_open_temp(dir_fd, "artifact", temp, err);
   if (out < 0)
     return -1;
   if (copy_checked(fd, out, sha256_hex, size, err) < 0) {

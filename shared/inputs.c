@@ -1,5 +1,7 @@
 #include "inputs.h"
 
+#include "safe_fs.h"
+
 #include "cleanup.h"
 #include "digest.h"
 #include "version.h"
@@ -206,61 +208,6 @@ int inputs_parse(const json_t *array, job_input **out, size_t *count, bw_error_t
 
 /* ---- the destination, inside in/ ------------------------------------------------------- */
 
-/* Opens (creating when missing) each folder of `path` but the last component
- * from root_fd, never following a symlink; *base points into path at the file
- * name. The caller closes *dir_fd. */
-static int open_parent_dirs(int root_fd, const char *path, int *dir_fd, const char **base,
-                            bw_error_t *err) {
-  cleanup_free char *copy = bw_strdup(path);
-  int fd = dup(root_fd);
-  if (fd < 0)
-    return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, errno, "dup");
-  char *comp = copy;
-  char *slash;
-  while ((slash = strchr(comp, '/'))) {
-    *slash = '\0';
-    int next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (next < 0 && errno == ENOENT) {
-      if (mkdirat(fd, comp, 0755) < 0 && errno != EEXIST) {
-        int e = errno;
-        close(fd);
-        return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, e, "in/%s: mkdir", copy);
-      }
-      next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    }
-    int e = errno;
-    close(fd);
-    if (next < 0 && (e == ELOOP || e == ENOTDIR))
-      return bw_error_set(err, BW_ERR_USER, "in/%s: a symlink or not a folder (not followed)",
-                          copy);
-    if (next < 0)
-      return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, e, "in/%s: open", copy);
-    fd = next;
-    *slash = '/';
-    comp = slash + 1;
-  }
-  *dir_fd = fd;
-  *base = path + (comp - copy);
-  return 0;
-}
-
-/* A fresh, exclusive temporary file in dir_fd. Its name does not derive
- * from the destination, so a 255-byte destination name still fits. */
-static int open_temp(int dir_fd, size_t index, char name[64], bw_error_t *err) {
-  for (int tries = 0; tries < 16; tries++) {
-    uint64_t rnd = 0;
-    if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-      rnd = (uint64_t)getpid() << 32 ^ (uint64_t)tries;
-    snprintf(name, 64, ".bw-input-%zu-%016" PRIx64 ".part", index, rnd);
-    int fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd >= 0)
-      return fd;
-    if (errno != EEXIST)
-      return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, errno, "create a temporary file");
-  }
-  return bw_error_set(err, BW_ERR_UNAVAILABLE, "create a temporary file: all names taken");
-}
-
 /* ---- the transfer ---------------------------------------------------------------------- */
 
 typedef struct fetch_sink {
@@ -419,10 +366,15 @@ static int fetch_one(int in_fd, const job_input *in, size_t index, int64_t defau
     return bw_error_set(err, BW_ERR_USER, "path: %s", problem);
   cleanup_close int dir_fd = -1;
   const char *base = NULL;
-  if (open_parent_dirs(in_fd, in->path, &dir_fd, &base, err) < 0)
-    return -1;
+  int bad_errno = 0;
+  cleanup_free char *bad = NULL;
+  if (safe_fs_open_parent(in_fd, in->path, &dir_fd, &base, &bad_errno, &bad) < 0) {
+    if (bad_errno == ELOOP || bad_errno == ENOTDIR)
+      return bw_error_set(err, BW_ERR_USER, "in/%s: a symlink or not a folder (not followed)", bad);
+    return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, bad_errno, "in/%s", bad);
+  }
   char temp[64];
-  cleanup_close int fd = open_temp(dir_fd, index, temp, err);
+  cleanup_close int fd = safe_fs_open_temp(dir_fd, "input", temp, err);
   if (fd < 0)
     return -1;
   int64_t max_bytes = in->max_bytes > 0 ? in->max_bytes : default_max_bytes;
