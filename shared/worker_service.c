@@ -641,17 +641,24 @@ static void heartbeat_once(worker_service *svc, docker_client *dc, long beat) {
       bw_error_release(&err);
       continue; /* Redis down: try again next beat */
     }
-    if (!ours && !atomic_exchange(&slots[i]->lease_lost, true))
+    pthread_mutex_lock(&svc->lock);
+    bool same_job = slots[i]->job_id && strcmp(slots[i]->job_id, ids[i]) == 0;
+    if (!ours && same_job && !atomic_exchange(&slots[i]->lease_lost, true))
       bw_log_fields(svc->log, BW_LOG_WARN, "lost the lease of a running job", "job_id", ids[i],
                     NULL);
+    pthread_mutex_unlock(&svc->lock);
   }
   if (running > 0 && job_store_cancel_requested(svc->store, (const char *const *)ids,
                                                 (size_t)running, flags, &err) == 0) {
     for (int i = 0; i < running; i++) {
-      if (flags[i] && !slots[i]->cancel) {
+      /* The snapshot may be stale: the slot may run another job by now. */
+      pthread_mutex_lock(&svc->lock);
+      bool same_job = slots[i]->job_id && strcmp(slots[i]->job_id, ids[i]) == 0;
+      if (flags[i] && same_job && !slots[i]->cancel) {
         bw_log_fields(svc->log, BW_LOG_INFO, "cancel requested", "job_id", ids[i], NULL);
         slots[i]->cancel = 1;
       }
+      pthread_mutex_unlock(&svc->lock);
     }
   }
   bw_error_release(&err);
