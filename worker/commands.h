@@ -7,3 +7,4 @@ int cmd_run(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_cancel(int argc, char **argv);
+int cmd_submit(int argc, char **argv);

@@ -15,6 +15,7 @@ typedef struct command {
 static const command commands[] = {
     {"run", "run one job (a run request as JSON) through the Docker Engine", cmd_run},
     {"serve", "be a worker: take run requests from Kafka, publish events back", cmd_serve},
+    {"submit", "send run requests to Kafka; --wait follows them to their end", cmd_submit},
     {"cancel", "stop a job wherever it runs", cmd_cancel},
     {"validate", "check run requests without running them", cmd_validate},
     {"doctor", "check Kafka, Redis, the Docker Engine and the registry", cmd_doctor},
