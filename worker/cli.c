@@ -91,3 +91,21 @@ fail:
   fprintf(stderr, "bundle-worker %s: configuration: %s\n", command, bw_error_msg(&err));
   return -1;
 }
+
+int cli_load_components(const cli_context *ctx, const char *command, const char *path,
+                        bool required, component_registry *out) {
+  if (!path || !*path)
+    path = ctx->cfg.components_file;
+  if (!path || !*path) {
+    if (!required)
+      return 0;
+    cli_usage_error(command, "no components file: give --components FILE or set components.file");
+    return -1;
+  }
+  cleanup_error bw_error_t err = NULL;
+  if (components_load_file(path, out, &err) < 0) {
+    fprintf(stderr, "bundle-worker %s: %s\n", command, bw_error_msg(&err));
+    return -1;
+  }
+  return 1;
+}

@@ -2,6 +2,7 @@
  * --version), loading the configuration and setting up the logger. */
 #pragma once
 
+#include "components.h"
 #include "config.h"
 #include "log.h"
 
@@ -49,3 +50,9 @@ int cli_load_config(cli_context *ctx, const char *command);
 int cli_usage_error(const char *command, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void cli_print_version(void);
+/* Loads the registered components from `path` (--components), else from
+ * components.file. Returns 1 when loaded, 0 when none is configured and
+ * `required` is false; otherwise prints one line and returns -1 (the caller
+ * exits EXIT_USAGE). */
+int cli_load_components(const cli_context *ctx, const char *command, const char *path,
+                        bool required, component_registry *out);

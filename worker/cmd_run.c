@@ -68,7 +68,6 @@ int cmd_run(int argc, char **argv) {
       {"components", required_argument, NULL, 'C'}, CLI_COMMON_LONG_OPTIONS, {NULL, 0, NULL, 0}};
   cli_context ctx;
   cli_init(&ctx);
-  cleanup_error bw_error_t err = NULL;
   const char *components_path = NULL;
   int rc = EXIT_OK, opt, exit_now = -1;
   cleanup_free char *request = NULL;
@@ -108,15 +107,7 @@ int cmd_run(int argc, char **argv) {
   }
   if (in != stdin)
     fclose(in);
-  if (!components_path)
-    components_path = ctx.cfg.components_file;
-  if (!components_path || !*components_path) {
-    rc = cli_usage_error("run", "no components file: give --components FILE or set "
-                                "components.file");
-    goto out;
-  }
-  if (components_load_file(components_path, &reg, &err) < 0) {
-    fprintf(stderr, "bundle-worker run: %s\n", bw_error_msg(&err));
+  if (cli_load_components(&ctx, "run", components_path, true, &reg) < 0) {
     rc = EXIT_USAGE;
     goto out;
   }

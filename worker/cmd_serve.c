@@ -69,15 +69,7 @@ int cmd_serve(int argc, char **argv) {
     rc = EXIT_USAGE;
     goto out;
   }
-  if (!components_path)
-    components_path = ctx.cfg.components_file;
-  if (!components_path || !*components_path) {
-    rc = cli_usage_error("serve", "no components file: give --components FILE or set "
-                                  "components.file");
-    goto out;
-  }
-  if (components_load_file(components_path, &reg, &err) < 0) {
-    fprintf(stderr, "bundle-worker serve: %s\n", bw_error_msg(&err));
+  if (cli_load_components(&ctx, "serve", components_path, true, &reg) < 0) {
     rc = EXIT_USAGE;
     goto out;
   }

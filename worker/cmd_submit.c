@@ -256,16 +256,12 @@ int cmd_submit(int argc, char **argv) {
     rc = EXIT_USAGE;
     goto out;
   }
-  if (!components_path && ctx.cfg.components_file && *ctx.cfg.components_file)
-    components_path = ctx.cfg.components_file;
-  if (components_path) {
-    if (components_load_file(components_path, &reg, &err) < 0) {
-      fprintf(stderr, "bundle-worker submit: %s\n", bw_error_msg(&err));
-      rc = EXIT_USAGE;
-      goto out;
-    }
-    have_components = true;
+  int loaded = cli_load_components(&ctx, "submit", components_path, false, &reg);
+  if (loaded < 0) {
+    rc = EXIT_USAGE;
+    goto out;
   }
+  have_components = loaded > 0;
   /* Every request is checked before any is sent. */
   jobs = calloc((size_t)(argc - optind), sizeof(*jobs));
   if (!jobs)

@@ -56,7 +56,6 @@ int cmd_validate(int argc, char **argv) {
       {"components", required_argument, NULL, 'C'}, CLI_COMMON_LONG_OPTIONS, {NULL, 0, NULL, 0}};
   cli_context ctx;
   cli_init(&ctx);
-  cleanup_error bw_error_t err = NULL;
   const char *components_path = NULL;
   component_registry reg = {0};
   bool have_components = false;
@@ -83,16 +82,12 @@ int cmd_validate(int argc, char **argv) {
     rc = EXIT_USAGE;
     goto out;
   }
-  if (!components_path && ctx.cfg.components_file && *ctx.cfg.components_file)
-    components_path = ctx.cfg.components_file;
-  if (components_path) {
-    if (components_load_file(components_path, &reg, &err) < 0) {
-      fprintf(stderr, "bundle-worker validate: %s\n", bw_error_msg(&err));
-      rc = EXIT_USAGE;
-      goto out;
-    }
-    have_components = true;
+  int loaded = cli_load_components(&ctx, "validate", components_path, false, &reg);
+  if (loaded < 0) {
+    rc = EXIT_USAGE;
+    goto out;
   }
+  have_components = loaded > 0;
   for (int i = optind; i < argc; i++)
     if (validate_one(argv[i], have_components ? &reg : NULL) < 0)
       rc = 3;
