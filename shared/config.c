@@ -18,7 +18,8 @@ typedef enum key_type {
   KEY_INT,
   KEY_BOOL,
   KEY_LOG_LEVEL,
-  KEY_ID
+  KEY_ID,
+  KEY_LISTEN /* HOST:PORT, or empty / off (bw_config_listen_parse) */
 } key_type;
 
 typedef struct key_spec {
@@ -77,6 +78,9 @@ static const key_spec key_table[] = {
      "largest input a job may fetch, unless the request gives a smaller max_bytes"},
     {"jobs.inputs.file.root", KEY_PATH, FIELD(inputs_file_root), 0, 0, "",
      "file:// inputs must lie under this folder; empty: file:// inputs are refused"},
+    {"metrics.listen", KEY_LISTEN, FIELD(metrics_listen), 0, 0, "127.0.0.1:9464",
+     "serve: address of /metrics, /healthz, /readyz (HOST:PORT, :PORT for every address; "
+     "off to disable)"},
     {"jobs.log.max.bytes", KEY_INT, FIELD(log_max_bytes), 1024, LONG_MAX, "10485760",
      "log bytes kept per job (first and last part)"},
 };
@@ -140,6 +144,18 @@ static int key_store(bw_config *cfg, const key_spec *spec, const char *value, co
     free(*(char **)dst);
     *(char **)dst = bw_strdup(value);
     return 0;
+  case KEY_LISTEN: {
+    cleanup_free char *host = NULL;
+    int port;
+    if (bw_config_listen_parse(value, &host, &port) < 0)
+      return bw_error_set(err, BW_ERR_INVALID,
+                          "%s: %s: expected HOST:PORT, [IPV6]:PORT or :PORT (port 0 to 65535), "
+                          "or off, got '%s'",
+                          origin, spec->name, value);
+    free(*(char **)dst);
+    *(char **)dst = bw_strdup(value);
+    return 0;
+  }
   case KEY_INT: {
     long v;
     if (parse_long(value, &v) < 0 || v < spec->min || v > spec->max)
@@ -251,7 +267,7 @@ void bw_config_free(bw_config *cfg) {
   for (size_t i = 0; i < KEY_COUNT; i++) {
     const key_spec *spec = &key_table[i];
     if (spec->type == KEY_STRING || spec->type == KEY_PATH || spec->type == KEY_SECRET ||
-        spec->type == KEY_ID)
+        spec->type == KEY_ID || spec->type == KEY_LISTEN)
       free(*(char **)field_ptr(cfg, spec));
     if (cfg->origins)
       free(cfg->origins[i]);
@@ -413,6 +429,7 @@ static void print_value(const bw_config *cfg, const key_spec *spec, FILE *out) {
   case KEY_STRING:
   case KEY_PATH:
   case KEY_ID:
+  case KEY_LISTEN:
     fprintf(out, "%s", *(char *const *)src ? *(char *const *)src : "");
     break;
   case KEY_SECRET:
@@ -463,4 +480,42 @@ const char *bw_config_kafka_get(const bw_config *cfg, const char *name) {
     if (strcmp(cfg->kafka[i].key, name) == 0)
       return cfg->kafka[i].value;
   return NULL;
+}
+
+static bool listen_host_valid(const char *host, size_t n, bool bracketed) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)host[i];
+    if (!isalnum(c) && c != '.' && c != '-' && c != '_' && !(bracketed && (c == ':' || c == '%')))
+      return false;
+  }
+  return true;
+}
+
+int bw_config_listen_parse(const char *value, char **host, int *port) {
+  *host = NULL;
+  *port = 0;
+  if (!*value || strcmp(value, "off") == 0)
+    return 0;
+  const char *colon = strrchr(value, ':');
+  if (!colon)
+    return -1;
+  const char *h = value;
+  size_t n = (size_t)(colon - value);
+  bool bracketed = n >= 2 && h[0] == '[' && h[n - 1] == ']';
+  if (bracketed) {
+    h++;
+    n -= 2;
+  }
+  if ((bracketed && n == 0) || !listen_host_valid(h, n, bracketed) ||
+      (!bracketed && memchr(h, ':', n)))
+    return -1;
+  long p;
+  if (strlen(colon + 1) > 5 || !isdigit((unsigned char)colon[1]) || parse_long(colon + 1, &p) < 0 ||
+      p > 65535)
+    return -1;
+  *host = strndup(h, n);
+  if (!*host)
+    abort();
+  *port = (int)p;
+  return 1;
 }

@@ -50,6 +50,7 @@ typedef struct bw_config {
   long pull_timeout_s;
   long pull_inactivity_s;
   char *inputs_file_root;
+  char *metrics_listen; /* serve's HTTP endpoints; "" or "off": none */
 
   /* kafka.* keys, passed to librdkafka unchanged and in order. */
   bw_config_pair *kafka;
@@ -77,5 +78,11 @@ int bw_config_set(bw_config *cfg, const char *key, const char *value, const char
 void bw_config_print(const bw_config *cfg, FILE *out);
 /* Writes the table of keys with their defaults and descriptions. */
 void bw_config_print_keys(FILE *out);
+/* A listen address such as metrics.listen: "HOST:PORT", "[IPV6]:PORT", or
+ * ":PORT" for every address (port 0: any free one). Returns 1 with *host
+ * (malloc'd; "" for every address) and *port set; 0 when the value turns
+ * the listener off ("" or "off"); -1 when it is malformed. */
+int bw_config_listen_parse(const char *value, char **host, int *port);
+
 /* The value librdkafka gets for `name`, or NULL when not configured. */
 const char *bw_config_kafka_get(const bw_config *cfg, const char *name);

@@ -15,6 +15,9 @@
 #define CONTAINER_LABEL_HOST CONTAINER_LABEL_PREFIX "host"
 #define CONTAINER_LABEL_COMPONENT CONTAINER_LABEL_PREFIX "component"
 #define CONTAINER_LABEL_PROJECT CONTAINER_LABEL_PREFIX "project-id"
+/* The Redis prefix whose leases guard the container: workers of two fleets
+ * (say staging and production) on one host must not sweep each other's. */
+#define CONTAINER_LABEL_FLEET CONTAINER_LABEL_PREFIX "fleet"
 
 typedef struct container_spec {
   const char *name;          /* deterministic: a retry meets 409 and recovers */

@@ -15,14 +15,21 @@
 
 /* ---- scripts ---- */
 
-/* KEYS: record lease. ARGV: token ttl_ms worker requested_attempt started record_ttl_s.
- * Returns {outcome, attempt}: 0 acquired, 1 held, 2 finished. */
+/* KEYS: record lease. ARGV: token ttl_ms worker requested_attempt started record_ttl_s
+ * replay. Returns {outcome, attempt}: 0 acquired, 1 held, 2 finished. A replay
+ * (ARGV[7] "1") may run a job whose record is final again, but only a job
+ * that did not succeed, and only as a later attempt than the record's: two
+ * copies of one replay carry the same attempt, so the second finds it taken. */
 static const char claim_script[] =
     "local final = {success=1, user_error=1, application_error=1, timeout=1, oom=1,\n"
     "               cancelled=1, infra_error=1, rejected=1}\n"
     "local status = redis.call('HGET', KEYS[1], 'status')\n"
     "local prev = tonumber(redis.call('HGET', KEYS[1], 'attempt')) or 0\n"
-    "if status and final[status] then return {2, prev} end\n"
+    "if status and final[status] then\n"
+    "  if ARGV[7] ~= '1' or status == 'success' or tonumber(ARGV[4]) <= prev then\n"
+    "    return {2, prev}\n"
+    "  end\n"
+    "end\n"
     "if redis.call('EXISTS', KEYS[2]) == 1 then return {1, prev} end\n"
     "local attempt = tonumber(ARGV[4])\n"
     "if (status == 'running' or status == 'interrupted') and prev + 1 > attempt then\n"
@@ -135,8 +142,9 @@ static int want_type(const redisReply *r, int type, const char *what, bw_error_t
 }
 
 int job_store_claim(job_store *js, const char *job_id, const char *worker_id,
-                    long requested_attempt, long ttl_ms, char token_out[JOB_STORE_TOKEN_LEN + 1],
-                    job_claim_outcome *outcome, long *attempt_out, bw_error_t *err) {
+                    long requested_attempt, bool replay, long ttl_ms,
+                    char token_out[JOB_STORE_TOKEN_LEN + 1], job_claim_outcome *outcome,
+                    long *attempt_out, bw_error_t *err) {
   if (check_id("job id", job_id, err) < 0 || check_id("worker id", worker_id, err) < 0 ||
       check_ttl(ttl_ms, err) < 0)
     return bw_error_prefix(err, "claim job %s", job_id ? job_id : "");
@@ -150,9 +158,9 @@ int job_store_claim(job_store *js, const char *job_id, const char *worker_id,
   snprintf(attempt, sizeof(attempt), "%ld", requested_attempt > 0 ? requested_attempt : 1);
   snprintf(record_ttl, sizeof(record_ttl), "%ld", JOB_STORE_RECORD_TTL_S);
   bw_time_rfc3339_now(started);
-  const char *argv[] = {"EVAL", claim_script, "2",     record,  lease,     token,
-                        ttl,    worker_id,    attempt, started, record_ttl};
-  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 11, argv, err);
+  const char *argv[] = {"EVAL", claim_script, "2",     record,  lease,      token,
+                        ttl,    worker_id,    attempt, started, record_ttl, replay ? "1" : "0"};
+  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 12, argv, err);
   if (!r)
     return bw_error_prefix(err, "claim job %s", job_id);
   if (want_type(r, REDIS_REPLY_ARRAY, "EVAL", err) < 0 || r->elements != 2 ||

@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#define JOB_STORE_DEFAULT_PREFIX "bw:" /* serve --redis-prefix and friends */
 #define JOB_STORE_TOKEN_LEN 32
 #define JOB_STORE_RECORD_TTL_S (7L * 24 * 3600)
 #define JOB_STORE_CANCEL_TTL_S 86400L
@@ -45,7 +46,9 @@ job_store *job_store_new(const bw_config *cfg, const bw_logger *log, const char 
 void job_store_free(job_store *js); /* accepts NULL */
 
 /* One atomic script:
- *   - the record's status is final: FINISHED, *attempt_out = its attempt;
+ *   - the record's status is final: FINISHED, *attempt_out = its attempt --
+ *     unless `replay` (the request has replay_of), the status is not success
+ *     and requested_attempt is above the record's: then as below, a new run;
  *   - else a lease exists: HELD, *attempt_out = the record's attempt (0: none);
  *   - else: a new token in token_out, the lease SET NX PX ttl_ms, the record
  *     rewritten (status running, worker, token, started now, no finished or
@@ -53,8 +56,9 @@ void job_store_free(job_store *js); /* accepts NULL */
  *     that is larger and the previous record is running (its worker died)
  *     or interrupted: ACQUIRED, *attempt_out = that attempt. */
 int job_store_claim(job_store *js, const char *job_id, const char *worker_id,
-                    long requested_attempt, long ttl_ms, char token_out[JOB_STORE_TOKEN_LEN + 1],
-                    job_claim_outcome *outcome, long *attempt_out, bw_error_t *err);
+                    long requested_attempt, bool replay, long ttl_ms,
+                    char token_out[JOB_STORE_TOKEN_LEN + 1], job_claim_outcome *outcome,
+                    long *attempt_out, bw_error_t *err);
 /* Compare-and-PEXPIRE: *still_ours false when the lease expired or another
  * token holds it (nothing is changed then). */
 int job_store_extend(job_store *js, const char *job_id, const char *token, long ttl_ms,

@@ -10,6 +10,10 @@
 #include <librdkafka/rdkafka.h>
 
 #define KAFKA_DEFAULT_BOOTSTRAP "127.0.0.1:9092"
+/* Keys hashed as the Java clients hash them: a job's requests and events land
+ * on the same partition whichever client produced them (librdkafka's own
+ * default, CRC32, would not agree with a Java or kcat -X producer). */
+#define KAFKA_PARTITIONER "murmur2_random"
 
 /* A conf with every kafka.* key of cfg applied, bootstrap.servers defaulting
  * to KAFKA_DEFAULT_BOOTSTRAP, and librdkafka's log lines routed to a logger.

@@ -32,11 +32,10 @@ int kafka_publisher_new(const bw_config *cfg, const bw_logger *log, kafka_delive
   if (kafka_conf_new(cfg, &p->log, &conf, err) < 0)
     goto fail;
   /* Defaults that keep every event; a kafka.* key may still override them. */
-  static const char *const defaults[][2] = {{"enable.idempotence", "true"},
-                                            {"acks", "all"},
-                                            {"message.timeout.ms", "0"},
-                                            {"linger.ms", "5"},
-                                            {"compression.type", "lz4"}};
+  static const char *const defaults[][2] = {
+      {"enable.idempotence", "true"}, {"acks", "all"},
+      {"message.timeout.ms", "0"},    {"linger.ms", "5"},
+      {"compression.type", "lz4"},    {"partitioner", KAFKA_PARTITIONER}};
   for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
     if (!bw_config_kafka_get(cfg, defaults[i][0]) &&
         kafka_conf_set(conf, defaults[i][0], defaults[i][1], err) < 0) {

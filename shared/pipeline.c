@@ -43,6 +43,7 @@ typedef struct job_run {
   bool timed_out;
   bool cancelled;
   long artifacts;
+  job_image image;
 } job_run;
 
 void job_result_free(job_result *r) {
@@ -50,6 +51,7 @@ void job_result_free(job_result *r) {
     return;
   free(r->message);
   free(r->job_id);
+  json_decref(r->phases_ms);
   memset(r, 0, sizeof(*r));
 }
 
@@ -95,6 +97,15 @@ static int resolve(job_run *run, const char *bytes, size_t len, bw_error_t *err)
   return 0;
 }
 
+static void add_request_source(const job_run *run, json_t *ev) {
+  const pipeline_env *env = run->env;
+  if (env->request_topic)
+    json_object_set_new(ev, "request",
+                        json_pack("{s:s, s:i, s:I}", "topic", env->request_topic, "partition",
+                                  (int)env->request_partition, "offset",
+                                  (json_int_t)env->request_offset));
+}
+
 static void emit_started(job_run *run) {
   json_t *ev = event_new(&run->events, "job.started");
   cleanup_free char *image = image_ref_string(&run->plan.image);
@@ -106,6 +117,7 @@ static void emit_started(job_run *run) {
     json_object_set_new(ev, "project_id", json_string(run->req.project_id));
   if (run->req.replay_of)
     json_object_set_new(ev, "replay_of", json_string(run->req.replay_of));
+  add_request_source(run, ev);
   json_object_set_new(ev, "limits",
                       json_pack("{s:s, s:f, s:i, s:i, s:s}", "memory", mem, "cpus",
                                 run->plan.limits.cpus, "timeout_seconds",
@@ -155,6 +167,7 @@ static int ensure_image(job_run *run, const char *user, const char *pass, bw_err
                               .inactivity_timeout_s = run->env->cfg->pull_inactivity_s,
                               .cancel = run->env->cancel};
       if (image_pull(run->dc, &run->plan.image, &opts, &res, err) < 0) {
+        run->image = JOB_IMAGE_FAILED;
         rc = -1;
         goto out;
       }
@@ -191,6 +204,7 @@ static int ensure_image(job_run *run, const char *user, const char *pass, bw_err
   json_object_set_new(ev, "digest",
                       run->image_digest ? json_string(run->image_digest) : json_null());
   json_object_set_new(ev, "cached", json_boolean(cached));
+  run->image = cached ? JOB_IMAGE_CACHED : JOB_IMAGE_PULLED;
   json_object_set_new(ev, "attempts", json_integer(res.attempts));
   json_object_set_new(ev, "duration_ms",
                       json_integer((json_int_t)(bw_time_monotonic_ms() - start)));
@@ -247,7 +261,7 @@ static int create_and_start(job_run *run, bw_error_t *err) {
       bw_strdup_printf(CONTAINER_LABEL_HOST "=%s", run->env->host),
       bw_strdup_printf(CONTAINER_LABEL_COMPONENT "=%s", r->component),
       bw_strdup_printf(CONTAINER_LABEL_PROJECT "=%s", r->project_id ? r->project_id : ""),
-      NULL,
+      run->env->fleet ? bw_strdup_printf(CONTAINER_LABEL_FLEET "=%s", run->env->fleet) : NULL,
       NULL};
   cleanup_free char *image = image_ref_local_name(&run->plan.image);
   cleanup_free char *own_user = bw_strdup_printf("%u:%u", getuid(), getgid());
@@ -307,7 +321,8 @@ static int wait_for_exit(job_run *run, bw_error_t *err) {
   bw_error_release(err);
   bw_log_info(run->env->log, "job %s: %s; stopping container %s", run->req.job_id,
               run->timed_out ? "timed out" : "cancelled", run->container_name);
-  if (container_stop(run->dc, run->container_id, run->env->cfg->stop_grace_s, err) < 0)
+  bool now = run->env->cancel && *run->env->cancel >= PIPELINE_CANCEL_NOW;
+  if (container_stop(run->dc, run->container_id, now ? 0 : run->env->cfg->stop_grace_s, err) < 0)
     return -1;
   if (container_wait(run->dc, run->container_id, 30000, &code, err) != 0)
     return bw_error_set(err, BW_ERR_UNAVAILABLE, "container %s did not stop", run->container_name);
@@ -412,6 +427,7 @@ static void emit_finished(job_run *run, job_result *res, json_t *state) {
   }
   if (run->req.replay_of)
     json_object_set_new(ev, "replay_of", json_string(run->req.replay_of));
+  add_request_source(run, ev);
   const pipeline_hooks *hooks = run->env->hooks;
   if (hooks && hooks->before_finish && run->req.job_id)
     hooks->before_finish(hooks->ctx, run->req.job_id, ev);
@@ -470,9 +486,13 @@ static job_status run_steps(job_run *run, const char *bytes, size_t len, bw_erro
   if (component_credentials(c, image_ref_registry_host(&run->plan.image), &user, &pass, err) < 0)
     return JOB_INFRA_ERROR; /* the worker's own configuration is wrong */
   collect_secrets(run, pass);
-  if (docker_client_new(&run->dc, env->cfg->docker_socket, env->cfg->docker_timeout_ms, err) < 0 ||
-      docker_client_negotiate(run->dc, NULL, err) < 0)
+  if (env->docker) {
+    run->dc = env->docker;
+  } else if (docker_client_new(&run->dc, env->cfg->docker_socket, env->cfg->docker_timeout_ms,
+                               err) < 0 ||
+             docker_client_negotiate(run->dc, NULL, err) < 0) {
     return JOB_INFRA_ERROR;
+  }
   run->container_name = pipeline_container_name(run->req.job_id, run->req.attempt);
   uid_t uid = c->run_as_root ? 0 : 65534;
   if (data_dir_create(env->cfg->data_root, run->req.job_id, run->req.attempt, run->req.config,
@@ -556,6 +576,12 @@ int pipeline_run(const pipeline_env *env, const char *bytes, size_t len, job_res
   out->job_id = run.req.job_id ? bw_strdup(run.req.job_id) : NULL;
   out->attempt = run.req.attempt ? run.req.attempt : 1;
   out->duration_ms = bw_time_monotonic_ms() - run.started_ms;
+  out->phases_ms = json_incref(run.phases);
+  out->image = run.image;
+  if (run.logs_started) {
+    out->log_bytes = (int64_t)run.logs.budget.bytes_total;
+    out->log_bytes_dropped = (int64_t)run.logs.budget.bytes_dropped;
+  }
   emit_finished(&run, out, run.state_out);
   if (status != JOB_SUCCESS)
     bw_log_fields(env->log, BW_LOG_WARN, "job finished", "job_id", out->job_id ? out->job_id : "",
@@ -563,7 +589,8 @@ int pipeline_run(const pipeline_env *env, const char *bytes, size_t len, job_res
 
   bw_error_release(&err);
   job_logs_free(&run.logs);
-  docker_client_free(run.dc);
+  if (run.dc != env->docker)
+    docker_client_free(run.dc);
   data_dir_free(&run.dir);
   free(run.container_id);
   free(run.container_name);

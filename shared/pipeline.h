@@ -26,16 +26,41 @@ typedef struct pipeline_hooks {
   void *ctx;
 } pipeline_hooks;
 
+/* Values of *pipeline_env.cancel. */
+enum {
+  PIPELINE_CANCEL_STOP = 1, /* SIGTERM, SIGKILL after jobs.stop.grace.seconds */
+  PIPELINE_CANCEL_NOW = 2,  /* SIGKILL at once (a second shutdown signal) */
+};
+
 typedef struct pipeline_env {
   const bw_config *cfg;
   const component_registry *components;
   const bw_logger *log;
   const event_sink *sink;
-  const volatile int *cancel; /* non-zero: stop the job (status cancelled) */
+  const volatile int *cancel; /* PIPELINE_CANCEL_*: stop the job (status cancelled) */
   const char *host;
   const pipeline_hooks *hooks; /* may be NULL */
   long attempt_override;       /* > 0: run as this attempt (a lease said so) */
+  /* Where the request came from (serve): named in job.started and
+   * job.finished, so `bundle-worker replay` can fetch the original bytes.
+   * NULL for `run`. */
+  const char *fleet; /* serve: the Redis prefix, a container label; NULL for run */
+  /* serve: the slot's own Engine client, negotiated once and kept across
+   * jobs (its connection too): a /_ping and a connect less per job. NULL: the
+   * pipeline makes its own. Used by this job's thread only. */
+  struct docker_client *docker;
+  const char *request_topic;
+  int32_t request_partition;
+  int64_t request_offset;
 } pipeline_env;
+
+/* How a job got its image, when it got that far. */
+typedef enum job_image {
+  JOB_IMAGE_NONE = 0,
+  JOB_IMAGE_CACHED,
+  JOB_IMAGE_PULLED,
+  JOB_IMAGE_FAILED
+} job_image;
 
 typedef struct job_result {
   job_status status;
@@ -44,6 +69,10 @@ typedef struct job_result {
   char *job_id; /* NULL when the request had no readable id */
   long attempt;
   int64_t duration_ms;
+  /* What serve's metrics count (docs/metrics.md): */
+  json_t *phases_ms; /* phase name -> milliseconds, as in job.finished */
+  job_image image;
+  int64_t log_bytes, log_bytes_dropped;
 } job_result;
 
 /* Runs one request given as JSON bytes. Always fills *out and emits

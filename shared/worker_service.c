@@ -24,22 +24,19 @@
 #define RECOMMIT_MS 5000
 #define FINISH_RECORD_TRIES 15
 
-enum ack_kind { ACK_OFFSET = 1, ACK_SLOT };
 enum slot_state { SLOT_FREE = 0, SLOT_RUNNING, SLOT_EXITED };
 
 typedef struct worker_service worker_service;
 
-/* A delivery we wait for before an offset may be committed (a DLQ record or
- * a job.duplicate event). */
+/* A delivery we wait for before an offset may be committed: a job's
+ * job.finished, a DLQ record or a job.duplicate event. */
 typedef struct offset_ack {
-  int kind; /* ACK_OFFSET: first, the delivery callback dispatches on it */
   char *topic;
   int32_t partition;
   int64_t offset;
 } offset_ack;
 
 typedef struct job_slot {
-  int kind; /* ACK_SLOT */
   worker_service *svc;
   int index;
   pthread_t thread;
@@ -52,12 +49,11 @@ typedef struct job_slot {
   volatile int cancel;
   atomic_bool interrupted; /* shutdown: do not commit, record "interrupted" */
   atomic_bool lease_lost;
-  bool revoked;   /* main thread: its partition went to another worker */
-  bool delivered; /* main thread: job.finished was acknowledged */
-  rd_kafka_resp_err_t delivery_err;
+  bool revoked; /* main thread: its partition went to another worker */
   atomic_bool finish_sent;
   event_sink sink;
   pipeline_hooks hooks;
+  docker_client *docker; /* the slot thread's, kept across its jobs */
   job_result result;
 } job_slot;
 
@@ -65,6 +61,7 @@ typedef struct parked_job {
   rd_kafka_message_t *msg;
   char *job_id;
   long attempt;
+  bool replay; /* the request has replay_of (job_store_claim) */
   int64_t next_check_ms;
   bool waiting_for_slot; /* the lookahead (worker.prefetch), not a held lease */
 } parked_job;
@@ -95,14 +92,35 @@ struct worker_service {
 
 /* ---- events of a job slot go to Kafka ---------------------------------- */
 
+static void ack_offset_later(worker_service *svc, const rd_kafka_message_t *m, offset_ack **out) {
+  offset_ack *ack = calloc(1, sizeof(*ack));
+  if (!ack)
+    abort();
+  ack->topic = bw_strdup(rd_kafka_topic_name(m->rkt));
+  ack->partition = m->partition;
+  ack->offset = m->offset;
+  *out = ack;
+}
+
+/* job.finished carries the request's offset with it: the offset is marked
+ * done when the broker acknowledges the event, whenever that is, so the slot
+ * is free for the next job at once instead of waiting for the round trip.
+ * job.interrupted carries nothing: that request must run again. */
 static int slot_emit(void *ctx, const char *type, const char *job_id, const char *json,
                      size_t len) {
   job_slot *slot = ctx;
-  bool final = strcmp(type, "job.finished") == 0 || strcmp(type, "job.interrupted") == 0;
+  bool finished = strcmp(type, "job.finished") == 0;
+  bool final = finished || strcmp(type, "job.interrupted") == 0;
+  offset_ack *ack = NULL;
+  if (finished)
+    ack_offset_later(slot->svc, slot->msg, &ack);
   cleanup_error bw_error_t err = NULL;
-  if (kafka_publisher_event(slot->svc->pub, type, job_id, json, len, final ? slot : NULL, &err) <
-      0) {
+  if (kafka_publisher_event(slot->svc->pub, type, job_id, json, len, ack, &err) < 0) {
     bw_log_error(slot->svc->log, "job %s: %s", job_id ? job_id : "?", bw_error_msg(&err));
+    if (ack) {
+      free(ack->topic);
+      free(ack);
+    }
     return -1;
   }
   if (final)
@@ -151,7 +169,19 @@ static void slot_before_finish(void *ctx, const char *job_id, json_t *ev) {
 static void *slot_main(void *arg) {
   job_slot *slot = arg;
   worker_service *svc = slot->svc;
+  if (!slot->docker) {
+    /* Once per slot; if the engine is down now, the pipeline makes its own
+     * client per job (and reports the failure) until this succeeds. */
+    cleanup_error bw_error_t derr = NULL;
+    if (docker_client_new(&slot->docker, svc->cfg->docker_socket, svc->cfg->docker_timeout_ms,
+                          &derr) < 0 ||
+        docker_client_negotiate(slot->docker, NULL, &derr) < 0) {
+      docker_client_free(slot->docker);
+      slot->docker = NULL;
+    }
+  }
   pipeline_env env = {
+      .docker = slot->docker,
       .cfg = svc->cfg,
       .components = svc->opts->components,
       .log = svc->log,
@@ -160,6 +190,10 @@ static void *slot_main(void *arg) {
       .host = svc->opts->host,
       .hooks = &slot->hooks,
       .attempt_override = slot->attempt,
+      .fleet = svc->opts->redis_prefix ? svc->opts->redis_prefix : JOB_STORE_DEFAULT_PREFIX,
+      .request_topic = rd_kafka_topic_name(slot->msg->rkt),
+      .request_partition = slot->msg->partition,
+      .request_offset = slot->msg->offset,
   };
   pipeline_run(&env, slot->msg->payload, slot->msg->len, &slot->result);
   cleanup_error bw_error_t err = NULL;
@@ -232,34 +266,25 @@ static void update_intake(worker_service *svc) {
   set_paused(svc, svc->draining || full);
 }
 
-static void ack_offset_later(worker_service *svc, const rd_kafka_message_t *m, offset_ack **out) {
-  offset_ack *ack = calloc(1, sizeof(*ack));
-  if (!ack)
-    abort();
-  ack->kind = ACK_OFFSET;
-  ack->topic = bw_strdup(rd_kafka_topic_name(m->rkt));
-  ack->partition = m->partition;
-  ack->offset = m->offset;
-  *out = ack;
-}
-
+/* Runs on the main loop's thread (kafka_publisher_poll). A partition
+ * revoked meanwhile is no longer in the tracker: nothing is committed then. */
 static void on_delivered(void *ctx, void *opaque, rd_kafka_resp_err_t err) {
   worker_service *svc = ctx;
-  if (*(int *)opaque == ACK_SLOT) {
-    job_slot *slot = opaque;
-    slot->delivered = true;
-    slot->delivery_err = err;
-    return;
-  }
   offset_ack *ack = opaque;
   if (!err)
     offset_tracker_done(svc->tracker, ack->topic, ack->partition, ack->offset);
+  else
+    bw_log_fields(svc->log, BW_LOG_ERROR,
+                  "an event was not delivered; its request stays "
+                  "uncommitted and will run again",
+                  "error", rd_kafka_err2str(err), NULL);
   free(ack->topic);
   free(ack);
 }
 
 /* The request cannot run: to the DLQ, committed once the DLQ has it. */
 static void dead_letter(worker_service *svc, rd_kafka_message_t *m, const char *reason) {
+  worker_metrics_dead_letter(svc->opts->metrics);
   bw_log_fields(svc->log, BW_LOG_WARN, "request sent to the dead-letter topic", "reason", reason,
                 "topic", rd_kafka_topic_name(m->rkt), NULL);
   offset_tracker_take(svc->tracker, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
@@ -277,6 +302,7 @@ static void dead_letter(worker_service *svc, rd_kafka_message_t *m, const char *
 /* The job already ended (here or elsewhere): say so, commit, do not run it. */
 static void duplicate(worker_service *svc, rd_kafka_message_t *m, const char *job_id, long attempt,
                       const char *why, bool already_taken) {
+  worker_metrics_duplicate(svc->opts->metrics);
   job_events je = {.job_id = job_id,
                    .attempt = attempt,
                    .worker_id = svc->cfg->worker_id,
@@ -322,20 +348,19 @@ static void start_slot(worker_service *svc, job_slot *slot, rd_kafka_message_t *
   atomic_store(&slot->lease_lost, false);
   atomic_store(&slot->finish_sent, false);
   slot->revoked = false;
-  slot->delivered = false;
-  slot->delivery_err = RD_KAFKA_RESP_ERR_NO_ERROR;
   memset(&slot->result, 0, sizeof(slot->result));
   atomic_store(&slot->state, SLOT_RUNNING);
   if (pthread_create(&slot->thread, NULL, slot_main, slot) != 0)
     abort(); /* out of threads: nothing sensible is left to do */
   atomic_fetch_add(&svc->jobs_started, 1);
+  worker_metrics_job_started(svc->opts->metrics);
   bw_log_fields(svc->log, BW_LOG_INFO, "job started", "job_id", job_id, NULL);
 }
 
 /* Claims the job in Redis; runs it, parks it, or reports a duplicate.
  * Returns false when no slot was free (the caller parks it). */
 static bool try_run(worker_service *svc, rd_kafka_message_t *m, const char *job_id, long attempt,
-                    bool already_taken) {
+                    bool replay, bool already_taken) {
   job_slot *slot = take_free_slot(svc);
   if (!slot)
     return false;
@@ -345,8 +370,8 @@ static bool try_run(worker_service *svc, rd_kafka_message_t *m, const char *job_
   long ttl = svc->cfg->worker_heartbeat_interval_ms * LEASE_TTL_FACTOR;
   cleanup_error bw_error_t err = NULL;
   bool leased = true;
-  if (job_store_claim(svc->store, job_id, svc->cfg->worker_id, attempt, ttl, token, &outcome,
-                      &claimed_attempt, &err) < 0) {
+  if (job_store_claim(svc->store, job_id, svc->cfg->worker_id, attempt, replay, ttl, token,
+                      &outcome, &claimed_attempt, &err) < 0) {
     /* Without Redis the job still runs: at-least-once holds, only the
      * "never twice at the same time" guard is off until Redis is back. */
     bw_log_warn(svc->log, "job %s: no lease (running without one): %s", job_id, bw_error_msg(&err));
@@ -366,7 +391,7 @@ static bool try_run(worker_service *svc, rd_kafka_message_t *m, const char *job_
 }
 
 static void park(worker_service *svc, rd_kafka_message_t *m, const char *job_id, long attempt,
-                 bool waiting_for_slot) {
+                 bool replay, bool waiting_for_slot) {
   if (svc->parked_count == MAX_PARKED) {
     /* Never reached with sane slot counts; dropping uncommitted means redelivery. */
     bw_log_error(svc->log, "job %s: too many parked jobs; left for redelivery", job_id);
@@ -378,6 +403,7 @@ static void park(worker_service *svc, rd_kafka_message_t *m, const char *job_id,
       .msg = m,
       .job_id = bw_strdup(job_id),
       .attempt = attempt,
+      .replay = replay,
       .next_check_ms =
           waiting_for_slot ? 0 : bw_time_monotonic_ms() + svc->cfg->worker_heartbeat_interval_ms,
       .waiting_for_slot = waiting_for_slot};
@@ -419,12 +445,13 @@ static void handle_message(worker_service *svc, rd_kafka_message_t *m) {
     return;
   }
   job_plan_free(&plan);
+  bool replay = req.replay_of != NULL;
   if (!take_free_slot(svc)) {
-    park(svc, m, req.job_id, req.attempt, true);
+    park(svc, m, req.job_id, req.attempt, replay, true);
     return;
   }
-  if (!try_run(svc, m, req.job_id, req.attempt, false))
-    park(svc, m, req.job_id, req.attempt, false);
+  if (!try_run(svc, m, req.job_id, req.attempt, replay, false))
+    park(svc, m, req.job_id, req.attempt, replay, false);
 }
 
 /* Parked jobs: held elsewhere (or waiting for a slot). Look again now and then. */
@@ -436,7 +463,7 @@ static void check_parked(worker_service *svc) {
       i++;
       continue;
     }
-    if (try_run(svc, p->msg, p->job_id, p->attempt, true)) {
+    if (try_run(svc, p->msg, p->job_id, p->attempt, p->replay, true)) {
       unpark(svc, i);
       continue;
     }
@@ -446,29 +473,25 @@ static void check_parked(worker_service *svc) {
   }
 }
 
-/* Joins finished slots; their offset may be committed once job.finished is
- * acknowledged, unless the job was interrupted or its partition revoked. */
+/* Joins finished slots and frees them. Their offsets are marked done by the
+ * delivery of job.finished (slot_emit), not here. */
 static void reap_slots(worker_service *svc) {
   for (int i = 0; i < svc->slot_count; i++) {
     job_slot *slot = &svc->slots[i];
     if (atomic_load(&slot->state) != SLOT_EXITED)
       continue;
-    bool sent = atomic_load(&slot->finish_sent);
-    if (sent && !slot->delivered)
-      continue; /* wait for the broker's acknowledgement */
     pthread_join(slot->thread, NULL);
     rd_kafka_message_t *m = slot->msg;
-    bool commit = sent && !slot->delivery_err && !slot->revoked && !atomic_load(&slot->interrupted);
-    if (commit)
-      offset_tracker_done(svc->tracker, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
-    else
+    bool sent = atomic_load(&slot->finish_sent);
+    if (!sent || slot->revoked || atomic_load(&slot->interrupted))
       bw_log_fields(svc->log, BW_LOG_INFO, "job ended; its offset stays uncommitted", "job_id",
                     slot->job_id, "why",
                     slot->revoked                     ? "partition revoked"
                     : atomic_load(&slot->interrupted) ? "interrupted"
-                                                      : "job.finished not delivered",
+                                                      : "job.finished not sent",
                     NULL);
     rd_kafka_message_destroy(m);
+    worker_metrics_job_finished(svc->opts->metrics, &slot->result, atomic_load(&slot->interrupted));
     job_result_free(&slot->result);
     pthread_mutex_lock(&svc->lock);
     free(slot->job_id);
@@ -555,10 +578,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t what,
     bw_log_error(svc->log, "kafka: rebalance: %s", rd_kafka_error_string(error));
     rd_kafka_error_destroy(error);
   }
+  char count[16];
+  snprintf(count, sizeof(count), "%d", parts->cnt);
   bw_log_fields(svc->log, BW_LOG_INFO,
                 what == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? "partitions assigned"
                                                              : "partitions revoked",
-                "count", parts->cnt > 0 ? "some" : "none", NULL);
+                "count", count, NULL);
 }
 
 /* ---- the heartbeat thread ------------------------------------------------ */
@@ -578,8 +603,11 @@ static void sweep_orphans(worker_service *svc, docker_client *dc) {
     const char *id = json_string_value(json_object_get(c, "Id"));
     const char *job_id =
         json_string_value(json_object_get(json_object_get(c, "Labels"), CONTAINER_LABEL_JOB));
-    if (!id || !job_id)
-      continue;
+    const char *fleet =
+        json_string_value(json_object_get(json_object_get(c, "Labels"), CONTAINER_LABEL_FLEET));
+    const char *ours = svc->opts->redis_prefix ? svc->opts->redis_prefix : JOB_STORE_DEFAULT_PREFIX;
+    if (!id || !job_id || strcmp(fleet ? fleet : JOB_STORE_DEFAULT_PREFIX, ours) != 0)
+      continue; /* another fleet's: its leases are not in our Redis keys */
     bool alive = true;
     if (job_store_lease_alive(svc->store, job_id, &alive, &err) < 0) {
       bw_error_release(&err);
@@ -632,6 +660,8 @@ static void heartbeat_once(worker_service *svc, docker_client *dc, long beat) {
   if (job_store_heartbeat(svc->store, svc->cfg->worker_id, info, ttl, &err) < 0) {
     bw_log_warn(svc->log, "heartbeat: %s", bw_error_msg(&err));
     bw_error_release(&err);
+  } else {
+    worker_metrics_redis_reached(svc->opts->metrics, true);
   }
   for (int i = 0; i < running; i++) {
     bool ours = true;
@@ -673,18 +703,33 @@ static void heartbeat_once(worker_service *svc, docker_client *dc, long beat) {
   free(flags);
 }
 
+/* Readiness: does the Engine answer? A client lost at start is made again. */
+static void probe_docker(worker_service *svc, docker_client **dc) {
+  cleanup_error bw_error_t err = NULL;
+  cleanup_docker_response docker_response resp = {0};
+  if (!*dc &&
+      (docker_client_new(dc, svc->cfg->docker_socket, svc->cfg->docker_timeout_ms, &err) < 0 ||
+       docker_client_negotiate(*dc, NULL, &err) < 0)) {
+    docker_client_free(*dc);
+    *dc = NULL;
+  }
+  bool ok = *dc && docker_call_ok(*dc, "GET", "/_ping", NULL, &resp, &err) == 0;
+  worker_metrics_docker_reached(svc->opts->metrics, ok);
+}
+
 static void *heartbeat_main(void *arg) {
   worker_service *svc = arg;
   cleanup_error bw_error_t err = NULL;
   cleanup_docker_client docker_client *dc = NULL;
   if (docker_client_new(&dc, svc->cfg->docker_socket, svc->cfg->docker_timeout_ms, &err) < 0 ||
       docker_client_negotiate(dc, NULL, &err) < 0) {
-    bw_log_warn(svc->log, "orphan sweeps are off until restart: %s", bw_error_msg(&err));
+    bw_log_warn(svc->log, "orphan sweeps are off until the Engine answers: %s", bw_error_msg(&err));
     docker_client_free(dc);
     dc = NULL;
   }
   for (long beat = 0; !svc->heartbeat_stop; beat++) {
     heartbeat_once(svc, dc, beat);
+    probe_docker(svc, &dc);
     bw_time_sleep_ms(svc->cfg->worker_heartbeat_interval_ms, &svc->heartbeat_stop);
   }
   return NULL;
@@ -727,33 +772,39 @@ static int running_slots(const worker_service *svc) {
   return svc->slot_count - free_slots(svc);
 }
 
-static void interrupt_all(worker_service *svc) {
+/* level: PIPELINE_CANCEL_STOP (containers get jobs.stop.grace.seconds) or
+ * PIPELINE_CANCEL_NOW (the second signal: SIGKILL at once). */
+static void interrupt_all(worker_service *svc, int level) {
   for (int i = 0; i < svc->slot_count; i++) {
     job_slot *slot = &svc->slots[i];
-    if (atomic_load(&slot->state) == SLOT_RUNNING && !atomic_load(&slot->interrupted)) {
+    if (atomic_load(&slot->state) == SLOT_RUNNING && slot->cancel < level) {
       atomic_store(&slot->interrupted, true);
-      slot->cancel = 1;
+      slot->cancel = level;
     }
   }
 }
 
 static void main_loop(worker_service *svc) {
   const volatile int *signals = svc->opts->signals;
-  bool interrupted = false;
+  int interrupted = 0; /* the level interrupt_all was called with */
   for (;;) {
     int sigs = signals ? *signals : 0;
     if (sigs >= 1 && !svc->draining) {
       svc->draining = true;
+      worker_metrics_draining(svc->opts->metrics);
       svc->drain_deadline_ms = bw_time_monotonic_ms() + svc->cfg->worker_drain_timeout_s * 1000;
       bw_log_info(svc->log, "draining: no new jobs; %d running get up to %ld s", running_slots(svc),
                   svc->cfg->worker_drain_timeout_s);
     }
-    if (svc->draining && !interrupted &&
-        (sigs >= 2 || bw_time_monotonic_ms() >= svc->drain_deadline_ms)) {
-      bw_log_warn(svc->log, "stopping the %d running job(s); their requests stay uncommitted",
-                  running_slots(svc));
-      interrupt_all(svc);
-      interrupted = true;
+    int level = !svc->draining                                     ? 0
+                : sigs >= 2                                        ? PIPELINE_CANCEL_NOW
+                : bw_time_monotonic_ms() >= svc->drain_deadline_ms ? PIPELINE_CANCEL_STOP
+                                                                   : 0;
+    if (level > interrupted) {
+      bw_log_warn(svc->log, "%s the %d running job(s); their requests stay uncommitted",
+                  level == PIPELINE_CANCEL_NOW ? "killing" : "stopping", running_slots(svc));
+      interrupt_all(svc, level);
+      interrupted = level;
     }
     if (svc->draining && running_slots(svc) == 0)
       break;
@@ -768,6 +819,7 @@ static void main_loop(worker_service *svc) {
     check_parked(svc);
     commit_offsets(svc, false);
     update_intake(svc);
+    worker_metrics_refresh(svc->opts->metrics, svc->consumer, svc->paused, running_slots(svc));
   }
 }
 
@@ -777,6 +829,8 @@ static void service_free(worker_service *svc) {
     free(svc->parked[i].job_id);
   }
   free(svc->parked);
+  for (int i = 0; i < svc->slot_count; i++)
+    docker_client_free(svc->slots[i].docker);
   free(svc->slots);
   offset_tracker_free(svc->tracker);
   job_store_free(svc->store);
@@ -797,7 +851,6 @@ int worker_service_run(const worker_service_opts *opts, bw_error_t *err) {
     abort();
   for (int i = 0; i < svc.slot_count; i++) {
     job_slot *slot = &svc.slots[i];
-    slot->kind = ACK_SLOT;
     slot->svc = &svc;
     slot->index = i;
     slot->sink = (event_sink){.emit = slot_emit, .ctx = slot};

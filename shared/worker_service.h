@@ -18,6 +18,7 @@
 #include "config.h"
 #include "error.h"
 #include "log.h"
+#include "worker_metrics.h"
 
 typedef struct worker_service_opts {
   const bw_config *cfg;
@@ -28,6 +29,7 @@ typedef struct worker_service_opts {
    * worker.drain.timeout.seconds, then interrupt them), 2 interrupts at once. */
   const volatile int *signals;
   const char *redis_prefix; /* "bw:" */
+  worker_metrics *metrics;  /* what /metrics and /readyz show; may be NULL */
 } worker_service_opts;
 
 /* Runs until drained; returns 0, or -1 when it could not start. */

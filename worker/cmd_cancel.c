@@ -23,7 +23,7 @@ int cmd_cancel(int argc, char **argv) {
       {"redis-prefix", required_argument, NULL, 'P'}, CLI_COMMON_LONG_OPTIONS, {NULL, 0, NULL, 0}};
   cli_context ctx;
   cli_init(&ctx);
-  const char *redis_prefix = "bw:";
+  const char *redis_prefix = JOB_STORE_DEFAULT_PREFIX;
   job_store *store = NULL;
   int rc = EXIT_OK, opt, exit_now = -1;
   while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) != -1) {

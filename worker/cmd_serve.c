@@ -4,6 +4,9 @@
 
 #include "cleanup.h"
 #include "components.h"
+#include "job_store.h"
+#include "metrics_http.h"
+#include "worker_metrics.h"
 #include "worker_service.h"
 
 #include <signal.h>
@@ -22,7 +25,9 @@ static const char usage[] =
     "topic.dlq. Redis holds image-pull locks, job leases and heartbeats.\n"
     "SIGTERM or SIGINT drains: no new jobs, running ones get worker.drain.timeout.seconds,\n"
     "then they are stopped and their requests left for redelivery. A second signal\n"
-    "stops them at once.\n\n"
+    "stops them at once.\n"
+    "metrics.listen (default 127.0.0.1:9464; off disables) serves /metrics (Prometheus),\n"
+    "/healthz and /readyz (docs/metrics.md).\n\n"
     "options:\n"
     "  -C, --components FILE  registered components (default: components.file)\n"
     "      --redis-prefix P   prefix of every Redis key (default bw:)\n" CLI_COMMON_HELP;
@@ -41,7 +46,11 @@ int cmd_serve(int argc, char **argv) {
   cleanup_error bw_error_t err = NULL;
   component_registry reg = {0};
   const char *components_path = NULL;
-  const char *redis_prefix = "bw:";
+  const char *redis_prefix = JOB_STORE_DEFAULT_PREFIX;
+  worker_metrics *metrics = NULL;
+  metrics_server *server = NULL;
+  cleanup_free char *listen_host = NULL;
+  int listen_port = 0;
   int rc = EXIT_OK, opt, exit_now = -1;
   while ((opt = getopt_long(argc, argv, "C:" CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) != -1) {
     if (opt == 'C') {
@@ -73,6 +82,21 @@ int cmd_serve(int argc, char **argv) {
     rc = EXIT_USAGE;
     goto out;
   }
+  /* Before anything connects: a port in use is a start-up error, said at once. */
+  metrics = worker_metrics_new(ctx.cfg.worker_slots, ctx.cfg.worker_heartbeat_interval_ms);
+  const char *addr = ctx.cfg.metrics_listen;
+  if (bw_config_listen_parse(addr, &listen_host, &listen_port) > 0) {
+    if (metrics_server_start("metrics.listen", addr, worker_metrics_registry(metrics),
+                             worker_metrics_ready, metrics, &ctx.log, &server, &err) < 0) {
+      fprintf(stderr, "bundle-worker serve: %s\n", bw_error_msg(&err));
+      rc = EXIT_FAILED;
+      goto out;
+    }
+    char port[8];
+    snprintf(port, sizeof(port), "%d", metrics_server_port(server));
+    bw_log_fields(&ctx.log, BW_LOG_INFO, "metrics and probes listening", "listen", addr, "port",
+                  port, NULL);
+  }
   struct sigaction sa = {.sa_handler = on_signal};
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
@@ -86,12 +110,15 @@ int cmd_serve(int argc, char **argv) {
                               .log = &ctx.log,
                               .host = host,
                               .signals = &stop_signals,
-                              .redis_prefix = redis_prefix};
+                              .redis_prefix = redis_prefix,
+                              .metrics = metrics};
   if (worker_service_run(&opts, &err) < 0) {
     fprintf(stderr, "bundle-worker serve: %s\n", bw_error_msg(&err));
     rc = EXIT_FAILED;
   }
 out:
+  metrics_server_stop(server);
+  worker_metrics_free(metrics);
   components_free(&reg);
   cli_free(&ctx);
   return rc;

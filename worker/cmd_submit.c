@@ -6,8 +6,10 @@
 
 #include "cleanup.h"
 #include "components.h"
+#include "event_follow.h"
 #include "job_request.h"
 #include "kafka_client.h"
+#include "run_requests.h"
 #include "timeutil.h"
 
 #include <errno.h>
@@ -57,37 +59,6 @@ static int read_request(const char *path, char **out, size_t *len) {
   return 0;
 }
 
-/* Where topic.events ends now, so that --wait misses nothing sent later. */
-static int events_end(rd_kafka_t *rk, const char *topic, rd_kafka_topic_partition_list_t **out,
-                      bw_error_t *err) {
-  const struct rd_kafka_metadata *md = NULL;
-  rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-  rd_kafka_resp_err_t rc = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
-  rd_kafka_topic_destroy(rkt);
-  if (rc || md->topic_cnt != 1 || md->topics[0].err) {
-    if (md)
-      rd_kafka_metadata_destroy(md);
-    return bw_error_set(err, BW_ERR_UNAVAILABLE, "kafka: topic %s: %s", topic,
-                        rd_kafka_err2str(rc ? rc : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART));
-  }
-  rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
-  for (int i = 0; i < md->topics[0].partition_cnt; i++) {
-    int64_t lo = 0, hi = 0;
-    int32_t p = md->topics[0].partitions[i].id;
-    rc = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000);
-    if (rc) {
-      rd_kafka_metadata_destroy(md);
-      rd_kafka_topic_partition_list_destroy(list);
-      return bw_error_set(err, BW_ERR_UNAVAILABLE, "kafka: offsets of %s[%d]: %s", topic, (int)p,
-                          rd_kafka_err2str(rc));
-    }
-    rd_kafka_topic_partition_list_add(list, topic, p)->offset = hi;
-  }
-  rd_kafka_metadata_destroy(md);
-  *out = list;
-  return 0;
-}
-
 static submitted *find(submitted *jobs, size_t n, const char *job_id) {
   for (size_t i = 0; i < n; i++)
     if (strcmp(jobs[i].job_id, job_id) == 0)
@@ -97,110 +68,55 @@ static submitted *find(submitted *jobs, size_t n, const char *job_id) {
 
 /* Follows the events until each job has its job.finished (or job.duplicate
  * saying it had finished before); returns how many are still open. */
-static size_t follow(rd_kafka_t *consumer, submitted *jobs, size_t n, long timeout_s) {
+static size_t follow(event_follow *events, submitted *jobs, size_t n, long timeout_s) {
   size_t open = n;
   int64_t deadline = bw_time_monotonic_ms() + timeout_s * 1000;
   while (open > 0 && bw_time_monotonic_ms() < deadline) {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(consumer, 200);
-    if (!m)
-      continue;
-    if (!m->err) {
-      cleanup_json json_t *ev = json_loadb(m->payload, m->len, 0, NULL);
-      const char *type = json_string_value(json_object_get(ev, "type"));
-      const char *job_id = json_string_value(json_object_get(ev, "job_id"));
-      submitted *s = job_id ? find(jobs, n, job_id) : NULL;
-      const char *status = NULL;
-      if (s && type && strcmp(type, "job.finished") == 0)
-        status = json_string_value(json_object_get(ev, "status"));
-      else if (s && type && strcmp(type, "job.duplicate") == 0)
-        status = json_string_value(json_object_get(json_object_get(ev, "record"), "status"));
-      if (s && status && !s->status) {
-        s->status = bw_strdup(status);
-        json_t *code = json_object_get(ev, "exit_code");
-        const char *msg = json_string_value(json_object_get(ev, "message"));
-        printf("%s  %s", job_id, status);
-        if (json_is_integer(code))
-          printf("  exit %lld", (long long)json_integer_value(code));
-        if (msg && *msg)
-          printf("  %s", msg);
-        printf("\n");
-        fflush(stdout);
-        open--;
-      }
+    cleanup_error bw_error_t err = NULL;
+    const json_t *ev = NULL;
+    const char *raw = NULL;
+    size_t raw_len = 0;
+    int got = event_follow_next(events, 200, &ev, &raw, &raw_len, &err);
+    if (got < 0) {
+      fprintf(stderr, "bundle-worker submit: %s\n", bw_error_msg(&err));
+      break;
     }
-    rd_kafka_message_destroy(m);
+    if (got == 0 || !ev)
+      continue;
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    const char *job_id = json_string_value(json_object_get(ev, "job_id"));
+    submitted *s = job_id ? find(jobs, n, job_id) : NULL;
+    const char *status = NULL;
+    if (s && type && strcmp(type, "job.finished") == 0)
+      status = json_string_value(json_object_get(ev, "status"));
+    else if (s && type && strcmp(type, "job.duplicate") == 0)
+      status = json_string_value(json_object_get(json_object_get(ev, "record"), "status"));
+    if (s && status && !s->status) {
+      s->status = bw_strdup(status);
+      json_t *code = json_object_get(ev, "exit_code");
+      const char *msg = json_string_value(json_object_get(ev, "message"));
+      printf("%s  %s", job_id, status);
+      if (json_is_integer(code))
+        printf("  exit %lld", (long long)json_integer_value(code));
+      if (msg && *msg)
+        printf("  %s", msg);
+      printf("\n");
+      fflush(stdout);
+      open--;
+    }
   }
   return open;
 }
 
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
-  if (m->err) {
-    fprintf(stderr, "bundle-worker submit: not delivered: %s\n", rd_kafka_err2str(m->err));
-    (*(int *)m->_private)++;
-  }
-}
-
-static int produce_all(const bw_config *cfg, submitted *jobs, size_t n, bw_error_t *err) {
-  rd_kafka_conf_t *conf = NULL;
-  if (kafka_conf_new(cfg, NULL, &conf, err) < 0 ||
-      kafka_conf_set(conf, "enable.idempotence", "true", err) < 0) {
-    if (conf)
-      rd_kafka_conf_destroy(conf);
-    return -1;
-  }
-  rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-  rd_kafka_t *rk = NULL;
-  if (kafka_client_new(RD_KAFKA_PRODUCER, conf, &rk, err) < 0)
-    return -1;
-  int failed = 0;
-  for (size_t i = 0; i < n; i++) {
-    rd_kafka_resp_err_t rc = rd_kafka_producev(
-        rk, RD_KAFKA_V_TOPIC(cfg->topic_runs),
-        RD_KAFKA_V_KEY(jobs[i].job_id, strlen(jobs[i].job_id)),
-        RD_KAFKA_V_VALUE(jobs[i].payload, jobs[i].len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_OPAQUE(&failed), RD_KAFKA_V_END);
-    if (rc) {
-      bw_error_set(err, BW_ERR_UNAVAILABLE, "kafka: produce %s: %s", jobs[i].job_id,
-                   rd_kafka_err2str(rc));
-      rd_kafka_destroy(rk);
-      return -1;
-    }
-  }
-  rd_kafka_flush(rk, 30000);
-  int left = rd_kafka_outq_len(rk);
-  rd_kafka_destroy(rk);
-  if (left > 0 || failed > 0)
-    return bw_error_set(err, BW_ERR_UNAVAILABLE,
-                        "kafka %s: %d request(s) not delivered (is the broker up?)",
-                        bw_config_kafka_get(cfg, "bootstrap.servers")
-                            ? bw_config_kafka_get(cfg, "bootstrap.servers")
-                            : KAFKA_DEFAULT_BOOTSTRAP,
-                        left + failed);
-  return 0;
-}
-
-static rd_kafka_t *events_consumer(const bw_config *cfg, bw_error_t *err) {
-  rd_kafka_conf_t *conf = NULL;
-  cleanup_free char *group = bw_strdup_printf("bundle-worker-submit-%d", (int)getpid());
-  if (kafka_conf_new(cfg, NULL, &conf, err) < 0 ||
-      kafka_conf_set(conf, "group.id", group, err) < 0 ||
-      kafka_conf_set(conf, "enable.auto.commit", "false", err) < 0) {
-    if (conf)
-      rd_kafka_conf_destroy(conf);
-    return NULL;
-  }
-  rd_kafka_t *rk = NULL;
-  if (kafka_client_new(RD_KAFKA_CONSUMER, conf, &rk, err) < 0)
-    return NULL;
-  rd_kafka_poll_set_consumer(rk);
-  rd_kafka_topic_partition_list_t *from = NULL;
-  if (events_end(rk, cfg->topic_events, &from, err) < 0) {
-    rd_kafka_destroy(rk);
-    return NULL;
-  }
-  rd_kafka_assign(rk, from);
-  rd_kafka_topic_partition_list_destroy(from);
-  return rk;
+static int produce_all(const bw_config *cfg, const submitted *jobs, size_t n, bw_error_t *err) {
+  run_request_msg *msgs = calloc(n ? n : 1, sizeof(*msgs));
+  if (!msgs)
+    abort();
+  for (size_t i = 0; i < n; i++)
+    msgs[i] = (run_request_msg){jobs[i].job_id, jobs[i].payload, jobs[i].len};
+  int rc = run_requests_send(cfg, msgs, n, err);
+  free(msgs);
+  return rc;
 }
 
 int cmd_submit(int argc, char **argv) {
@@ -218,7 +134,7 @@ int cmd_submit(int argc, char **argv) {
   const char *components_path = NULL;
   submitted *jobs = NULL;
   size_t n = 0;
-  rd_kafka_t *consumer = NULL;
+  event_follow *events = NULL;
   int rc = EXIT_OK, opt, exit_now = -1;
   while ((opt = getopt_long(argc, argv, "wt:C:" CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) !=
          -1) {
@@ -291,7 +207,7 @@ int cmd_submit(int argc, char **argv) {
       job_plan_free(&plan);
     }
   }
-  if (wait && !(consumer = events_consumer(&ctx.cfg, &err))) {
+  if (wait && event_follow_open(&ctx.cfg, "submit", EVENT_FOLLOW_END, 0, &events, &err) < 0) {
     fprintf(stderr, "bundle-worker submit: %s\n", bw_error_msg(&err));
     rc = 8;
     goto out;
@@ -306,7 +222,7 @@ int cmd_submit(int argc, char **argv) {
   fflush(stdout);
   if (!wait)
     goto out;
-  size_t open = follow(consumer, jobs, n, timeout_s);
+  size_t open = follow(events, jobs, n, timeout_s);
   if (open > 0) {
     fprintf(stderr, "bundle-worker submit: %zu job(s) had not finished after %ld s\n", open,
             timeout_s);
@@ -317,10 +233,7 @@ int cmd_submit(int argc, char **argv) {
     if (strcmp(jobs[i].status, "success") != 0)
       rc = EXIT_FAILED;
 out:
-  if (consumer) {
-    rd_kafka_consumer_close(consumer);
-    rd_kafka_destroy(consumer);
-  }
+  event_follow_close(events);
   for (size_t i = 0; i < n; i++) {
     free(jobs[i].job_id);
     free(jobs[i].payload);

@@ -8,3 +8,5 @@ int cmd_validate(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_cancel(int argc, char **argv);
 int cmd_submit(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
+int cmd_watch(int argc, char **argv);

@@ -13,6 +13,7 @@ PACKAGES=(
   redis-server docker.io docker-registry busybox-static kcat apache2-utils
   openjdk-17-jdk-headless maven
   jq bc curl iproute2 procps python3-jsonschema
+  docker-compose python3-yaml
 )
 read -r -a extra <<<"${STACK_EXTRA_PACKAGES:-}"
 PACKAGES+=("${extra[@]}")

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stops what stack-up.sh started (by the pid files in $STACK_RUN_DIR): Kafka,
+# Stops what stack-up.sh started (by the pid files in $STACK_RUN_DIR): the
+# workers deploy/demo.sh started, Kafka,
 # the registry, and Redis and dockerd only if stack-up.sh started them.
 # Services that were already running before stack-up.sh are left alone.
 # Idempotent.
@@ -25,6 +26,9 @@ for arg in "$@"; do
 done
 
 take_lock
+# The workers deploy/demo.sh started drain first (their events need Kafka).
+stop_pid demo-worker-1 "$STACK_RUN_DIR/demo-worker-1.pid" 60
+stop_pid demo-worker-2 "$STACK_RUN_DIR/demo-worker-2.pid" 60
 stop_pid kafka "$STACK_RUN_DIR/kafka.pid" 60
 stop_pid registry "$STACK_RUN_DIR/registry.pid" 15
 stop_pid redis "$STACK_RUN_DIR/redis.pid" 15

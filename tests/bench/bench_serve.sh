@@ -26,6 +26,7 @@ broker=$STACK_KAFKA_BOOTSTRAP
 export BUNDLE_WORKER_CONFIG=$root/deploy/config/local.conf
 export BUNDLE_WORKER_KAFKA_BOOTSTRAP_SERVERS=$broker
 export BUNDLE_WORKER_REDIS_HOST=$STACK_REDIS_HOST BUNDLE_WORKER_REDIS_PORT=$STACK_REDIS_PORT
+export BUNDLE_WORKER_METRICS_LISTEN=off # several workers on one host: no shared port
 export BUNDLE_WORKER_DOCKER_SOCKET=$STACK_DOCKER_SOCKET
 export BUNDLE_WORKER_COMPONENTS_FILE=$root/deploy/config/components.local.json
 export BUNDLE_WORKER_DATA_ROOT=$work/jobs BUNDLE_WORKER_ARTIFACTS_URL=file://$work/artifacts

@@ -26,6 +26,8 @@ export BUNDLE_WORKER_COMPONENTS_FILE=$src/deploy/config/components.local.json
 export BUNDLE_WORKER_DATA_ROOT=$work/jobs BUNDLE_WORKER_ARTIFACTS_URL=file://$work/artifacts
 export BUNDLE_WORKER_WORKER_HEARTBEAT_INTERVAL_MS=500
 export BUNDLE_WORKER_JOBS_STOP_GRACE_SECONDS=2
+# Several workers share this host: no metrics port unless a test asks for one.
+export BUNDLE_WORKER_METRICS_LISTEN=off
 
 declare -A worker_pids=()
 serve_cleanup() {

@@ -102,6 +102,21 @@ kill -TERM "${worker_pids[w6]}"
 wait "${worker_pids[w6]}"
 unset 'worker_pids[w6]'
 
+# --- a second SIGTERM does not wait for the stop grace: SIGKILL at once
+start_worker w7 1 --set worker.drain.timeout.seconds=120 --set jobs.stop.grace.seconds=60
+wait_assigned w7
+produce stub-1 "$(jq -cn --arg id "stub-1-$run_id" '{job_id: $id, component: "bundle.ignore-term"}')"
+wait_events 1 ".type == \"container.started\" and .job_id == \"stub-1-$run_id\"" 60
+t0=$(date +%s)
+kill -TERM "${worker_pids[w7]}"
+sleep 1
+kill -TERM "${worker_pids[w7]}"
+wait "${worker_pids[w7]}"
+rc_w7=$? took=$(($(date +%s) - t0))
+unset 'worker_pids[w7]'
+check "second SIGTERM: the job is killed at once, not after the 60 s grace (exit $rc_w7, ${took} s)" eval \
+  '[ $rc_w7 -eq 0 ] && [ $took -lt 20 ] && [ "$(count_events ".type == \"job.interrupted\" and .job_id == \"stub-1-$run_id\"")" = 1 ]'
+
 leftovers=$(curl -s --unix-socket "$STACK_DOCKER_SOCKET" -g \
   'http://d/v1.41/containers/json?all=1&filters={"label":["io.bundle-worker.job-id"]}' | jq length)
 check "no container left" eval '[ "$leftovers" = 0 ]'

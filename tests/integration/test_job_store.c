@@ -91,15 +91,21 @@ static long attempt_of(const json_t *rec) {
   return (long)json_integer_value(json_object_get(rec, "attempt"));
 }
 
-static void claim(fixture *f, const char *job, const char *worker, long requested, long ttl_ms,
-                  char token[33], job_claim_outcome want, long want_attempt) {
+static void claim_as(fixture *f, const char *job, const char *worker, long requested, bool replay,
+                     long ttl_ms, char token[33], job_claim_outcome want, long want_attempt) {
   cleanup_error bw_error_t err = NULL;
   job_claim_outcome got;
   long attempt = -1;
-  if (job_store_claim(f->js, job, worker, requested, ttl_ms, token, &got, &attempt, &err) < 0)
+  if (job_store_claim(f->js, job, worker, requested, replay, ttl_ms, token, &got, &attempt, &err) <
+      0)
     fail_msg("claim %s: %s", job, bw_error_msg(&err));
   assert_int_equal(got, want);
   assert_int_equal(attempt, want_attempt);
+}
+
+static void claim(fixture *f, const char *job, const char *worker, long requested, long ttl_ms,
+                  char token[33], job_claim_outcome want, long want_attempt) {
+  claim_as(f, job, worker, requested, false, ttl_ms, token, want, want_attempt);
 }
 
 static void claim_held_finish_finished(void **state) {
@@ -244,6 +250,24 @@ static void finish_with_a_lost_lease(void **state) {
   assert_null(rec6);
 }
 
+/* A replay (attempt + 1, replay_of set) re-runs a failed job once; never a
+ * job that succeeded; a plain redelivery of a finished job never runs. */
+static void replay_reruns_a_failed_job_once(void **state) {
+  fixture *f = *state;
+  cleanup_error bw_error_t err = NULL;
+  char t[33], t2[33];
+  bool was_ours;
+  claim(f, "r1", "w1", 1, 30000, t, JOB_CLAIM_ACQUIRED, 1);
+  assert_int_equal(job_store_finish(f->js, "r1", t, "oom", NULL, &was_ours, &err), 0);
+  claim(f, "r1", "w2", 2, 30000, t2, JOB_CLAIM_FINISHED, 1);          /* not a replay */
+  claim_as(f, "r1", "w2", 1, true, 30000, t2, JOB_CLAIM_FINISHED, 1); /* not later */
+  claim_as(f, "r1", "w2", 2, true, 30000, t2, JOB_CLAIM_ACQUIRED, 2); /* the replay */
+  claim_as(f, "r1", "w3", 2, true, 30000, t, JOB_CLAIM_HELD, 2);      /* its twin, meanwhile */
+  assert_int_equal(job_store_finish(f->js, "r1", t2, "success", NULL, &was_ours, &err), 0);
+  claim_as(f, "r1", "w3", 2, true, 30000, t, JOB_CLAIM_FINISHED, 2); /* its twin, after */
+  claim_as(f, "r1", "w3", 3, true, 30000, t, JOB_CLAIM_FINISHED, 2); /* success is final */
+}
+
 static void finish_refuses_a_status_that_is_not_final(void **state) {
   fixture *f = *state;
   cleanup_error bw_error_t err = NULL;
@@ -295,7 +319,8 @@ static void *race(void *arg) {
   bw_error_t err = NULL;
   char token[33];
   long attempt;
-  r->rc = job_store_claim(r->js, "j9", r->worker, 1, 30000, token, &r->outcome, &attempt, &err);
+  r->rc =
+      job_store_claim(r->js, "j9", r->worker, 1, false, 30000, token, &r->outcome, &attempt, &err);
   bw_error_release(&err);
   return NULL;
 }
@@ -414,7 +439,8 @@ static void redis_down_is_unavailable(void **state) {
   char token[33];
   job_claim_outcome outcome;
   long attempt;
-  assert_int_equal(job_store_claim(js, "x", "w1", 1, 1000, token, &outcome, &attempt, &err), -1);
+  assert_int_equal(job_store_claim(js, "x", "w1", 1, false, 1000, token, &outcome, &attempt, &err),
+                   -1);
   assert_int_equal(err->kind, BW_ERR_UNAVAILABLE);
   assert_non_null(strstr(err->msg, "claim job x"));
   assert_non_null(strstr(err->msg, "127.0.0.1:1"));
@@ -434,6 +460,7 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(extend_keeps_the_lease_alive, setup, teardown),
       cmocka_unit_test_setup_teardown(finish_with_a_lost_lease, setup, teardown),
+      cmocka_unit_test_setup_teardown(replay_reruns_a_failed_job_once, setup, teardown),
       cmocka_unit_test_setup_teardown(finish_refuses_a_status_that_is_not_final, setup, teardown),
       cmocka_unit_test_setup_teardown(
           release_marks_interrupted_and_the_next_claim_counts_an_attempt, setup, teardown),

@@ -1,0 +1,334 @@
+/* bundle-worker replay: finds failed jobs in topic.events (job.finished) and
+ * topic.dlq by time window, job id, component and status, and sends each
+ * original request again as its next attempt (shared/replay.h explains why
+ * replaying twice never runs a job twice). */
+#include "cli.h"
+#include "commands.h"
+
+#include "cleanup.h"
+#include "job_request.h"
+#include "job_store.h"
+#include "replay.h"
+#include "run_requests.h"
+#include "timeutil.h"
+#include "topic_window.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_WINDOW "7d" /* how long a job's Redis record lives */
+#define KAFKA_TIMEOUT_MS 15000
+#define MAX_LISTED 256
+
+static const char usage[] =
+    "usage: bundle-worker replay [OPTIONS]\n\n"
+    "Selects failed jobs from topic.events (their job.finished) and topic.dlq within a\n"
+    "time window, and sends each original request again to topic.runs as its next\n"
+    "attempt (with replay_of). A job that has succeeded since, runs now, or was already\n"
+    "run again is skipped; replaying the same selection twice runs nothing twice.\n\n"
+    "options:\n"
+    "  -s, --status LIST      statuses to select (default: user_error,application_error,\n"
+    "                         timeout,oom,infra_error,rejected; cancelled only when named)\n"
+    "  -j, --job ID           only this job (repeat for more)\n"
+    "  -m, --component ID     only jobs of this component (repeat for more)\n"
+    "      --since TIME       window start: 2026-11-28T03:00:00Z, 2026-11-28, or an age\n"
+    "                         like 30m, 2h, 7d (default " DEFAULT_WINDOW ")\n"
+    "      --until TIME       window end (default: now)\n"
+    "      --source WHERE     events, dlq or all (default all)\n"
+    "  -n, --dry-run          list what would be sent, send nothing\n"
+    "      --json             one JSON object per job instead of a table\n"
+    "  -C, --components FILE  registered components (default: components.file)\n"
+    "      --redis-prefix P   prefix of every Redis key (default bw:)\n" CLI_COMMON_HELP;
+
+typedef struct replay_opts {
+  replay_filter filter;
+  const char *job_ids[MAX_LISTED];
+  const char *components[MAX_LISTED];
+  const char *since;
+  const char *until;
+  bool from_events;
+  bool from_dlq;
+  bool dry_run;
+  bool json;
+  const char *components_file;
+  const char *redis_prefix;
+} replay_opts;
+
+typedef struct reading {
+  replay_set *set;
+  const replay_filter *filter;
+} reading;
+
+static int on_event(void *ctx, const rd_kafka_message_t *m) {
+  reading *r = ctx;
+  /* Most events are not job.finished: skip them without parsing. */
+  if (!m->payload || !memmem(m->payload, m->len, "\"job.finished\"", 14))
+    return 0;
+  cleanup_json json_t *ev = json_loadb(m->payload, m->len, 0, NULL);
+  if (ev)
+    replay_set_add_finished(r->set, r->filter, ev, rd_kafka_message_timestamp(m, NULL));
+  return 0;
+}
+
+static int on_dead_letter(void *ctx, const rd_kafka_message_t *m) {
+  reading *r = ctx;
+  cleanup_free char *key = m->key ? strndup(m->key, m->key_len) : NULL;
+  const void *reason = NULL;
+  size_t reason_len = 0;
+  rd_kafka_headers_t *headers = NULL;
+  cleanup_free char *why = NULL;
+  if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+      rd_kafka_header_get_last(headers, "dlq.reason", &reason, &reason_len) ==
+          RD_KAFKA_RESP_ERR_NO_ERROR &&
+      reason)
+    why = strndup(reason, reason_len);
+  replay_set_add_dead_letter(r->set, r->filter, key, m->payload, m->len, why,
+                             rd_kafka_message_timestamp(m, NULL));
+  return 0;
+}
+
+static int parse_args(int argc, char **argv, cli_context *ctx, replay_opts *o, int *exit_now) {
+  static const struct option long_options[] = {{"status", required_argument, NULL, 's'},
+                                               {"job", required_argument, NULL, 'j'},
+                                               {"component", required_argument, NULL, 'm'},
+                                               {"since", required_argument, NULL, 'S'},
+                                               {"until", required_argument, NULL, 'U'},
+                                               {"source", required_argument, NULL, 'F'},
+                                               {"dry-run", no_argument, NULL, 'n'},
+                                               {"json", no_argument, NULL, 'J'},
+                                               {"components", required_argument, NULL, 'C'},
+                                               {"redis-prefix", required_argument, NULL, 'P'},
+                                               CLI_COMMON_LONG_OPTIONS,
+                                               {NULL, 0, NULL, 0}};
+  int opt;
+  while ((opt = getopt_long(argc, argv, "s:j:m:nC:" CLI_COMMON_SHORT_OPTIONS, long_options,
+                            NULL)) != -1) {
+    cleanup_error bw_error_t err = NULL;
+    switch (opt) {
+    case 's':
+      if (replay_parse_statuses(optarg, &o->filter.statuses, &err) < 0)
+        return cli_usage_error("replay", "--status: %s", bw_error_msg(&err));
+      break;
+    case 'j':
+    case 'm': {
+      bool job = opt == 'j';
+      size_t *n = job ? &o->filter.job_id_count : &o->filter.component_count;
+      if (*n == MAX_LISTED)
+        return cli_usage_error("replay", "at most %d of --%s", MAX_LISTED,
+                               job ? "job" : "component");
+      if (job && !job_id_valid(optarg))
+        return cli_usage_error("replay", "--job: '%s' is not a job id", optarg);
+      (job ? o->job_ids : o->components)[(*n)++] = optarg;
+      break;
+    }
+    case 'S':
+      o->since = optarg;
+      break;
+    case 'U':
+      o->until = optarg;
+      break;
+    case 'F':
+      o->from_events = strcmp(optarg, "events") == 0 || strcmp(optarg, "all") == 0;
+      o->from_dlq = strcmp(optarg, "dlq") == 0 || strcmp(optarg, "all") == 0;
+      if (!o->from_events && !o->from_dlq)
+        return cli_usage_error("replay", "--source: '%s' is not events, dlq or all", optarg);
+      break;
+    case 'n':
+      o->dry_run = true;
+      break;
+    case 'J':
+      o->json = true;
+      break;
+    case 'C':
+      o->components_file = optarg;
+      break;
+    case 'P':
+      o->redis_prefix = optarg;
+      break;
+    default:
+      if (!cli_common_option(ctx, opt, optarg, usage, exit_now))
+        return cli_usage_error("replay", "unknown option (see --help)");
+      if (*exit_now >= 0)
+        return *exit_now;
+    }
+  }
+  if (optind < argc)
+    return cli_usage_error("replay", "unexpected argument '%s' (select with --job)", argv[optind]);
+  return 0;
+}
+
+static const char *action_of(const replay_candidate *c, bool dry_run) {
+  return !c->send ? "skipped" : dry_run ? "would send" : "sent";
+}
+
+static void print_result(const replay_candidate *c, const replay_opts *o) {
+  if (o->json) {
+    cleanup_json json_t *row = json_pack(
+        "{s:s, s:s?, s:s, s:I, s:s, s:s}", "job_id", c->job_id, "component", c->component, "status",
+        c->status, "attempt", (json_int_t)c->attempt, "source",
+        c->source == REPLAY_FROM_DLQ ? "dlq" : "events", "action", action_of(c, o->dry_run));
+    if (c->send)
+      json_object_set_new(row, "new_attempt", json_integer(c->new_attempt));
+    if (c->why)
+      json_object_set_new(row, "why", json_string(c->why));
+    json_dumpf(row, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    fputc('\n', stdout);
+    return;
+  }
+  char attempts[48];
+  if (c->send)
+    snprintf(attempts, sizeof(attempts), "%ld -> %ld", c->attempt, c->new_attempt);
+  else
+    snprintf(attempts, sizeof(attempts), "%ld", c->attempt);
+  printf("%-28s %-9s %-17s %-6s %s%s%s\n", c->job_id, attempts, c->status,
+         c->source == REPLAY_FROM_DLQ ? "dlq" : "events", action_of(c, o->dry_run),
+         c->why ? ": " : "", c->why ? c->why : "");
+}
+
+/* The request to send for a candidate judged `send`, or a skip with why. */
+static void prepare(replay_candidate *c, rd_kafka_t *reader, const component_registry *reg,
+                    char **out, size_t *out_len) {
+  cleanup_error bw_error_t err = NULL;
+  rd_kafka_message_t *orig = NULL;
+  const char *bytes = c->payload;
+  size_t len = c->len;
+  if (c->source == REPLAY_FROM_EVENTS) {
+    if (topic_fetch(reader, c->request_topic, c->request_partition, c->request_offset,
+                    KAFKA_TIMEOUT_MS, &orig, &err) < 0 ||
+        !orig) {
+      c->send = false;
+      c->why = err ? bw_strdup_printf("fetching the request: %s", bw_error_msg(&err))
+                   : bw_strdup_printf("the request is no longer kept on %s (partition %d, "
+                                      "offset %lld): submit it again by hand",
+                                      c->request_topic, (int)c->request_partition,
+                                      (long long)c->request_offset);
+      return;
+    }
+    bytes = orig->payload;
+    len = orig->len;
+  }
+  if (replay_rewrite(bytes ? bytes : "", len, c->job_id, c->new_attempt, reg, out, out_len, &err) <
+      0) {
+    c->send = false;
+    c->why = bw_strdup(bw_error_msg(&err));
+  }
+  if (orig)
+    rd_kafka_message_destroy(orig);
+}
+
+static int replay_run(cli_context *ctx, replay_opts *o, const component_registry *reg) {
+  cleanup_error bw_error_t err = NULL;
+  int64_t now = bw_time_epoch_ms(), since = 0, until = 0;
+  if (bw_time_parse_point(o->since ? o->since : DEFAULT_WINDOW, now, &since, &err) < 0 ||
+      (o->until && bw_time_parse_point(o->until, now, &until, &err) < 0))
+    return cli_usage_error("replay", "%s", bw_error_msg(&err));
+  if (until > 0 && until < since)
+    return cli_usage_error("replay", "--until is before --since");
+
+  rd_kafka_t *reader = NULL;
+  if (topic_reader_new(&ctx->cfg, &reader, &err) < 0) {
+    fprintf(stderr, "bundle-worker replay: %s\n", bw_error_msg(&err));
+    return EXIT_FAILED;
+  }
+  replay_set set = {0};
+  reading r = {.set = &set, .filter = &o->filter};
+  int rc = EXIT_OK;
+  if ((o->from_events && topic_window_read(reader, ctx->cfg.topic_events, since, until,
+                                           KAFKA_TIMEOUT_MS, on_event, &r, &err) < 0) ||
+      (o->from_dlq && topic_window_read(reader, ctx->cfg.topic_dlq, since, until, KAFKA_TIMEOUT_MS,
+                                        on_dead_letter, &r, &err) < 0)) {
+    fprintf(stderr, "bundle-worker replay: %s\n", bw_error_msg(&err));
+    rc = EXIT_FAILED;
+    goto out;
+  }
+
+  job_store *store = job_store_new(&ctx->cfg, &ctx->log, o->redis_prefix);
+  bool redis_warned = false;
+  size_t selected = 0, to_send = 0;
+  char **payloads = calloc(set.count + 1, sizeof(char *));
+  size_t *lens = calloc(set.count + 1, sizeof(size_t));
+  if (!payloads || !lens)
+    abort();
+  for (size_t i = 0; i < set.count; i++) {
+    replay_candidate *c = &set.items[i];
+    if (!c->matched)
+      continue;
+    selected++;
+    cleanup_json json_t *record = NULL;
+    if (job_store_get(store, c->job_id, &record, &err) < 0) {
+      if (!redis_warned)
+        fprintf(stderr,
+                "bundle-worker replay: %s: judging by the topics alone (the workers still "
+                "run each attempt once)\n",
+                bw_error_msg(&err));
+      redis_warned = true;
+      bw_error_release(&err);
+    }
+    replay_judge(c, record);
+    if (c->send)
+      prepare(c, reader, reg, &payloads[i], &lens[i]);
+    to_send += c->send;
+  }
+  job_store_free(store);
+
+  if (!o->dry_run && to_send > 0) {
+    run_request_msg *msgs = calloc(to_send, sizeof(*msgs));
+    if (!msgs)
+      abort();
+    size_t n = 0;
+    for (size_t i = 0; i < set.count; i++)
+      if (set.items[i].matched && set.items[i].send)
+        msgs[n++] = (run_request_msg){set.items[i].job_id, payloads[i], lens[i]};
+    if (run_requests_send(&ctx->cfg, msgs, n, &err) < 0) {
+      fprintf(stderr, "bundle-worker replay: %s\n", bw_error_msg(&err));
+      rc = EXIT_FAILED;
+      o->dry_run = true; /* report them as not sent */
+    }
+    free(msgs);
+  }
+  if (!o->json && selected > 0)
+    printf("%-28s %-9s %-17s %-6s %s\n", "JOB", "ATTEMPT", "STATUS", "SOURCE", "ACTION");
+  for (size_t i = 0; i < set.count; i++)
+    if (set.items[i].matched)
+      print_result(&set.items[i], o);
+  char from[BW_RFC3339_LEN], to[BW_RFC3339_LEN];
+  bw_time_rfc3339_from_ms(since, from);
+  bw_time_rfc3339_from_ms(until > 0 ? until : now, to);
+  fprintf(stderr, "replay: %zu selected, %zu %s, %zu skipped (window %s to %s)\n", selected,
+          to_send, o->dry_run ? "to send (dry run)" : "sent", selected - to_send, from, to);
+  for (size_t i = 0; i < set.count; i++)
+    free(payloads[i]);
+  free(payloads);
+  free(lens);
+out:
+  replay_set_free(&set);
+  rd_kafka_destroy(reader);
+  return rc;
+}
+
+int cmd_replay(int argc, char **argv) {
+  cli_context ctx;
+  cli_init(&ctx);
+  replay_opts o = {.filter.statuses = replay_default_statuses(),
+                   .from_events = true,
+                   .from_dlq = true,
+                   .redis_prefix = JOB_STORE_DEFAULT_PREFIX};
+  o.filter.job_ids = o.job_ids;
+  o.filter.components = o.components;
+  component_registry reg = {0};
+  int exit_now = -1;
+  int rc = parse_args(argc, argv, &ctx, &o, &exit_now);
+  if (rc != 0 || exit_now >= 0)
+    goto out;
+  if (cli_load_config(&ctx, "replay") < 0 ||
+      cli_load_components(&ctx, "replay", o.components_file, true, &reg) < 0) {
+    rc = EXIT_USAGE;
+    goto out;
+  }
+  rc = replay_run(&ctx, &o, &reg);
+out:
+  components_free(&reg);
+  cli_free(&ctx);
+  return rc;
+}
