@@ -37,7 +37,7 @@ static const key_spec key_table[] = {
     {"worker.id", KEY_ID, FIELD(worker_id), 0, 0, NULL,
      "this worker's id in labels, events and Redis (default: host name)"},
     {"worker.slots", KEY_INT, FIELD(worker_slots), 1, 256, "2", "jobs run at once by one worker"},
-    {"worker.prefetch", KEY_INT, FIELD(worker_prefetch), 0, 64, "4",
+    {"worker.prefetch", KEY_INT, FIELD(worker_prefetch), 0, 256, "16",
      "requests taken ahead while every slot is busy (hides the consumer's resume latency)"},
     {"worker.drain.timeout.seconds", KEY_INT, FIELD(worker_drain_timeout_s), 0, 86400, "300",
      "on SIGTERM, how long running jobs may go on before they are stopped"},

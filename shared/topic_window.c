@@ -7,13 +7,15 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-int topic_reader_new(const bw_config *cfg, rd_kafka_t **out, bw_error_t *err) {
+int topic_reader_new(const bw_config *cfg, const char *name, rd_kafka_t **out, bw_error_t *err) {
   rd_kafka_conf_t *conf = NULL;
-  /* Assign-only: the group id is never joined and nothing is committed; it
-   * is set so that a kafka.group.id meant for the workers is not borrowed. */
+  /* The group id is set so that a kafka.group.id meant for the workers is
+   * not borrowed; with assign() and no commits it never becomes a group. */
+  cleanup_free char *group = bw_strdup_printf("bundle-worker-%s-%d", name, (int)getpid());
   if (kafka_conf_new(cfg, NULL, &conf, err) < 0 ||
-      kafka_conf_set(conf, "group.id", "bundle-worker-reader", err) < 0 ||
+      kafka_conf_set(conf, "group.id", group, err) < 0 ||
       kafka_conf_set(conf, "enable.auto.commit", "false", err) < 0 ||
       kafka_conf_set(conf, "enable.auto.offset.store", "false", err) < 0 ||
       kafka_conf_set(conf, "enable.partition.eof", "true", err) < 0) {
@@ -21,10 +23,13 @@ int topic_reader_new(const bw_config *cfg, rd_kafka_t **out, bw_error_t *err) {
       rd_kafka_conf_destroy(conf);
     return -1;
   }
-  return kafka_client_new(RD_KAFKA_CONSUMER, conf, out, err);
+  if (kafka_client_new(RD_KAFKA_CONSUMER, conf, out, err) < 0)
+    return -1;
+  rd_kafka_poll_set_consumer(*out);
+  return 0;
 }
 
-static int partitions_of(rd_kafka_t *rk, const char *topic, long timeout_ms, int32_t **ids,
+static int partitions_of(rd_kafka_t *rk, const char *topic, long timeout_ms, topic_span **spans,
                          int *count, bw_error_t *err) {
   const struct rd_kafka_metadata *md = NULL;
   rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
@@ -39,12 +44,61 @@ static int partitions_of(rd_kafka_t *rk, const char *topic, long timeout_ms, int
                         rd_kafka_err2str(rc));
   }
   *count = md->topics[0].partition_cnt;
-  *ids = calloc((size_t)*count + 1, sizeof(int32_t));
-  if (!*ids)
+  *spans = calloc((size_t)*count + 1, sizeof(topic_span));
+  if (!*spans)
     abort();
   for (int i = 0; i < *count; i++)
-    (*ids)[i] = md->topics[0].partitions[i].id;
+    (*spans)[i].partition = md->topics[0].partitions[i].id;
   rd_kafka_metadata_destroy(md);
+  return 0;
+}
+
+static topic_span *span_of(topic_span *spans, int n, int32_t partition) {
+  for (int i = 0; i < n; i++)
+    if (spans[i].partition == partition)
+      return &spans[i];
+  return NULL;
+}
+
+int topic_spans(rd_kafka_t *rk, const char *topic, int64_t since_ms, long timeout_ms,
+                topic_span **out, int *count, bw_error_t *err) {
+  topic_span *spans = NULL;
+  int n = 0;
+  if (partitions_of(rk, topic, timeout_ms, &spans, &n, err) < 0)
+    return -1;
+  rd_kafka_topic_partition_list_t *times = rd_kafka_topic_partition_list_new(n);
+  int rc = 0;
+  for (int i = 0; i < n && rc == 0; i++) {
+    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+        rk, topic, spans[i].partition, &spans[i].start, &spans[i].end, (int)timeout_ms);
+    if (e)
+      rc = bw_error_set(err, BW_ERR_UNAVAILABLE, "kafka: offsets of %s [%d]: %s", topic,
+                        spans[i].partition, rd_kafka_err2str(e));
+    rd_kafka_topic_partition_list_add(times, topic, spans[i].partition)->offset = since_ms;
+  }
+  if (rc == 0 && since_ms > 0) {
+    rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk, times, (int)timeout_ms);
+    if (e)
+      rc = bw_error_set(err, BW_ERR_UNAVAILABLE, "kafka: offsets for a time in %s: %s", topic,
+                        rd_kafka_err2str(e));
+    for (int i = 0; rc == 0 && i < times->cnt; i++) {
+      topic_span *s = span_of(spans, n, times->elems[i].partition);
+      int64_t at = times->elems[i].offset;
+      if (!s)
+        continue;
+      if (times->elems[i].err || at < 0 || at >= s->end) /* nothing at or after since_ms */
+        s->start = s->end;
+      else if (at > s->start)
+        s->start = at;
+    }
+  }
+  rd_kafka_topic_partition_list_destroy(times);
+  if (rc < 0) {
+    free(spans);
+    return -1;
+  }
+  *out = spans;
+  *count = n;
   return 0;
 }
 
@@ -61,44 +115,6 @@ static window_part *part_of(window_part *parts, int n, int32_t id) {
   return NULL;
 }
 
-/* Start and end offsets of every partition; done when there is nothing to read. */
-static int plan_window(rd_kafka_t *rk, const char *topic, const int32_t *ids, int n,
-                       int64_t since_ms, long timeout_ms, window_part *parts, bw_error_t *err) {
-  rd_kafka_topic_partition_list_t *times = rd_kafka_topic_partition_list_new(n);
-  for (int i = 0; i < n; i++) {
-    int64_t lo = 0, hi = 0;
-    rd_kafka_resp_err_t rc =
-        rd_kafka_query_watermark_offsets(rk, topic, ids[i], &lo, &hi, (int)timeout_ms);
-    if (rc) {
-      rd_kafka_topic_partition_list_destroy(times);
-      return bw_error_set(err, BW_ERR_UNAVAILABLE, "kafka: offsets of %s [%d]: %s", topic, ids[i],
-                          rd_kafka_err2str(rc));
-    }
-    parts[i] = (window_part){.id = ids[i], .start = lo, .end = hi, .done = lo >= hi};
-    rd_kafka_topic_partition_list_add(times, topic, ids[i])->offset = since_ms;
-  }
-  if (since_ms > 0) {
-    rd_kafka_resp_err_t rc = rd_kafka_offsets_for_times(rk, times, (int)timeout_ms);
-    if (rc) {
-      rd_kafka_topic_partition_list_destroy(times);
-      return bw_error_set(err, BW_ERR_UNAVAILABLE, "kafka: offsets for a time in %s: %s", topic,
-                          rd_kafka_err2str(rc));
-    }
-    for (int i = 0; i < times->cnt; i++) {
-      window_part *p = part_of(parts, n, times->elems[i].partition);
-      int64_t at = times->elems[i].offset;
-      if (!p)
-        continue;
-      if (at < 0 || at >= p->end) /* nothing at or after since_ms */
-        p->done = true;
-      else if (at > p->start)
-        p->start = at;
-    }
-  }
-  rd_kafka_topic_partition_list_destroy(times);
-  return 0;
-}
-
 static int parts_left(const window_part *parts, int n) {
   int left = 0;
   for (int i = 0; i < n; i++)
@@ -108,15 +124,18 @@ static int parts_left(const window_part *parts, int n) {
 
 int topic_window_read(rd_kafka_t *rk, const char *topic, int64_t since_ms, int64_t until_ms,
                       long timeout_ms, topic_window_fn fn, void *ctx, bw_error_t *err) {
-  cleanup_free int32_t *ids = NULL;
+  cleanup_free topic_span *spans = NULL;
   int n = 0;
-  if (partitions_of(rk, topic, timeout_ms, &ids, &n, err) < 0)
+  if (topic_spans(rk, topic, since_ms, timeout_ms, &spans, &n, err) < 0)
     return -1;
   cleanup_free window_part *parts = calloc((size_t)n + 1, sizeof(window_part));
   if (!parts)
     abort();
-  if (plan_window(rk, topic, ids, n, since_ms, timeout_ms, parts, err) < 0)
-    return -1;
+  for (int i = 0; i < n; i++)
+    parts[i] = (window_part){.id = spans[i].partition,
+                             .start = spans[i].start,
+                             .end = spans[i].end,
+                             .done = spans[i].start >= spans[i].end};
   rd_kafka_topic_partition_list_t *assign = rd_kafka_topic_partition_list_new(n);
   for (int i = 0; i < n; i++)
     if (!parts[i].done)

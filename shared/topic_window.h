@@ -15,8 +15,25 @@
  * return non-zero to stop the read early. */
 typedef int (*topic_window_fn)(void *ctx, const rd_kafka_message_t *m);
 
-/* A consumer for reading by assignment (no group membership, no commits). */
-int topic_reader_new(const bw_config *cfg, rd_kafka_t **out, bw_error_t *err);
+/* A consumer for reading by assignment: it never joins a group (so it
+ * cannot make the workers' group rebalance) and commits nothing. The group
+ * id "bundle-worker-NAME-PID" only names it in the broker's logs. The end of
+ * each partition is reported (RD_KAFKA_RESP_ERR__PARTITION_EOF). */
+int topic_reader_new(const bw_config *cfg, const char *name, rd_kafka_t **out, bw_error_t *err);
+
+/* Where a partition's messages are: [start, end). end is the high watermark
+ * now; start is the first message at or after since_ms (since_ms > 0; end
+ * when there is none), else the first the topic keeps. */
+typedef struct topic_span {
+  int32_t partition;
+  int64_t start;
+  int64_t end;
+} topic_span;
+
+/* Every partition of `topic`: a new array in *out (free()), *count entries.
+ * BW_ERR_UNAVAILABLE when the broker or the topic cannot be reached. */
+int topic_spans(rd_kafka_t *reader, const char *topic, int64_t since_ms, long timeout_ms,
+                topic_span **out, int *count, bw_error_t *err);
 
 /* since_ms <= 0: from the start of what the topic keeps; until_ms <= 0: up
  * to now. BW_ERR_UNAVAILABLE when the broker cannot be reached or the topic

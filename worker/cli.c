@@ -81,8 +81,8 @@ int cli_load_config(cli_context *ctx, const char *command) {
       goto fail;
     }
     cleanup_free char *key = strndup(ctx->sets[i], (size_t)(eq - ctx->sets[i]));
-    cleanup_free char *origin = bw_strdup_printf("--set %s", key);
-    if (bw_config_set(&ctx->cfg, key, eq + 1, origin, &err) < 0)
+    /* The error names the key after the origin: "--set: worker.slots: ..." */
+    if (bw_config_set(&ctx->cfg, key, eq + 1, "--set", &err) < 0)
       goto fail;
   }
   bw_logger_init(&ctx->log, ctx->cfg.log_level, 2, ctx->cfg.worker_id);

@@ -227,7 +227,7 @@ static int replay_run(cli_context *ctx, replay_opts *o, const component_registry
     return cli_usage_error("replay", "--until is before --since");
 
   rd_kafka_t *reader = NULL;
-  if (topic_reader_new(&ctx->cfg, &reader, &err) < 0) {
+  if (topic_reader_new(&ctx->cfg, "replay", &reader, &err) < 0) {
     fprintf(stderr, "bundle-worker replay: %s\n", bw_error_msg(&err));
     return EXIT_FAILED;
   }

@@ -4,11 +4,13 @@
 # throughput in jobs per second at 1, 4 and 8 slots, for containers running
 # `true`, against the same containers run through raw Engine API calls at the
 # same concurrency in the same run; peak RSS of an idle worker and of a worker
-# running 8 jobs.      tests/bench/bench_serve.sh [JOBS-PER-LEVEL]
+# running 8 jobs.      [BENCH_ROUNDS=3] tests/bench/bench_serve.sh [JOBS-PER-ROUND]
+# Each level runs BENCH_ROUNDS rounds, serve and raw alternating.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=${BW_BENCH_BUILD_DIR:-$root/build-bench}
 jobs=${1:-40}
+rounds=${BENCH_ROUNDS:-3}
 "$root/deploy/local/stack-up.sh" >/dev/null
 # shellcheck source=/dev/null
 source "${STACK_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/bundle-worker}/stack.env"
@@ -36,10 +38,12 @@ image=$STACK_IMAGE_PREFIX/true:$STACK_IMAGE_TAG
 hwm_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
-# One level: a fresh set of topics, one worker with SLOTS slots, JOBS requests.
-level() {
-  local slots=$1 id="bench-$1-$$-$(date +%s)"
-  "$build/tests/kafka_topics" "$broker" create 8 "r-$id" "e-$id" "u-$id" "d-$id"
+# One round of a level: a fresh set of topics, one worker with SLOTS slots,
+# JOBS requests; then the raw baseline at the same concurrency. Prints
+# "THROUGHPUT RAW" (jobs/s); the dispatch latencies go to $work/lat-SLOTS-ROUND.
+round() {
+  local slots=$1 r=$2 id="bench-$1-$2-$$-$(date +%s)"
+  "$build/tests/kafka_topics" "$broker" create 8 "r-$id" "e-$id" "u-$id" "d-$id" >/dev/null
   BUNDLE_WORKER_TOPIC_RUNS=r-$id BUNDLE_WORKER_TOPIC_EVENTS=e-$id BUNDLE_WORKER_TOPIC_UPLOADS=u-$id \
     BUNDLE_WORKER_TOPIC_DLQ=d-$id BUNDLE_WORKER_KAFKA_GROUP_ID=g-$id \
     "$build/bundle-worker" serve --redis-prefix "bench:$id:" --set "worker.slots=$slots" \
@@ -47,7 +51,7 @@ level() {
   local pid=$!
   pids+=("$pid")
   sleep 4 # join the group
-  if [ "$slots" = 8 ]; then echo "idle worker: VmRSS $(rss_kb "$pid") kB, VmHWM $(hwm_kb "$pid") kB"; fi
+  if [ "$slots" = 8 ] && [ "$r" = 1 ]; then echo "idle worker: VmRSS $(rss_kb "$pid") kB, VmHWM $(hwm_kb "$pid") kB" >&2; fi
   for i in $(seq 1 "$jobs"); do printf 'j%s|{"job_id":"%s-%s","component":"bundle.true"}\n' "$i" "$id" "$i"; done |
     kcat -P -b "$broker" -t "r-$id" -K '|'
   local deadline=$(($(date +%s) + 600))
@@ -55,30 +59,45 @@ level() {
     [ "$(date +%s)" -lt "$deadline" ] || { echo "level $slots: timed out" >&2; return 1; }
     sleep 0.5
   done
-  kcat -C -b "$broker" -t "r-$id" -o beginning -e -q -f '%k %T\n' 2>/dev/null >"$work/req-$slots"
-  kcat -C -b "$broker" -t "e-$id" -o beginning -e -q 2>/dev/null >"$work/ev-$slots"
+  kcat -C -b "$broker" -t "r-$id" -o beginning -e -q -f '%k %T\n' 2>/dev/null >"$work/req"
+  kcat -C -b "$broker" -t "e-$id" -o beginning -e -q 2>/dev/null >"$work/ev"
   kill -TERM "$pid"
   wait "$pid" || true
-  "$build/tests/kafka_topics" "$broker" delete "r-$id" "e-$id" "u-$id" "d-$id" || true
+  "$build/tests/kafka_topics" "$broker" delete "r-$id" "e-$id" "u-$id" "d-$id" >/dev/null || true
   # Latency: container.started ts - the request's Kafka timestamp (both ms).
-  jq -r --slurpfile _ /dev/null 'select(.type == "container.started") | "\(.job_id) \(.ts)"' "$work/ev-$slots" |
-    while read -r job ts; do echo "${job##*-} $(date -d "$ts" +%s%3N)"; done | sort >"$work/started-$slots"
-  awk '{print substr($1, 2), $2}' "$work/req-$slots" | sort >"$work/produced-$slots"
-  join "$work/produced-$slots" "$work/started-$slots" | awk '{print $3 - $2}' | sort -n >"$work/lat-$slots"
-  local first last n p50 p99 tput raw
+  jq -r 'select(.type == "container.started") | "\(.job_id) \(.ts)"' "$work/ev" |
+    while read -r job ts; do echo "${job##*-} $(date -d "$ts" +%s%3N)"; done | sort >"$work/started"
+  awk '{print substr($1, 2), $2}' "$work/req" | sort >"$work/produced"
+  join "$work/produced" "$work/started" | awk '{print $3 - $2}' >"$work/lat-$slots-$r"
   # Steady-state throughput: from the first job's start (not the group join).
-  first=$(jq -r 'select(.type == "job.started") | .ts' "$work/ev-$slots" | while read -r ts; do date -d "$ts" +%s%3N; done | sort -n | head -1)
-  last=$(jq -r 'select(.type == "job.finished") | .ts' "$work/ev-$slots" | while read -r ts; do date -d "$ts" +%s%3N; done | sort -n | tail -1)
+  local first last
+  first=$(jq -r 'select(.type == "job.started") | .ts' "$work/ev" | while read -r ts; do date -d "$ts" +%s%3N; done | sort -n | head -1)
+  last=$(jq -r 'select(.type == "job.finished") | .ts' "$work/ev" | while read -r ts; do date -d "$ts" +%s%3N; done | sort -n | tail -1)
+  echo "$(echo "scale=3; $jobs * 1000 / ($last - $first)" | bc) $("$build/tests/bench_run" --raw-concurrent "$image" "$jobs" "$slots")"
+}
+
+# One level: ROUNDS rounds, serve and raw alternating, so that both see the
+# same (shared, noisy) machine; the ratio is of the means.
+level() {
+  local slots=$1 r line tputs=() raws=()
+  for r in $(seq 1 "$rounds"); do
+    line=$(round "$slots" "$r")
+    tputs+=("${line% *}")
+    raws+=("${line#* }")
+  done
+  sort -n "$work"/lat-"$slots"-* >"$work/lat-$slots"
+  local n p50 p99 tput raw
   n=$(wc -l <"$work/lat-$slots")
   p50=$(awk -v n="$n" 'NR == int(n * 0.50 + 0.5) {print}' "$work/lat-$slots")
   p99=$(awk -v n="$n" 'NR == int(n * 0.99 + 0.5) {print}' "$work/lat-$slots")
-  tput=$(echo "scale=3; $jobs * 1000 / ($last - $first)" | bc)
-  raw=$("$build/tests/bench_run" --raw-concurrent "$image" "$jobs" "$slots")
-  printf '%d slots: dispatch latency p50 %s ms, p99 %s ms; throughput %s jobs/s; raw Engine API at %d: %s jobs/s; ratio %s\n' \
-    "$slots" "$p50" "$p99" "$tput" "$slots" "$raw" "$(echo "scale=3; $tput / $raw" | bc)"
+  tput=$(printf '%s\n' "${tputs[@]}" | awk '{s += $1} END {printf "%.3f", s / NR}')
+  raw=$(printf '%s\n' "${raws[@]}" | awk '{s += $1} END {printf "%.3f", s / NR}')
+  printf '%d slots: dispatch latency p50 %s ms, p99 %s ms; throughput %s jobs/s; raw Engine API at %d: %s jobs/s; ratio %s (rounds: serve %s, raw %s)\n' \
+    "$slots" "$p50" "$p99" "$tput" "$slots" "$raw" "$(echo "scale=3; $tput / $raw" | bc)" \
+    "$(IFS=/; echo "${tputs[*]}")" "$(IFS=/; echo "${raws[*]}")"
 }
 
-echo "== bundle-worker serve, $jobs jobs per level, containers running true"
+echo "== bundle-worker serve, $jobs jobs per round, $rounds rounds per level, containers running true"
 level 1
 [ -n "${BENCH_ONLY_ONE:-}" ] && exit 0
 level 4

@@ -39,7 +39,7 @@ BUNDLE_WORKER_REDIS_PORTT=1 run_bw config
 check "unknown environment key" eval '[ $rc -eq 2 ] && has "$err" "environment BUNDLE_WORKER_REDIS_PORTT"'
 BUNDLE_WORKER_REDIS_PORT=7001 run_bw config --set worker.slots=5
 check "environment and --set apply" eval \
-  '[ $rc -eq 0 ] && has "$out" "redis.port = 7001    # from environment BUNDLE_WORKER_REDIS_PORT" && has "$out" "worker.slots = 5    # from --set worker.slots"'
+  '[ $rc -eq 0 ] && has "$out" "redis.port = 7001    # from environment BUNDLE_WORKER_REDIS_PORT" && has "$out" "worker.slots = 5    # from --set"'
 BUNDLE_WORKER_REDIS_PASSWORD=hunter2 run_bw config
 check "secrets are hidden" eval '[ $rc -eq 0 ] && ! has "$out" hunter2 && has "$out" "redis.password = [hidden]"'
 
