@@ -103,3 +103,13 @@ const char *bw_error_kind_name(bw_error_kind kind) {
 const char *bw_error_msg(const bw_error_t *err) {
   return (err && *err && (*err)->msg) ? (*err)->msg : "";
 }
+
+char *bw_strdup_bytes(const void *bytes, size_t len) {
+  char *s = malloc(len + 1);
+  if (!s)
+    abort();
+  if (len)
+    memcpy(s, bytes, len);
+  s[len] = '\0';
+  return s;
+}

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <stdarg.h>
+#include <stddef.h>
 
 typedef enum bw_error_kind {
   BW_ERR_INTERNAL = 1, /* a bug or resource exhaustion inside the worker */
@@ -49,6 +50,9 @@ const char *bw_error_msg(const bw_error_t *err);
 char *bw_strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *bw_strdup_vprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 char *bw_strdup(const char *s);
+/* A string of `len` bytes that need not end in NUL (Kafka keys, headers):
+ * strndup() may read one byte past them. Aborts when out of memory. */
+char *bw_strdup_bytes(const void *bytes, size_t len);
 
 static inline void bw_cleanup_errorp(bw_error_t *err) {
   bw_error_release(err);

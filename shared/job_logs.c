@@ -40,7 +40,7 @@ static void emit_line(void *ctx, int stream, const char *line, size_t len, bool 
   json_t *text = json_stringn(line, len);
   /* Output that is not UTF-8 is still shown, with bad bytes replaced. */
   if (!text) {
-    cleanup_free char *copy = strndup(line, len);
+    cleanup_free char *copy = bw_strdup_bytes(line, len);
     for (char *p = copy; p && *p; p++)
       if ((unsigned char)*p >= 0x80)
         *p = '?';

@@ -102,7 +102,7 @@ int kafka_publisher_dead_letter(kafka_publisher *p, const rd_kafka_message_t *or
   rd_kafka_header_add(headers, "dlq.source.offset", -1, offset, -1);
   rd_kafka_header_add(headers, "dlq.worker", -1, p->cfg->worker_id, -1);
   rd_kafka_header_add(headers, "dlq.time", -1, ts, -1);
-  cleanup_free char *key = original->key ? strndup(original->key, original->key_len) : NULL;
+  cleanup_free char *key = original->key ? bw_strdup_bytes(original->key, original->key_len) : NULL;
   int rc =
       produce(p, p->cfg->topic_dlq, key, original->payload, original->len, headers, opaque, err);
   rd_kafka_headers_destroy(headers);

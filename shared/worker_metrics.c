@@ -250,15 +250,21 @@ static void refresh_lag(worker_metrics *wm, rd_kafka_t *consumer, bool paused, i
     if (slow && paused && !broker_failed) {
       int64_t qlow, qhigh;
       if (rd_kafka_query_watermark_offsets(consumer, p->topic, p->partition, &qlow, &qhigh,
-                                           SLOW_QUERY_TIMEOUT_MS) == RD_KAFKA_RESP_ERR_NO_ERROR)
+                                           SLOW_QUERY_TIMEOUT_MS) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         lags[i].queried_high = qhigh;
-      else
+        if (low < 0)
+          low = qlow;
+      } else
         broker_failed = true; /* one slow failure per round is enough */
     }
     if (lags[i].queried_high > high)
       high = lags[i].queried_high;
     int64_t position = p->offset >= 0 ? p->offset : lags[i].committed;
-    if (high < 0 || (position < 0 && low != high))
+    /* Never read nor committed: the worker starts at the earliest message
+     * (auto.offset.reset), so everything the partition keeps is lag. */
+    if (position < 0)
+      position = low;
+    if (high < 0 || position < 0)
       continue; /* unknown for now */
     int64_t lag = position < 0 || high < position ? 0 : high - position;
     snprintf(numbers[i], sizeof(numbers[i]), "%" PRId32, p->partition);

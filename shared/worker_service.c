@@ -268,7 +268,8 @@ static void update_intake(worker_service *svc) {
   size_t waiting = waiting_for_slot(svc);
   size_t prefetch = (size_t)svc->cfg->worker_prefetch;
   bool busy = free_slots(svc) == 0;
-  bool pause = svc->paused ? busy && waiting > prefetch / 2 : busy && waiting >= prefetch;
+  bool pause =
+      svc->paused ? busy && (waiting > prefetch / 2 || prefetch == 0) : busy && waiting >= prefetch;
   set_paused(svc, svc->draining || pause);
 }
 

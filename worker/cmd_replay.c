@@ -73,7 +73,7 @@ static int on_event(void *ctx, const rd_kafka_message_t *m) {
 
 static int on_dead_letter(void *ctx, const rd_kafka_message_t *m) {
   reading *r = ctx;
-  cleanup_free char *key = m->key ? strndup(m->key, m->key_len) : NULL;
+  cleanup_free char *key = m->key ? bw_strdup_bytes(m->key, m->key_len) : NULL;
   const void *reason = NULL;
   size_t reason_len = 0;
   rd_kafka_headers_t *headers = NULL;
@@ -82,7 +82,7 @@ static int on_dead_letter(void *ctx, const rd_kafka_message_t *m) {
       rd_kafka_header_get_last(headers, "dlq.reason", &reason, &reason_len) ==
           RD_KAFKA_RESP_ERR_NO_ERROR &&
       reason)
-    why = strndup(reason, reason_len);
+    why = bw_strdup_bytes(reason, reason_len);
   replay_set_add_dead_letter(r->set, r->filter, key, m->payload, m->len, why,
                              rd_kafka_message_timestamp(m, NULL));
   return 0;

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,6 +107,14 @@ static bool parse_duration_ms(const char *s, int64_t *out) {
 
 /* ---- --json ---- */
 
+/* The reader of our standard output went away (`| head` has exited): a pipe
+ * whose reading end is closed polls as POLLERR. Without this check a quiet
+ * topic would keep us waiting for an event to fail writing. */
+static bool reader_gone(void) {
+  struct pollfd p = {.fd = STDOUT_FILENO, .events = 0};
+  return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
+}
+
 /* One event per line, flushed, as they arrive. A closed pipe ends it quietly. */
 static int watch_json(event_follow *events) {
   while (!stop_requested()) {
@@ -118,8 +127,11 @@ static int watch_json(event_follow *events) {
       fprintf(stderr, "bundle-worker watch: %s\n", bw_error_msg(&err));
       return EXIT_UNAVAILABLE;
     }
-    if (got == 0)
+    if (got == 0) {
+      if (reader_gone())
+        return EXIT_OK;
       continue;
+    }
     if (!ev) {
       fprintf(stderr, "bundle-worker watch: skipped a message that is not a JSON object\n");
       continue;

@@ -104,7 +104,9 @@ kill -TERM "${worker_pids[m1]}"
 wait "${worker_pids[m1]}"
 wait_assigned m2
 # Everything produced so far is read again by the new group; it all ends as duplicates or the DLQ.
-for i in 1 2 3; do produce "lag-$i" "$(sleep_job "lag-$i-$run_id" 20)"; done
+# One key, so one partition: one request runs, the next may sit in the slot's
+# queue (taken before the pause), the other two wait in Kafka as lag.
+for i in 1 2 3 4; do produce "lag" "$(sleep_job "lag-$i-$run_id" 20)"; done
 lag=
 for _ in $(seq 1 30); do
   lag=$(curl -fsS "http://127.0.0.1:$port2/metrics" |
