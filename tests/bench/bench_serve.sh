@@ -5,7 +5,8 @@
 # `true`, against the same containers run through raw Engine API calls at the
 # same concurrency in the same run; peak RSS of an idle worker and of a worker
 # running 8 jobs.      [BENCH_ROUNDS=3] tests/bench/bench_serve.sh [JOBS-PER-ROUND]
-# Each level runs BENCH_ROUNDS rounds, serve and raw alternating.
+# Each level runs BENCH_ROUNDS rounds, serve and raw alternating;
+# BENCH_LEVELS="4" measures only that level (and skips latency and memory).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=${BW_BENCH_BUILD_DIR:-$root/build-bench}
@@ -98,10 +99,8 @@ level() {
 }
 
 echo "== bundle-worker serve, $jobs jobs per round, $rounds rounds per level, containers running true"
-level 1
-[ -n "${BENCH_ONLY_ONE:-}" ] && exit 0
-level 4
-level 8
+for slots in ${BENCH_LEVELS:-1 4 8}; do level "$slots"; done
+[ -n "${BENCH_LEVELS:-}" ] && exit 0
 
 # Unloaded dispatch latency: one request at a time, each produced once the
 # previous one finished, so no request waits for a slot.
