@@ -9,7 +9,7 @@ set -euo pipefail
 seconds=${1:-20}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=$src/build-fuzz
-targets=(config image_ref components request log_stream masker manifest)
+targets=(config image_ref components request log_stream masker manifest events)
 
 cmake -S "$src" -B "$build" -G Ninja -DCMAKE_C_COMPILER=clang -DBW_FUZZ=ON \
   -DBW_INTEGRATION=OFF -DBW_SANITIZE=OFF >/dev/null
