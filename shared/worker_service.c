@@ -595,7 +595,29 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t what,
 
 /* ---- the heartbeat thread ------------------------------------------------ */
 
-/* Containers labelled as this host's whose job no live worker holds. */
+/* Is job_id running in one of our slots, or listed by a live worker's
+ * heartbeat? A job that runs without a lease (it started while Redis was
+ * down) is still somebody's: only its worker's death makes it an orphan. */
+static bool job_is_running(worker_service *svc, const json_t *workers, const char *job_id) {
+  bool running = false;
+  pthread_mutex_lock(&svc->lock);
+  for (int i = 0; i < svc->slot_count && !running; i++)
+    running = atomic_load(&svc->slots[i].state) != SLOT_FREE && svc->slots[i].job_id &&
+              strcmp(svc->slots[i].job_id, job_id) == 0;
+  pthread_mutex_unlock(&svc->lock);
+  size_t i, k;
+  const json_t *w, *j;
+  json_array_foreach(workers, i, w) {
+    json_array_foreach(json_object_get(w, "jobs"), k, j) {
+      if (json_is_string(j) && strcmp(json_string_value(j), job_id) == 0)
+        return true;
+    }
+  }
+  return running;
+}
+
+/* Containers labelled as this host's and this fleet's whose job has no live
+ * lease and runs on no live worker. */
 static void sweep_orphans(worker_service *svc, docker_client *dc) {
   cleanup_error bw_error_t err = NULL;
   cleanup_free char *filter = bw_strdup_printf(CONTAINER_LABEL_HOST "=%s", svc->opts->host);
@@ -604,6 +626,9 @@ static void sweep_orphans(worker_service *svc, docker_client *dc) {
     bw_log_warn(svc->log, "orphan sweep: %s", bw_error_msg(&err));
     return;
   }
+  cleanup_json json_t *workers = NULL;
+  if (json_array_size(list) > 0 && job_store_workers(svc->store, &workers, &err) < 0)
+    return; /* without Redis nobody can tell: leave them */
   size_t i;
   json_t *c;
   json_array_foreach(list, i, c) {
@@ -620,7 +645,7 @@ static void sweep_orphans(worker_service *svc, docker_client *dc) {
       bw_error_release(&err);
       return; /* without Redis nobody can tell: leave them */
     }
-    if (alive)
+    if (alive || job_is_running(svc, workers, job_id))
       continue;
     bw_log_fields(svc->log, BW_LOG_WARN, "removing an orphaned container", "job_id", job_id,
                   "container", id, NULL);

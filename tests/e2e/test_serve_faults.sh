@@ -10,7 +10,10 @@ export BUNDLE_WORKER_KAFKA_HEARTBEAT_INTERVAL_MS=1000
 finished_once_each() { # PREFIX COUNT: every job has a success, none two job.finished
   local out
   out=$(events)
-  [ "$(jq -r "select(.type == \"job.finished\" and (.job_id | startswith(\"$1\")) and .status == \"success\") | .job_id" <<<"$out" | sort -u | wc -l)" = "$2" ]
+  [ "$(jq -r "select(.type == \"job.finished\" and (.job_id | startswith(\"$1\")) and .status == \"success\") | .job_id" <<<"$out" | sort -u | wc -l)" = "$2" ] && return 0
+  echo "  how the $1 jobs ended (job attempt status worker message):"
+  jq -r "select((.type == \"job.finished\" or .type == \"job.interrupted\" or .type == \"job.duplicate\") and (.job_id | startswith(\"$1\"))) | \"  \\(.type) \\(.job_id) \\(.attempt) \\(.status // \"-\") \\(.worker) \\(.message // .reason // \"\")\"" <<<"$out" | sort -k2
+  return 1
 }
 
 # --- SIGKILL a worker while its jobs run: every job still finishes, orphans go
