@@ -376,14 +376,16 @@ static bool try_run(worker_service *svc, rd_kafka_message_t *m, const char *job_
   long claimed_attempt = attempt;
   long ttl = svc->cfg->worker_heartbeat_interval_ms * LEASE_TTL_FACTOR;
   cleanup_error bw_error_t err = NULL;
-  bool leased = true;
   if (job_store_claim(svc->store, job_id, svc->cfg->worker_id, attempt, replay, ttl, token,
                       &outcome, &claimed_attempt, &err) < 0) {
-    /* Without Redis the job still runs: at-least-once holds, only the
-     * "never twice at the same time" guard is off until Redis is back. */
-    bw_log_warn(svc->log, "job %s: no lease (running without one): %s", job_id, bw_error_msg(&err));
-    leased = false;
-    claimed_attempt = attempt;
+    /* Without Redis nobody can tell whether the job already ran (its record)
+     * or runs elsewhere (its lease): a redelivered request would run twice.
+     * It waits, uncommitted, parked like a held job, and is looked at again
+     * every heartbeat; jobs already running go on. */
+    bw_log_fields(svc->log, already_taken ? BW_LOG_DEBUG : BW_LOG_WARN,
+                  "job waits for Redis: no lease can be taken", "job_id", job_id, "error",
+                  bw_error_msg(&err), NULL);
+    return false;
   }
   if (outcome == JOB_CLAIM_FINISHED) {
     duplicate(svc, m, job_id, claimed_attempt, "the job has already finished", already_taken);
@@ -393,7 +395,7 @@ static bool try_run(worker_service *svc, rd_kafka_message_t *m, const char *job_
     return false;
   if (!already_taken)
     offset_tracker_take(svc->tracker, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
-  start_slot(svc, slot, m, job_id, claimed_attempt, token, leased);
+  start_slot(svc, slot, m, job_id, claimed_attempt, token, true);
   return true;
 }
 
@@ -416,8 +418,8 @@ static void park(worker_service *svc, rd_kafka_message_t *m, const char *job_id,
       .waiting_for_slot = waiting_for_slot};
   if (!waiting_for_slot)
     bw_log_fields(svc->log, BW_LOG_INFO,
-                  "job is held by another worker's live lease: waiting for it to finish or "
-                  "expire",
+                  "job is held by a live lease (or Redis is unreachable): waiting for it to "
+                  "finish or expire",
                   "job_id", job_id, NULL);
 }
 
