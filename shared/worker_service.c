@@ -45,7 +45,6 @@ typedef struct job_slot {
   char *job_id; /* guarded by svc->lock (the heartbeat reads it) */
   long attempt;
   char token[33];
-  bool leased;
   volatile int cancel;
   atomic_bool interrupted; /* shutdown: do not commit, record "interrupted" */
   atomic_bool lease_lost;
@@ -152,8 +151,6 @@ static void slot_before_finish(void *ctx, const char *job_id, json_t *ev) {
                                     "uncommitted and will run again"));
     return;
   }
-  if (!slot->leased)
-    return;
   bool ours = true;
   cleanup_error bw_error_t err = NULL;
   if (job_store_lease_is_ours(slot->svc->store, job_id, slot->token, &ours, &err) < 0) {
@@ -197,30 +194,28 @@ static void *slot_main(void *arg) {
   };
   pipeline_run(&env, slot->msg->payload, slot->msg->len, &slot->result);
   cleanup_error bw_error_t err = NULL;
-  if (slot->leased) {
-    if (atomic_load(&slot->interrupted)) {
-      job_store_release(svc->store, slot->job_id, slot->token, &err);
-    } else {
-      cleanup_json json_t *result =
-          json_pack("{s:s, s:I, s:s}", "status", job_status_name(slot->result.status), "exit_code",
-                    (json_int_t)slot->result.exit_code, "message",
-                    slot->result.message ? slot->result.message : "");
-      cleanup_free char *text = json_dumps(result, JSON_COMPACT);
-      bool was_ours = false;
-      /* The record is what keeps a redelivery from running the job again:
-       * worth a few tries through a short Redis outage. */
-      for (int attempt = 0; attempt < FINISH_RECORD_TRIES; attempt++) {
-        bw_error_release(&err);
-        if (job_store_finish(svc->store, slot->job_id, slot->token,
-                             job_status_name(slot->result.status), text, &was_ours, &err) == 0)
-          break;
-        bw_time_sleep_ms(1000, NULL);
-      }
+  if (atomic_load(&slot->interrupted)) {
+    job_store_release(svc->store, slot->job_id, slot->token, &err);
+  } else {
+    cleanup_json json_t *result =
+        json_pack("{s:s, s:I, s:s}", "status", job_status_name(slot->result.status), "exit_code",
+                  (json_int_t)slot->result.exit_code, "message",
+                  slot->result.message ? slot->result.message : "");
+    cleanup_free char *text = json_dumps(result, JSON_COMPACT);
+    bool was_ours = false;
+    /* The record is what keeps a redelivery from running the job again:
+     * worth a few tries through a short Redis outage. */
+    for (int attempt = 0; attempt < FINISH_RECORD_TRIES; attempt++) {
+      bw_error_release(&err);
+      if (job_store_finish(svc->store, slot->job_id, slot->token,
+                           job_status_name(slot->result.status), text, &was_ours, &err) == 0)
+        break;
+      bw_time_sleep_ms(1000, NULL);
     }
-    if (err)
-      bw_log_warn(svc->log, "job %s: recording its end in Redis: %s", slot->job_id,
-                  bw_error_msg(&err));
   }
+  if (err)
+    bw_log_warn(svc->log, "job %s: recording its end in Redis: %s", slot->job_id,
+                bw_error_msg(&err));
   atomic_store(&slot->state, SLOT_EXITED);
   return NULL;
 }
@@ -342,14 +337,13 @@ static job_slot *take_free_slot(worker_service *svc) {
 }
 
 static void start_slot(worker_service *svc, job_slot *slot, rd_kafka_message_t *m,
-                       const char *job_id, long attempt, const char *token, bool leased) {
+                       const char *job_id, long attempt, const char *token) {
   pthread_mutex_lock(&svc->lock);
   slot->msg = m;
   slot->job_id = bw_strdup(job_id);
   pthread_mutex_unlock(&svc->lock);
   slot->attempt = attempt;
   snprintf(slot->token, sizeof(slot->token), "%s", token ? token : "");
-  slot->leased = leased;
   slot->cancel = 0;
   atomic_store(&slot->interrupted, false);
   atomic_store(&slot->lease_lost, false);
@@ -395,7 +389,7 @@ static bool try_run(worker_service *svc, rd_kafka_message_t *m, const char *job_
     return false;
   if (!already_taken)
     offset_tracker_take(svc->tracker, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
-  start_slot(svc, slot, m, job_id, claimed_attempt, token, true);
+  start_slot(svc, slot, m, job_id, claimed_attempt, token);
   return true;
 }
 
@@ -699,8 +693,6 @@ static void heartbeat_once(worker_service *svc, docker_client *dc, long beat) {
   }
   for (int i = 0; i < running; i++) {
     bool ours = true;
-    if (!slots[i]->leased)
-      continue;
     if (job_store_extend(svc->store, ids[i], tokens[i], ttl, &ours, &err) < 0) {
       bw_error_release(&err);
       continue; /* Redis down: try again next beat */
