@@ -634,8 +634,10 @@ static void sweep_orphans(worker_service *svc, docker_client *dc) {
     const char *fleet =
         json_string_value(json_object_get(json_object_get(c, "Labels"), CONTAINER_LABEL_FLEET));
     const char *ours = svc->opts->redis_prefix ? svc->opts->redis_prefix : JOB_STORE_DEFAULT_PREFIX;
-    if (!id || !job_id || strcmp(fleet ? fleet : JOB_STORE_DEFAULT_PREFIX, ours) != 0)
-      continue; /* another fleet's: its leases are not in our Redis keys */
+    /* Another fleet's (its leases are not under our keys), or no fleet's: a
+     * container of `bundle-worker run`, which holds no lease at all. */
+    if (!id || !job_id || !fleet || strcmp(fleet, ours) != 0)
+      continue;
     bool alive = true;
     if (job_store_lease_alive(svc->store, job_id, &alive, &err) < 0) {
       bw_error_release(&err);
