@@ -19,7 +19,8 @@ typedef enum key_type {
   KEY_BOOL,
   KEY_LOG_LEVEL,
   KEY_ID,
-  KEY_LISTEN /* HOST:PORT, or empty / off (bw_config_listen_parse) */
+  KEY_LISTEN, /* HOST:PORT, or empty / off (bw_config_listen_parse) */
+  KEY_CHOICE  /* one of the words of `choices` ("refuse|store") */
 } key_type;
 
 typedef struct key_spec {
@@ -30,6 +31,14 @@ typedef struct key_spec {
   const char *default_value; /* NULL: computed (worker.id) or empty */
   const char *doc;
 } key_spec;
+
+/* The words a KEY_CHOICE key takes, '|'-separated. */
+static const struct {
+  const char *key;
+  const char *choices;
+} choice_table[] = {
+    {"artifacts.secrets", "refuse|store"},
+};
 
 #define FIELD(f) offsetof(bw_config, f)
 
@@ -83,6 +92,19 @@ static const key_spec key_table[] = {
      "off to disable)"},
     {"jobs.log.max.bytes", KEY_INT, FIELD(log_max_bytes), 1024, LONG_MAX, "10485760",
      "log bytes kept per job (first and last part)"},
+    {"jobs.request.max.bytes", KEY_INT, FIELD(request_max_bytes), 1024, 64L << 20, "1048576",
+     "a run request larger than this is rejected before it is parsed"},
+    {"jobs.max.deliveries", KEY_INT, FIELD(max_deliveries), 1, 100, "3",
+     "serve: a request whose worker died this many times (crash, kill) goes to the DLQ at its "
+     "next delivery"},
+    {"jobs.inputs.allow", KEY_STRING, FIELD(inputs_allow), 0, 0, "",
+     "http(s) inputs may reach these private, loopback or link-local CIDRs and host names "
+     "(comma-separated); public addresses are always allowed"},
+    {"jobs.disk.check.interval.ms", KEY_INT, FIELD(disk_check_interval_ms), 100, 3600000, "1000",
+     "how often a running job's data folder is measured against limits.disk"},
+    {"artifacts.secrets", KEY_CHOICE, FIELD(artifacts_secrets), 0, 0, "refuse",
+     "an output file or out/state.json holding one of the job's secrets: refuse (not stored, "
+     "artifact.refused) or store"},
 };
 
 #define KEY_COUNT (sizeof(key_table) / sizeof(key_table[0]))
@@ -125,6 +147,13 @@ static bool id_valid(const char *s) {
   return true;
 }
 
+static const char *key_choices(const key_spec *spec) {
+  for (size_t i = 0; i < sizeof(choice_table) / sizeof(choice_table[0]); i++)
+    if (strcmp(choice_table[i].key, spec->name) == 0)
+      return choice_table[i].choices;
+  return NULL;
+}
+
 /* Converts and stores one value; origin is "FILE:LINE", "environment VAR" or "--set". */
 static int key_store(bw_config *cfg, const key_spec *spec, const char *value, const char *origin,
                      bw_error_t *err) {
@@ -144,6 +173,22 @@ static int key_store(bw_config *cfg, const key_spec *spec, const char *value, co
     free(*(char **)dst);
     *(char **)dst = bw_strdup(value);
     return 0;
+  case KEY_CHOICE: {
+    size_t n = strlen(value);
+    const char *choices = key_choices(spec);
+    for (const char *c = choices; *value && c && *c;) {
+      const char *bar = strchr(c, '|');
+      size_t len = bar ? (size_t)(bar - c) : strlen(c);
+      if (len == n && strncmp(c, value, n) == 0) {
+        free(*(char **)dst);
+        *(char **)dst = bw_strdup(value);
+        return 0;
+      }
+      c = bar ? bar + 1 : NULL;
+    }
+    return bw_error_set(err, BW_ERR_INVALID, "%s: %s: expected one of %s, got '%s'", origin,
+                        spec->name, choices ? choices : "?", value);
+  }
   case KEY_LISTEN: {
     cleanup_free char *host = NULL;
     int port;
@@ -267,7 +312,7 @@ void bw_config_free(bw_config *cfg) {
   for (size_t i = 0; i < KEY_COUNT; i++) {
     const key_spec *spec = &key_table[i];
     if (spec->type == KEY_STRING || spec->type == KEY_PATH || spec->type == KEY_SECRET ||
-        spec->type == KEY_ID || spec->type == KEY_LISTEN)
+        spec->type == KEY_ID || spec->type == KEY_LISTEN || spec->type == KEY_CHOICE)
       free(*(char **)field_ptr(cfg, spec));
     if (cfg->origins)
       free(cfg->origins[i]);
@@ -430,6 +475,7 @@ static void print_value(const bw_config *cfg, const key_spec *spec, FILE *out) {
   case KEY_PATH:
   case KEY_ID:
   case KEY_LISTEN:
+  case KEY_CHOICE:
     fprintf(out, "%s", *(char *const *)src ? *(char *const *)src : "");
     break;
   case KEY_SECRET:

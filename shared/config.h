@@ -51,6 +51,11 @@ typedef struct bw_config {
   long pull_inactivity_s;
   char *inputs_file_root;
   char *metrics_listen; /* serve's HTTP endpoints; "" or "off": none */
+  long request_max_bytes;
+  long max_deliveries;
+  char *inputs_allow; /* CIDRs and host names, comma-separated (net_policy) */
+  long disk_check_interval_ms;
+  char *artifacts_secrets; /* "refuse" or "store" */
 
   /* kafka.* keys, passed to librdkafka unchanged and in order. */
   bw_config_pair *kafka;

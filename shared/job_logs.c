@@ -7,72 +7,9 @@
 #include <string.h>
 #include <time.h>
 
-/* Lines longer than this become several events marked "cut". */
-#define JOB_LOGS_MAX_LINE (16 * 1024)
-
-static void remember_tail(job_logs *jl, const char *line, size_t len) {
-  /* Keep whole recent lines, newest last, within the tail buffer. */
-  if (len + 1 > sizeof(jl->tail)) {
-    line += len - (sizeof(jl->tail) - 1);
-    len = sizeof(jl->tail) - 1;
-  }
-  size_t need = len + (jl->tail_len ? 1 : 0);
-  if (jl->tail_len + need >= sizeof(jl->tail)) {
-    size_t drop = jl->tail_len + need - (sizeof(jl->tail) - 1);
-    const char *nl = memchr(jl->tail + drop, '\n', jl->tail_len - drop);
-    drop = nl ? (size_t)(nl - jl->tail) + 1 : jl->tail_len;
-    memmove(jl->tail, jl->tail + drop, jl->tail_len - drop);
-    jl->tail_len -= drop;
-    need = len + (jl->tail_len ? 1 : 0);
-  }
-  if (jl->tail_len)
-    jl->tail[jl->tail_len++] = '\n';
-  memcpy(jl->tail + jl->tail_len, line, len);
-  jl->tail_len += len;
-  jl->tail[jl->tail_len] = '\0';
-}
-
-/* After the budget: one job.log event per (piece of a) line. */
-static void emit_line(void *ctx, int stream, const char *line, size_t len, bool cut) {
-  job_logs *jl = ctx;
-  json_t *ev = event_new(jl->events, "job.log");
-  json_object_set_new(ev, "stream", json_string(stream == 2 ? "stderr" : "stdout"));
-  json_t *text = json_stringn(line, len);
-  /* Output that is not UTF-8 is still shown, with bad bytes replaced. */
-  if (!text) {
-    cleanup_free char *copy = bw_strdup_bytes(line, len);
-    for (char *p = copy; p && *p; p++)
-      if ((unsigned char)*p >= 0x80)
-        *p = '?';
-    text = json_string(copy ? copy : "");
-  }
-  json_object_set_new(ev, "line", text);
-  if (cut)
-    json_object_set_new(ev, "cut", json_true());
-  event_emit(jl->events, ev);
-}
-
-static void emit_trimmed(void *ctx, uint64_t bytes_dropped, uint64_t lines_dropped) {
-  job_logs *jl = ctx;
-  json_t *ev = event_new(jl->events, "job.log.trimmed");
-  json_object_set_new(ev, "bytes_dropped", json_integer((json_int_t)bytes_dropped));
-  json_object_set_new(ev, "lines_dropped", json_integer((json_int_t)lines_dropped));
-  json_object_set_new(ev, "message",
-                      json_string("[trimmed] the middle of the output was dropped: the job "
-                                  "printed more than its log budget (jobs.log.max.bytes)"));
-  event_emit(jl->events, ev);
-}
-
-/* Every assembled, masked line: remembered for messages, then budgeted. */
-static void on_line(void *ctx, int stream, const char *line, size_t len, bool cut) {
-  job_logs *jl = ctx;
-  remember_tail(jl, line, len);
-  log_budget_line(&jl->budget, stream, line, len, cut);
-}
-
 static int on_bytes(void *ctx, const char *data, size_t len) {
   job_logs *jl = ctx;
-  if (log_stream_feed(&jl->stream, data, len, &jl->err) < 0)
+  if (job_output_feed(&jl->output, data, len, &jl->err) < 0)
     return -1;
   return 0;
 }
@@ -103,7 +40,6 @@ static void *follow(void *arg) {
     jl->err = steal_pointer(&err);
   bw_error_release(&err);
   set_attach_status(jl, status > 0 ? status : -1); /* wakes a waiter if headers never came */
-  log_stream_finish(&jl->stream);
   atomic_store(&jl->done, true);
   return NULL;
 }
@@ -133,14 +69,11 @@ int job_logs_start(job_logs *jl, const docker_client *main_client, const char *c
   memcpy(jl->dc->api_version, main_client->api_version, sizeof(jl->dc->api_version));
   jl->dc->cancel = &jl->stop;
   jl->container_id = bw_strdup(container_id);
-  jl->events = events;
   pthread_mutex_init(&jl->lock, NULL);
   pthread_cond_init(&jl->attached, NULL);
-  log_stream_init(&jl->stream, tty, JOB_LOGS_MAX_LINE, mask, on_line, jl);
-  log_budget_init(&jl->budget, max_bytes, emit_line, emit_trimmed, jl);
+  job_output_init(&jl->output, tty, 0, max_bytes, mask, events);
   if (pthread_create(&jl->thread, NULL, follow, jl) != 0) {
-    log_stream_free(&jl->stream);
-    log_budget_free(&jl->budget);
+    job_output_free(&jl->output);
     return bw_error_set(err, BW_ERR_INTERNAL, "follow logs: cannot start a thread");
   }
   jl->started = true;
@@ -162,7 +95,7 @@ void job_logs_finish(job_logs *jl, long wait_ms) {
   jl->stop = 1; /* the transfer's progress callback sees this within a second */
   pthread_join(jl->thread, NULL);
   jl->started = false;
-  log_budget_finish(&jl->budget);
+  job_output_finish(&jl->output); /* the thread is gone: the output is ours now */
 }
 
 void job_logs_free(job_logs *jl) {
@@ -171,8 +104,7 @@ void job_logs_free(job_logs *jl) {
   if (jl->started)
     job_logs_finish(jl, 0);
   if (jl->dc) {
-    log_stream_free(&jl->stream);
-    log_budget_free(&jl->budget);
+    job_output_free(&jl->output);
     pthread_mutex_destroy(&jl->lock);
     pthread_cond_destroy(&jl->attached);
   }
@@ -182,6 +114,6 @@ void job_logs_free(job_logs *jl) {
   memset(jl, 0, sizeof(*jl));
 }
 
-const char *job_logs_tail(const job_logs *jl) {
-  return jl->tail;
+char *job_logs_tail(const job_logs *jl) {
+  return job_output_tail_text(&jl->output);
 }

@@ -8,22 +8,17 @@
 
 #include "docker_client.h"
 #include "events.h"
-#include "log_budget.h"
-#include "log_stream.h"
+#include "job_output.h"
 #include "masker.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#define JOB_LOGS_TAIL_BYTES 2048 /* the end of the output, kept for error messages */
-
 typedef struct job_logs {
   docker_client *dc; /* its own connection: the stream blocks */
   char *container_id;
-  const job_events *events;
-  log_stream stream;
-  log_budget budget;
+  job_output output; /* the follow thread's until it is joined, then the caller's */
   pthread_t thread;
   bool started;
   atomic_bool done;
@@ -32,8 +27,6 @@ typedef struct job_logs {
   long attach_status; /* 0 until the attach answered */
   volatile int stop;  /* asks the stream to end */
   bw_error_t err;     /* why following failed, if it did */
-  char tail[JOB_LOGS_TAIL_BYTES];
-  size_t tail_len;
 } job_logs;
 
 /* Attaches to the created (not yet started) container's output; returns once
@@ -45,5 +38,6 @@ int job_logs_start(job_logs *jl, const docker_client *main_client, const char *c
  * then stops it, joins the thread and emits the kept tail. */
 void job_logs_finish(job_logs *jl, long wait_ms);
 void job_logs_free(job_logs *jl);
-/* The last output lines (masked), for messages of failed jobs. */
-const char *job_logs_tail(const job_logs *jl);
+/* The last output lines (masked, valid UTF-8), for messages of failed jobs;
+ * free() it. After job_logs_finish. */
+char *job_logs_tail(const job_logs *jl);

@@ -380,7 +380,7 @@ static void cleanup_run(job_run *run, job_status status) {
 }
 
 static char *outcome_message(const job_run *run, job_status status) {
-  const char *tail = run->logs_started ? job_logs_tail(&run->logs) : "";
+  cleanup_free char *tail = run->logs_started ? job_logs_tail(&run->logs) : bw_strdup("");
   char mem[32];
   limits_format_bytes(run->plan.limits.memory_bytes, mem, sizeof(mem));
   switch (status) {
@@ -421,9 +421,9 @@ static void emit_finished(job_run *run, job_result *res, json_t *state) {
   json_object_set_new(ev, "state", state ? json_incref(state) : json_null());
   json_object_set_new(ev, "artifacts", json_integer(run->artifacts));
   if (run->logs_started) {
-    json_object_set_new(ev, "log_bytes", json_integer((json_int_t)run->logs.budget.bytes_total));
+    json_object_set_new(ev, "log_bytes", json_integer((json_int_t)run->logs.output.budget.bytes_total));
     json_object_set_new(ev, "log_bytes_dropped",
-                        json_integer((json_int_t)run->logs.budget.bytes_dropped));
+                        json_integer((json_int_t)run->logs.output.budget.bytes_dropped));
   }
   if (run->req.replay_of)
     json_object_set_new(ev, "replay_of", json_string(run->req.replay_of));
@@ -579,8 +579,8 @@ int pipeline_run(const pipeline_env *env, const char *bytes, size_t len, job_res
   out->phases_ms = json_incref(run.phases);
   out->image = run.image;
   if (run.logs_started) {
-    out->log_bytes = (int64_t)run.logs.budget.bytes_total;
-    out->log_bytes_dropped = (int64_t)run.logs.budget.bytes_dropped;
+    out->log_bytes = (int64_t)run.logs.output.budget.bytes_total;
+    out->log_bytes_dropped = (int64_t)run.logs.output.budget.bytes_dropped;
   }
   emit_finished(&run, out, run.state_out);
   if (status != JOB_SUCCESS)

@@ -13,7 +13,7 @@ stack_home=${STACK_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/bundle-worker}
 # shellcheck source=/dev/null
 source "$stack_home/stack.env"
 
-cmake -S "$root" -B "$build" -DBW_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake -S "$root" -B "$build" -DBW_SANITIZE=ON -DBW_TEST_HOOKS=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build "$build" -j "$(nproc)"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
