@@ -277,6 +277,13 @@ static int check_within(const component *c, const char *where, bw_error_t *err) 
     return bw_error_set(err, BW_ERR_INVALID, "%s.limits.memory: %s is above max_limits.memory %s",
                         where, dv, mv);
   }
+  if (d->disk_bytes > m->disk_bytes) {
+    char dv[32], mv[32];
+    limits_format_bytes(d->disk_bytes, dv, sizeof(dv));
+    limits_format_bytes(m->disk_bytes, mv, sizeof(mv));
+    return bw_error_set(err, BW_ERR_INVALID, "%s.limits.disk: %s is above max_limits.disk %s",
+                        where, dv, mv);
+  }
   if (d->cpus > m->cpus)
     return bw_error_set(err, BW_ERR_INVALID, "%s.limits.cpus: %g is above max_limits.cpus %g",
                         where, d->cpus, m->cpus);
@@ -356,6 +363,7 @@ static int parse_component(component *c, const char *id, const json_t *obj, cons
   }
   /* Defaults as the reference has them: 256 MB, 1 CPU, 1 hour, no network. */
   c->defaults = (job_limits){.memory_bytes = 256LL << 20,
+                             .disk_bytes = LIMITS_DISK_DEFAULT,
                              .cpus = 1,
                              .timeout_seconds = 3600,
                              .pids = 1024,

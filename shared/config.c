@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "cleanup.h"
+#include "net_policy.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -19,8 +20,9 @@ typedef enum key_type {
   KEY_BOOL,
   KEY_LOG_LEVEL,
   KEY_ID,
-  KEY_LISTEN, /* HOST:PORT, or empty / off (bw_config_listen_parse) */
-  KEY_CHOICE  /* one of the words of `choices` ("refuse|store") */
+  KEY_LISTEN,   /* HOST:PORT, or empty / off (bw_config_listen_parse) */
+  KEY_CHOICE,   /* one of the words of `choices` ("refuse|store") */
+  KEY_NET_ALLOW /* CIDRs and host names (net_policy_parse) */
 } key_type;
 
 typedef struct key_spec {
@@ -97,7 +99,7 @@ static const key_spec key_table[] = {
     {"jobs.max.deliveries", KEY_INT, FIELD(max_deliveries), 1, 100, "3",
      "serve: a request whose worker died this many times (crash, kill) goes to the DLQ at its "
      "next delivery"},
-    {"jobs.inputs.allow", KEY_STRING, FIELD(inputs_allow), 0, 0, "",
+    {"jobs.inputs.allow", KEY_NET_ALLOW, FIELD(inputs_allow), 0, 0, "",
      "http(s) inputs may reach these private, loopback or link-local CIDRs and host names "
      "(comma-separated); public addresses are always allowed"},
     {"jobs.disk.check.interval.ms", KEY_INT, FIELD(disk_check_interval_ms), 100, 3600000, "1000",
@@ -197,6 +199,16 @@ static int key_store(bw_config *cfg, const key_spec *spec, const char *value, co
                           "%s: %s: expected HOST:PORT, [IPV6]:PORT or :PORT (port 0 to 65535), "
                           "or off, got '%s'",
                           origin, spec->name, value);
+    free(*(char **)dst);
+    *(char **)dst = bw_strdup(value);
+    return 0;
+  }
+  case KEY_NET_ALLOW: {
+    net_policy policy;
+    cleanup_error bw_error_t bad = NULL;
+    if (net_policy_parse(value, &policy, &bad) < 0)
+      return bw_error_set(err, BW_ERR_INVALID, "%s: %s: %s", origin, spec->name, bad->msg);
+    net_policy_free(&policy);
     free(*(char **)dst);
     *(char **)dst = bw_strdup(value);
     return 0;
@@ -312,7 +324,8 @@ void bw_config_free(bw_config *cfg) {
   for (size_t i = 0; i < KEY_COUNT; i++) {
     const key_spec *spec = &key_table[i];
     if (spec->type == KEY_STRING || spec->type == KEY_PATH || spec->type == KEY_SECRET ||
-        spec->type == KEY_ID || spec->type == KEY_LISTEN || spec->type == KEY_CHOICE)
+        spec->type == KEY_ID || spec->type == KEY_LISTEN || spec->type == KEY_CHOICE ||
+        spec->type == KEY_NET_ALLOW)
       free(*(char **)field_ptr(cfg, spec));
     if (cfg->origins)
       free(cfg->origins[i]);
@@ -476,6 +489,7 @@ static void print_value(const bw_config *cfg, const key_spec *spec, FILE *out) {
   case KEY_ID:
   case KEY_LISTEN:
   case KEY_CHOICE:
+  case KEY_NET_ALLOW:
     fprintf(out, "%s", *(char *const *)src ? *(char *const *)src : "");
     break;
   case KEY_SECRET:

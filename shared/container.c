@@ -3,6 +3,7 @@
 #include "cleanup.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +41,11 @@ static json_t *create_body(const container_spec *spec) {
       "Config", "max-size", "16m", "max-file", "1");
   if (spec->read_only_rootfs)
     json_object_set_new(host, "Tmpfs", json_pack("{s:s}", "/tmp", "rw,noexec,nosuid,size=256m"));
+  if (spec->storage_bytes > 0) {
+    char size[32];
+    snprintf(size, sizeof(size), "%lld", (long long)spec->storage_bytes);
+    json_object_set_new(host, "StorageOpt", json_pack("{s:s}", "size", size));
+  }
   json_t *body = json_pack("{s:s, s:o, s:o, s:b, s:b, s:b, s:b, s:s, s:o}", "Image", spec->image,
                            "Env", string_array(spec->env), "Labels", label_object(spec->labels),
                            "Tty", spec->tty, "AttachStdout", 1, "AttachStderr", 1, "OpenStdin", 0,
@@ -51,15 +57,36 @@ static json_t *create_body(const container_spec *spec) {
   return body;
 }
 
+/* The engine's answer when the storage driver cannot cap a container's
+ * writable layer (overlay2 needs xfs mounted with pquota). */
+static bool storage_opt_refused(const docker_response *resp) {
+  const char *msg = docker_response_message(resp);
+  return (resp->status == 400 || resp->status == 500) &&
+         (strstr(msg, "storage-opt") || strstr(msg, "storage opt") || strstr(msg, "StorageOpt"));
+}
+
 int container_create(docker_client *dc, const container_spec *spec, char **id_out,
                      bw_error_t *err) {
-  cleanup_json json_t *body = create_body(spec);
+  container_spec adjusted = *spec;
+  if (dc->storage_opt == DOCKER_STORAGE_OPT_NO)
+    adjusted.storage_bytes = 0;
+  cleanup_json json_t *body = create_body(&adjusted);
   cleanup_free char *esc = docker_escape(dc, spec->name);
   cleanup_free char *path = bw_strdup_printf("/containers/create?name=%s", esc);
-  for (int attempt = 0; attempt < 2; attempt++) {
+  for (int attempt = 0; attempt < 3; attempt++) {
     cleanup_docker_response docker_response resp;
     if (docker_call(dc, "POST", path, body, &resp, err) < 0)
       return bw_error_prefix(err, "create container %s", spec->name);
+    if (adjusted.storage_bytes > 0 && storage_opt_refused(&resp)) {
+      /* Learned once per client: the size cap is the disk watch's alone. */
+      dc->storage_opt = DOCKER_STORAGE_OPT_NO;
+      adjusted.storage_bytes = 0;
+      json_decref(body);
+      body = create_body(&adjusted);
+      continue;
+    }
+    if (resp.status == 201 && adjusted.storage_bytes > 0)
+      dc->storage_opt = DOCKER_STORAGE_OPT_YES;
     if (resp.status == 201) {
       const char *id = json_string_value(json_object_get(resp.json, "Id"));
       if (!id)
@@ -68,7 +95,7 @@ int container_create(docker_client *dc, const container_spec *spec, char **id_ou
       *id_out = bw_strdup(id);
       return 0;
     }
-    if (resp.status == 409 && attempt == 0) {
+    if (resp.status == 409 && attempt < 2) {
       /* A leftover of an earlier try of this very job: remove it and go on. */
       if (container_remove(dc, spec->name, err) < 0)
         return bw_error_prefix(err, "create container %s: name taken", spec->name);
@@ -192,5 +219,27 @@ int container_list_by_label(docker_client *dc, const char *label_filter, json_t 
   if (!json_is_array(resp.json))
     return bw_error_set(err, BW_ERR_UNAVAILABLE, "list containers: answer is not a list");
   *out = json_incref(resp.json);
+  return 0;
+}
+
+int container_kill(docker_client *dc, const char *id, bw_error_t *err) {
+  cleanup_free char *path = bw_strdup_printf("/containers/%s/kill?signal=KILL", id);
+  cleanup_docker_response docker_response resp;
+  if (docker_call(dc, "POST", path, NULL, &resp, err) < 0)
+    return bw_error_prefix(err, "kill container");
+  /* 409: not running (any more); 404: gone. Either way it runs no longer. */
+  if (resp.status == 204 || resp.status == 409 || resp.status == 404)
+    return 0;
+  return bw_error_set(err, BW_ERR_UNAVAILABLE, "kill container: engine answered %ld: %s",
+                      resp.status, docker_response_message(&resp));
+}
+
+int container_size_rw(docker_client *dc, const char *id, int64_t *bytes, bw_error_t *err) {
+  cleanup_free char *path = bw_strdup_printf("/containers/%s/json?size=1", id);
+  cleanup_docker_response docker_response resp;
+  if (docker_call_ok(dc, "GET", path, NULL, &resp, err) < 0)
+    return bw_error_prefix(err, "container size");
+  json_t *size = json_object_get(resp.json, "SizeRw");
+  *bytes = json_is_integer(size) ? (int64_t)json_integer_value(size) : 0;
   return 0;
 }

@@ -32,6 +32,11 @@ typedef struct container_spec {
   long pids;
   bool read_only_rootfs; /* with a tmpfs /tmp */
   bool tty;
+  /* The writable layer's cap (HostConfig.StorageOpt size), 0: none. Only
+   * some storage drivers can (overlay2 on xfs with pquota, btrfs, zfs...):
+   * when the engine refuses it, the container is made without it and the
+   * client remembers (docker_client.storage_opt). */
+  int64_t storage_bytes;
 } container_spec;
 
 typedef struct container_state {
@@ -55,6 +60,11 @@ int container_stop(docker_client *dc, const char *id, long grace_s, bw_error_t *
 int container_inspect_state(docker_client *dc, const char *id, container_state *out,
                             bw_error_t *err);
 void container_state_free(container_state *st);
+/* SIGKILL now; a container that is not running (or gone) is not an error. */
+int container_kill(docker_client *dc, const char *id, bw_error_t *err);
+/* The size of the container's writable layer (SizeRw; the engine walks it,
+ * so this costs more than a plain inspect). */
+int container_size_rw(docker_client *dc, const char *id, int64_t *bytes, bw_error_t *err);
 /* Forced removal with its volumes; a missing container is not an error. */
 int container_remove(docker_client *dc, const char *id, bw_error_t *err);
 /* Ids (and their label value `label_key`) of containers with `label_filter`

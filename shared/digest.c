@@ -58,6 +58,11 @@ void digest_sha256_free(digest_sha256 *d) {
 
 int digest_sha256_fd(int fd, char hex[DIGEST_SHA256_HEX_LEN + 1], int64_t *size_out,
                      bw_error_t *err) {
+  return digest_sha256_fd_each(fd, hex, size_out, NULL, NULL, err);
+}
+
+int digest_sha256_fd_each(int fd, char hex[DIGEST_SHA256_HEX_LEN + 1], int64_t *size_out,
+                          digest_chunk_fn each, void *ctx, bw_error_t *err) {
   cleanup_digest digest_sha256 d = {0};
   if (digest_sha256_init(&d, err) < 0)
     return -1;
@@ -75,6 +80,8 @@ int digest_sha256_fd(int fd, char hex[DIGEST_SHA256_HEX_LEN + 1], int64_t *size_
       break;
     if (digest_sha256_update(&d, chunk, (size_t)n, err) < 0)
       return -1;
+    if (each)
+      each(ctx, chunk, (size_t)n);
     total += n;
   }
   if (digest_sha256_final(&d, NULL, hex, err) < 0)

@@ -34,6 +34,11 @@ void digest_sha256_free(digest_sha256 *d);
  * moves to the end. */
 int digest_sha256_fd(int fd, char hex[DIGEST_SHA256_HEX_LEN + 1], int64_t *size_out,
                      bw_error_t *err);
+/* As digest_sha256_fd, handing every chunk read to each(ctx, ...) too, so a
+ * second look at the bytes (a scan for secrets) costs no second read. */
+typedef void (*digest_chunk_fn)(void *ctx, const void *data, size_t len);
+int digest_sha256_fd_each(int fd, char hex[DIGEST_SHA256_HEX_LEN + 1], int64_t *size_out,
+                          digest_chunk_fn each, void *ctx, bw_error_t *err);
 /* As digest_sha256_fd on a file opened by path (symlinks are followed: use
  * the fd form on anything a job controls). */
 int digest_sha256_file(const char *path, char hex[DIGEST_SHA256_HEX_LEN + 1], int64_t *size_out,

@@ -20,6 +20,13 @@ typedef struct docker_client {
   char api_version[16]; /* empty until negotiated */
   CURL *curl;
   const volatile int *cancel; /* non-zero aborts a transfer; may be NULL */
+  /* Whether the engine caps a writable layer (StorageOpt size), learned by
+   * the first create that asks (container.h). */
+  enum {
+    DOCKER_STORAGE_OPT_UNKNOWN = 0,
+    DOCKER_STORAGE_OPT_YES,
+    DOCKER_STORAGE_OPT_NO
+  } storage_opt;
 } docker_client;
 
 typedef struct docker_response {

@@ -73,8 +73,14 @@ static json_t *mask_value(const masker *m, json_t *v) {
 }
 
 int event_emit(const job_events *je, json_t *ev) {
+  return event_emit_with_unmasked(je, ev, NULL, NULL);
+}
+
+int event_emit_with_unmasked(const job_events *je, json_t *ev, const char *key, json_t *value) {
   if (je->mask)
     mask_value(je->mask, ev);
+  if (key)
+    json_object_set(ev, key, value);
   const char *type = json_string_value(json_object_get(ev, "type"));
   cleanup_free char *text = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
   if (!text) {

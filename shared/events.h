@@ -32,6 +32,9 @@ json_t *event_new(const job_events *je, const char *type);
 /* Serialises, masks and hands the event to the sink; takes `ev`. Returns the
  * sink's result (negative when it could not take the event). */
 int event_emit(const job_events *je, json_t *ev);
+/* As event_emit, with one field set after masking, as it is (value is
+ * borrowed): only for what must travel whole, such as job.finished's state. */
+int event_emit_with_unmasked(const job_events *je, json_t *ev, const char *key, json_t *value);
 
 /* The stdout sink of `bundle-worker run`: one line per event, flushed. */
 int event_sink_stdout(void *ctx, const char *type, const char *job_id, const char *json,

@@ -9,14 +9,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int memory_error(const json_t *value, const char *where, bw_error_t *err) {
+static int size_error(const json_t *value, const char *where, int64_t min_bytes, bw_error_t *err) {
   cleanup_free char *got = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
+  char min[32];
+  limits_format_bytes(min_bytes, min, sizeof(min));
   return bw_error_set(err, BW_ERR_INVALID,
-                      "%s: expected bytes or a size like \"512m\" (at least 4m), got %s", where,
-                      got ? got : "?");
+                      "%s: expected bytes or a size like \"512m\" (at least %s), got %s", where,
+                      min, got ? got : "?");
 }
 
-int limits_parse_memory(const json_t *value, const char *where, int64_t *out, bw_error_t *err) {
+/* 123, "512m", "1g", "64k", "2048b" (powers of 1024), at least min_bytes. */
+static int parse_size(const json_t *value, const char *where, int64_t min_bytes, int64_t *out,
+                      bw_error_t *err) {
   int64_t bytes = -1;
   if (json_is_integer(value)) {
     bytes = json_integer_value(value);
@@ -26,7 +30,7 @@ int limits_parse_memory(const json_t *value, const char *where, int64_t *out, bw
     char *end = NULL;
     unsigned long long n = strtoull(s, &end, 10);
     if (end == s || errno || !isdigit((unsigned char)s[0]))
-      return memory_error(value, where, err);
+      return size_error(value, where, min_bytes, err);
     int shift = 0;
     char unit = (char)tolower((unsigned char)*end);
     if (unit == 'k')
@@ -36,22 +40,30 @@ int limits_parse_memory(const json_t *value, const char *where, int64_t *out, bw
     else if (unit == 'g')
       shift = 30;
     else if (unit != 'b' && unit != '\0')
-      return memory_error(value, where, err);
+      return size_error(value, where, min_bytes, err);
     if (unit != '\0')
       end++;
     /* "512mb", "512MiB"; after a plain "b" nothing may follow */
     if (*end && (unit == 'b' || (strcmp(end, "b") != 0 && strcmp(end, "B") != 0 &&
                                  strcmp(end, "ib") != 0 && strcmp(end, "iB") != 0)))
-      return memory_error(value, where, err);
+      return size_error(value, where, min_bytes, err);
     if (n > ((unsigned long long)INT64_MAX >> shift))
-      return memory_error(value, where, err);
+      return size_error(value, where, min_bytes, err);
     bytes = (int64_t)(n << shift);
   }
-  /* The engine refuses limits under 6 MB on newer versions, 4 MB on older. */
-  if (bytes < 4 * 1024 * 1024)
-    return memory_error(value, where, err);
+  if (bytes < min_bytes)
+    return size_error(value, where, min_bytes, err);
   *out = bytes;
   return 0;
+}
+
+int limits_parse_memory(const json_t *value, const char *where, int64_t *out, bw_error_t *err) {
+  /* The engine refuses limits under 6 MB on newer versions, 4 MB on older. */
+  return parse_size(value, where, 4LL << 20, out, err);
+}
+
+int limits_parse_disk(const json_t *value, const char *where, int64_t *out, bw_error_t *err) {
+  return parse_size(value, where, LIMITS_DISK_MIN, out, err);
 }
 
 static int positive_number(const json_t *v, const char *where, const char *key, double max,
@@ -88,6 +100,10 @@ int limits_parse(const json_t *obj, const char *where, job_limits *out, bw_error
       cleanup_free char *path = bw_strdup_printf("%s.memory", where);
       if (limits_parse_memory(v, path, &out->memory_bytes, err) < 0)
         return -1;
+    } else if (strcmp(key, "disk") == 0) {
+      cleanup_free char *path = bw_strdup_printf("%s.disk", where);
+      if (limits_parse_disk(v, path, &out->disk_bytes, err) < 0)
+        return -1;
     } else if (strcmp(key, "cpus") == 0) {
       if (positive_number(v, where, key, 256, &out->cpus, err) < 0)
         return -1;
@@ -105,8 +121,8 @@ int limits_parse(const json_t *obj, const char *where, job_limits *out, bw_error
       out->network = bw_strdup(net);
     } else {
       return bw_error_set(err, BW_ERR_INVALID,
-                          "%s.%s: unknown limit (expected memory, cpus, timeout_seconds, pids, "
-                          "network)",
+                          "%s.%s: unknown limit (expected memory, disk, cpus, timeout_seconds, "
+                          "pids, network)",
                           where, key);
     }
   }
@@ -123,6 +139,8 @@ void limits_free(job_limits *l) {
 void limits_apply_defaults(job_limits *l, const job_limits *d) {
   if (!l->memory_bytes)
     l->memory_bytes = d->memory_bytes;
+  if (!l->disk_bytes)
+    l->disk_bytes = d->disk_bytes;
   if (l->cpus == 0)
     l->cpus = d->cpus;
   if (!l->timeout_seconds)

@@ -38,7 +38,7 @@ static void emit_trimmed(void *ctx, uint64_t bytes_dropped, uint64_t lines_dropp
 /* Every assembled, masked line: remembered for messages, then budgeted. */
 static void on_line(void *ctx, int stream, const char *line, size_t len, bool cut) {
   job_output *o = ctx;
-  log_tail_add(&o->tail, line, len);
+  log_tail_add(&o->tail, stream == LOG_STREAM_STDERR ? 1 : 0, line, len, cut);
   log_budget_line(&o->budget, stream, line, len, cut);
 }
 
@@ -57,6 +57,7 @@ int job_output_feed(job_output *o, const char *bytes, size_t len, bw_error_t *er
 
 void job_output_finish(job_output *o) {
   log_stream_finish(&o->stream);
+  log_tail_flush(&o->tail); /* a cut line whose end never came */
   log_budget_finish(&o->budget);
 }
 

@@ -1,6 +1,7 @@
 #include "job_request.h"
 
 #include "cleanup.h"
+#include "masker.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -61,12 +62,40 @@ void job_request_free(job_request *req) {
   memset(req, 0, sizeof(*req));
 }
 
-static char *describe(const json_t *v) {
-  char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-  if (text && strlen(text) > 60) {
-    strcpy(text + 57, "...");
-  }
-  return text ? text : bw_strdup("?");
+/* A masker for the secrets of a request document: the values of '#' keys at
+ * any depth, wherever they are (a request that fails validation may hold them
+ * anywhere). Built only on the error paths, where a message quotes the
+ * request. */
+static masker *request_masker(const json_t *doc) {
+  masker *m = masker_new();
+  masker_add_config(m, doc);
+  return m;
+}
+
+/* Masks an error message with the document's secrets, in place. */
+static void mask_error(const json_t *doc, bw_error_t *err) {
+  if (!err || !*err || !(*err)->msg)
+    return;
+  masker *m = request_masker(doc);
+  size_t n = 0;
+  char *masked = masker_apply(m, (*err)->msg, strlen((*err)->msg), &n);
+  free((*err)->msg);
+  (*err)->msg = masked;
+  masker_free(m);
+}
+
+/* The value as JSON for a message, masked first and then cut short (cutting
+ * first could leave the start of a secret that the masker no longer knows). */
+static char *describe(const json_t *doc, const json_t *v) {
+  cleanup_free char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+  if (!text)
+    return bw_strdup("?");
+  masker *m = request_masker(doc);
+  char *masked = masker_apply(m, text, strlen(text), NULL);
+  masker_free(m);
+  if (strlen(masked) > 60)
+    strcpy(masked + 57, "...");
+  return masked;
 }
 
 /* An identifier-like string: 1 to 128 of [A-Za-z0-9._-]; where allowed,
@@ -85,7 +114,7 @@ static int get_id_or_number(const json_t *doc, const char *key, bool required, b
   else if (json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v))
     text = bw_strdup(json_string_value(v));
   if (!text || !job_id_valid(text)) {
-    cleanup_free char *got = describe(v);
+    cleanup_free char *got = describe(doc, v);
     return bw_error_set(err, BW_ERR_INVALID,
                         "%s: expected 1 to 128 characters of [A-Za-z0-9._-] (not . or ..), got %s",
                         key, got);
@@ -109,7 +138,7 @@ static int get_object(const json_t *doc, const char *key, json_t **out, bw_error
     return 0;
   }
   if (!json_is_object(v)) {
-    cleanup_free char *got = describe(v);
+    cleanup_free char *got = describe(doc, v);
     return bw_error_set(err, BW_ERR_INVALID, "%s: expected an object, got %s", key, got);
   }
   *out = json_incref(v);
@@ -161,8 +190,7 @@ static int check_top_level(const json_t *doc, bw_error_t *err) {
   return 0;
 }
 
-int job_request_from_json(const json_t *doc, job_request *out, bw_error_t *err) {
-  memset(out, 0, sizeof(*out));
+static int from_json(const json_t *doc, job_request *out, bw_error_t *err) {
   if (!json_is_object(doc))
     return bw_error_set(err, BW_ERR_INVALID, "request: expected a JSON object");
   /* The id first, so that a rejection can name the job. */
@@ -179,7 +207,7 @@ int job_request_from_json(const json_t *doc, job_request *out, bw_error_t *err) 
   json_t *tag = json_object_get(doc, "tag");
   if (tag) {
     if (!json_is_string(tag) || !image_ref_tag_valid(json_string_value(tag))) {
-      cleanup_free char *got = describe(tag);
+      cleanup_free char *got = describe(doc, tag);
       return bw_error_set(err, BW_ERR_INVALID,
                           "tag: expected an image tag (1 to 128 of [A-Za-z0-9_.-]), got %s", got);
     }
@@ -190,7 +218,7 @@ int job_request_from_json(const json_t *doc, job_request *out, bw_error_t *err) 
   if (attempt) {
     if (!json_is_integer(attempt) || json_integer_value(attempt) < 1 ||
         json_integer_value(attempt) > ATTEMPT_MAX) {
-      cleanup_free char *got = describe(attempt);
+      cleanup_free char *got = describe(doc, attempt);
       return bw_error_set(err, BW_ERR_INVALID, "attempt: expected an integer from 1 to %d, got %s",
                           ATTEMPT_MAX, got);
     }
@@ -211,14 +239,46 @@ int job_request_from_json(const json_t *doc, job_request *out, bw_error_t *err) 
   return 0;
 }
 
+int job_request_from_json(const json_t *doc, job_request *out, bw_error_t *err) {
+  memset(out, 0, sizeof(*out));
+  if (from_json(doc, out, err) < 0) {
+    mask_error(doc, err); /* a message may quote any value of the request */
+    return -1;
+  }
+  return 0;
+}
+
+/* jansson quotes the text near a syntax error ("invalid token near 'abc'"),
+ * which may be a secret: say where and what, never the text. */
+static void strip_quoted_text(char *text) {
+  char *near = strstr(text, " near '");
+  if (near)
+    *near = '\0';
+}
+
 int job_request_parse(const char *bytes, size_t len, job_request *out, bw_error_t *err) {
   memset(out, 0, sizeof(*out));
   json_error_t jerr;
   cleanup_json json_t *doc = json_loadb(bytes, len, JSON_REJECT_DUPLICATES, &jerr);
-  if (!doc)
+  if (!doc) {
+    strip_quoted_text(jerr.text);
     return bw_error_set(err, BW_ERR_INVALID, "request: not valid JSON: line %d column %d: %s",
                         jerr.line, jerr.column, jerr.text);
+  }
   return job_request_from_json(doc, out, err);
+}
+
+int job_request_check_size(size_t len, long max_bytes, bw_error_t *err) {
+  if (max_bytes > 0 && len > (size_t)max_bytes)
+    return bw_error_set(err, BW_ERR_INVALID,
+                        "request: %zu bytes, more than jobs.request.max.bytes (%ld): not parsed",
+                        len, max_bytes);
+  return 0;
+}
+
+void job_request_add_secrets(const job_request *req, masker *m) {
+  masker_add_config(m, req->config);
+  masker_add_config(m, req->state);
 }
 
 void job_plan_free(job_plan *plan) {
@@ -238,6 +298,12 @@ static int check_limits(const job_limits *asked, const component *c, bw_error_t 
     limits_format_bytes(max->memory_bytes, m, sizeof(m));
     return bw_error_set(err, BW_ERR_INVALID, "limits.memory: %s is above the maximum %s of %s", a,
                         m, c->id);
+  }
+  if (asked->disk_bytes > max->disk_bytes) {
+    limits_format_bytes(asked->disk_bytes, a, sizeof(a));
+    limits_format_bytes(max->disk_bytes, m, sizeof(m));
+    return bw_error_set(err, BW_ERR_INVALID, "limits.disk: %s is above the maximum %s of %s", a, m,
+                        c->id);
   }
   if (asked->cpus > max->cpus)
     return bw_error_set(err, BW_ERR_INVALID, "limits.cpus: %g is above the maximum %g of %s",
@@ -277,6 +343,7 @@ int job_plan_resolve(const job_request *req, const component_registry *reg, job_
   out->tag = bw_strdup(tag);
   out->limits =
       (job_limits){.memory_bytes = req->limits.memory_bytes,
+                   .disk_bytes = req->limits.disk_bytes,
                    .cpus = req->limits.cpus,
                    .timeout_seconds = req->limits.timeout_seconds,
                    .pids = req->limits.pids,

@@ -8,6 +8,7 @@
 #include "error.h"
 #include "inputs.h"
 #include "job_limits.h"
+#include "masker.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -48,9 +49,19 @@ typedef struct job_plan {
 } job_plan;
 
 /* Parses JSON bytes. On failure, *out may still carry the job_id when it
- * could be read (so a rejection can be reported under it). */
+ * could be read and is valid (so a rejection can be reported under it).
+ * Error messages never repeat a secret: a message that quotes the request is
+ * masked with the values of its '#' keys (found at any depth, also in a
+ * request that fails validation), and a syntax error says where and what was
+ * expected but quotes no text of the request. */
 int job_request_parse(const char *bytes, size_t len, job_request *out, bw_error_t *err);
 int job_request_from_json(const json_t *doc, job_request *out, bw_error_t *err);
+/* A request over max_bytes (jobs.request.max.bytes; <= 0: no bound) is
+ * refused before it is parsed: BW_ERR_INVALID naming both sizes. */
+int job_request_check_size(size_t len, long max_bytes, bw_error_t *err);
+/* Registers the request's secrets: the values of '#' keys of config and of
+ * state (docs/run-request.md). */
+void job_request_add_secrets(const job_request *req, masker *m);
 void job_request_free(job_request *req);
 
 /* Unknown component, a tag it does not allow, a limit above its maximum or a

@@ -3,8 +3,8 @@
 #include <string.h>
 
 static const char *const names[JOB_STATUS_COUNT] = {
-    "success", "user_error", "application_error", "timeout",
-    "oom",     "cancelled",  "infra_error",       "rejected"};
+    "success",   "user_error",  "application_error", "timeout",   "oom",
+    "cancelled", "infra_error", "rejected",          "disk_limit"};
 
 const char *job_status_name(job_status s) {
   return (unsigned)s < JOB_STATUS_COUNT ? names[s] : "unknown";

@@ -12,9 +12,10 @@ typedef enum job_status {
   JOB_CANCELLED,         /* stopped on request */
   JOB_INFRA_ERROR,       /* the engine, registry, disk or network on our side */
   JOB_REJECTED,          /* the request was invalid: nothing ran */
+  JOB_DISK_LIMIT,        /* stopped for writing more than limits.disk */
 } job_status;
 
-#define JOB_STATUS_COUNT 8
+#define JOB_STATUS_COUNT 9
 
 const char *job_status_name(job_status s);
 /* -1 when the name is unknown. */

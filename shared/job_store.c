@@ -6,6 +6,7 @@
 #include "timeutil.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -16,31 +17,49 @@
 /* ---- scripts ---- */
 
 /* KEYS: record lease. ARGV: token ttl_ms worker requested_attempt started record_ttl_s
- * replay. Returns {outcome, attempt}: 0 acquired, 1 held, 2 finished. A replay
- * (ARGV[7] "1") may run a job whose record is final again, but only a job
- * that did not succeed, and only as a later attempt than the record's: two
- * copies of one replay carry the same attempt, so the second finds it taken. */
+ * replay max_deliveries poison_result. Returns {outcome, attempt, crashes}: 0 acquired,
+ * 1 held, 2 finished, 3 poisoned. A replay (ARGV[7] "1") may run a job whose record is
+ * final again, but only a job that did not succeed, and only as a later attempt than the
+ * record's: two copies of one replay carry the same attempt, so the second finds it taken.
+ * A record still "running" without a lease means its worker vanished without a final
+ * record (a crash, a kill): that counts against max_deliveries, and once the job has
+ * taken down that many workers the record becomes final (infra_error) instead of being
+ * claimed again; ARGV[9] is its result, "{crashes}" replaced by the count. */
 static const char claim_script[] =
     "local final = {success=1, user_error=1, application_error=1, timeout=1, oom=1,\n"
-    "               cancelled=1, infra_error=1, rejected=1}\n"
+    "               cancelled=1, infra_error=1, rejected=1, disk_limit=1}\n"
     "local status = redis.call('HGET', KEYS[1], 'status')\n"
     "local prev = tonumber(redis.call('HGET', KEYS[1], 'attempt')) or 0\n"
+    "local crashes = tonumber(redis.call('HGET', KEYS[1], 'crashes')) or 0\n"
     "if status and final[status] then\n"
     "  if ARGV[7] ~= '1' or status == 'success' or tonumber(ARGV[4]) <= prev then\n"
-    "    return {2, prev}\n"
+    "    return {2, prev, crashes}\n"
     "  end\n"
+    "  crashes = 0\n"
     "end\n"
-    "if redis.call('EXISTS', KEYS[2]) == 1 then return {1, prev} end\n"
+    "if redis.call('EXISTS', KEYS[2]) == 1 then return {1, prev, crashes} end\n"
+    "if status == 'running' then crashes = crashes + 1 end\n"
+    "if not status then crashes = 0 end\n"
+    "if status == 'running' and crashes >= tonumber(ARGV[8]) then\n"
+    "  local result = string.gsub(ARGV[9], '{crashes}', tostring(crashes))\n"
+    "  redis.call('HSET', KEYS[1], 'status', 'infra_error', 'finished', ARGV[5],\n"
+    "             'crashes', tostring(crashes), 'result', result)\n"
+    "  redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
+    "  return {3, prev, crashes}\n"
+    "end\n"
     "local attempt = tonumber(ARGV[4])\n"
     "if (status == 'running' or status == 'interrupted') and prev + 1 > attempt then\n"
     "  attempt = prev + 1\n"
     "end\n"
-    "if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1, prev} end\n"
+    "if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then\n"
+    "  return {1, prev, crashes}\n"
+    "end\n"
     "redis.call('DEL', KEYS[1])\n"
     "redis.call('HSET', KEYS[1], 'status', 'running', 'worker', ARGV[3],\n"
-    "           'attempt', tostring(attempt), 'started', ARGV[5], 'token', ARGV[1])\n"
+    "           'attempt', tostring(attempt), 'started', ARGV[5], 'token', ARGV[1],\n"
+    "           'crashes', tostring(crashes))\n"
     "redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
-    "return {0, attempt}\n";
+    "return {0, attempt, crashes}\n";
 
 /* KEYS: lease. ARGV: token ttl_ms. */
 static const char extend_script[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
@@ -141,46 +160,56 @@ static int want_type(const redisReply *r, int type, const char *what, bw_error_t
   return 0;
 }
 
-int job_store_claim(job_store *js, const char *job_id, const char *worker_id,
-                    long requested_attempt, bool replay, long ttl_ms,
-                    char token_out[JOB_STORE_TOKEN_LEN + 1], job_claim_outcome *outcome,
-                    long *attempt_out, bw_error_t *err) {
-  if (check_id("job id", job_id, err) < 0 || check_id("worker id", worker_id, err) < 0 ||
-      check_ttl(ttl_ms, err) < 0)
+int job_store_claim(job_store *js, const job_claim_request *req, job_claim *out, bw_error_t *err) {
+  memset(out, 0, sizeof(*out));
+  const char *job_id = req->job_id;
+  if (check_id("job id", job_id, err) < 0 || check_id("worker id", req->worker_id, err) < 0 ||
+      check_ttl(req->ttl_ms, err) < 0)
     return bw_error_prefix(err, "claim job %s", job_id ? job_id : "");
   char token[JOB_STORE_TOKEN_LEN + 1];
   if (token_new(token, err) < 0)
     return bw_error_prefix(err, "claim job %s", job_id);
   cleanup_free char *record = key_of(js, "job:", job_id);
   cleanup_free char *lease = key_of(js, "lease:", job_id);
-  char ttl[24], attempt[24], record_ttl[24], started[BW_RFC3339_LEN];
-  snprintf(ttl, sizeof(ttl), "%ld", ttl_ms);
-  snprintf(attempt, sizeof(attempt), "%ld", requested_attempt > 0 ? requested_attempt : 1);
+  char ttl[24], attempt[24], record_ttl[24], max[24], started[BW_RFC3339_LEN];
+  snprintf(ttl, sizeof(ttl), "%ld", req->ttl_ms);
+  snprintf(attempt, sizeof(attempt), "%ld", req->attempt > 0 ? req->attempt : 1);
   snprintf(record_ttl, sizeof(record_ttl), "%ld", JOB_STORE_RECORD_TTL_S);
+  snprintf(max, sizeof(max), "%ld", req->max_deliveries > 0 ? req->max_deliveries : LONG_MAX);
   bw_time_rfc3339_now(started);
-  const char *argv[] = {"EVAL", claim_script, "2",     record,  lease,      token,
-                        ttl,    worker_id,    attempt, started, record_ttl, replay ? "1" : "0"};
-  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 12, argv, err);
+  const char *argv[] = {"EVAL",     claim_script,
+                        "2",        record,
+                        lease,      token,
+                        ttl,        req->worker_id,
+                        attempt,    started,
+                        record_ttl, req->replay ? "1" : "0",
+                        max,        req->poison_result ? req->poison_result : "{}"};
+  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 14, argv, err);
   if (!r)
     return bw_error_prefix(err, "claim job %s", job_id);
-  if (want_type(r, REDIS_REPLY_ARRAY, "EVAL", err) < 0 || r->elements != 2 ||
-      r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_INTEGER) {
+  if (want_type(r, REDIS_REPLY_ARRAY, "EVAL", err) < 0 || r->elements != 3 ||
+      r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_INTEGER ||
+      r->element[2]->type != REDIS_REPLY_INTEGER) {
     bw_error_set(err, BW_ERR_UNAVAILABLE, "redis EVAL: unexpected claim reply");
     return bw_error_prefix(err, "claim job %s", job_id);
   }
   switch (r->element[0]->integer) {
   case 0:
-    *outcome = JOB_CLAIM_ACQUIRED;
-    memcpy(token_out, token, sizeof(token));
+    out->outcome = JOB_CLAIM_ACQUIRED;
+    memcpy(out->token, token, sizeof(token));
     break;
   case 1:
-    *outcome = JOB_CLAIM_HELD;
+    out->outcome = JOB_CLAIM_HELD;
+    break;
+  case 3:
+    out->outcome = JOB_CLAIM_POISONED;
     break;
   default:
-    *outcome = JOB_CLAIM_FINISHED;
+    out->outcome = JOB_CLAIM_FINISHED;
     break;
   }
-  *attempt_out = (long)r->element[1]->integer;
+  out->attempt = (long)r->element[1]->integer;
+  out->crashes = (long)r->element[2]->integer;
   return 0;
 }
 

@@ -2,7 +2,7 @@
  * state records (how each job went), worker heartbeats and cancel flags.
  *
  *   PREFIX "lease:" ID    string: the claiming worker's token, PX ttl
- *   PREFIX "job:" ID      hash: status worker attempt started finished result token;
+ *   PREFIX "job:" ID      hash: status worker attempt started finished result token crashes;
  *                         expires 7 days after its last write
  *   PREFIX "worker:" ID   string: the worker's info (JSON), PX ttl
  *   PREFIX "workers"      sorted set: worker id by last heartbeat (epoch ms)
@@ -38,7 +38,27 @@ typedef enum job_claim_outcome {
   JOB_CLAIM_ACQUIRED, /* the lease is ours: run the job */
   JOB_CLAIM_HELD,     /* another worker's lease is alive: skip */
   JOB_CLAIM_FINISHED, /* the record has a final status: skip */
+  JOB_CLAIM_POISONED, /* it took down max_deliveries workers: now final (infra_error) */
 } job_claim_outcome;
+
+typedef struct job_claim_request {
+  const char *job_id;
+  const char *worker_id;
+  long attempt; /* the request's; at least 1 */
+  bool replay;  /* the request has replay_of */
+  long ttl_ms;
+  long max_deliveries; /* jobs.max.deliveries; <= 0: no bound */
+  /* The result JSON recorded for a poisoned job; "{crashes}" in it becomes the
+   * number of workers the job took down. */
+  const char *poison_result;
+} job_claim_request;
+
+typedef struct job_claim {
+  job_claim_outcome outcome;
+  long attempt; /* ACQUIRED: the attempt to run; else the record's (0: none) */
+  long crashes; /* workers that vanished running this job (this attempt chain) */
+  char token[JOB_STORE_TOKEN_LEN + 1]; /* ACQUIRED only */
+} job_claim;
 
 /* cfg and log are borrowed and must outlive the store; prefix ("bw:") is
  * copied. Does not connect: the first call does. */
@@ -46,19 +66,23 @@ job_store *job_store_new(const bw_config *cfg, const bw_logger *log, const char 
 void job_store_free(job_store *js); /* accepts NULL */
 
 /* One atomic script:
- *   - the record's status is final: FINISHED, *attempt_out = its attempt --
+ *   - the record's status is final: FINISHED, attempt = its attempt --
  *     unless `replay` (the request has replay_of), the status is not success
- *     and requested_attempt is above the record's: then as below, a new run;
- *   - else a lease exists: HELD, *attempt_out = the record's attempt (0: none);
- *   - else: a new token in token_out, the lease SET NX PX ttl_ms, the record
- *     rewritten (status running, worker, token, started now, no finished or
- *     result) with attempt = requested_attempt (at least 1), or previous attempt + 1 when
- *     that is larger and the previous record is running (its worker died)
- *     or interrupted: ACQUIRED, *attempt_out = that attempt. */
-int job_store_claim(job_store *js, const char *job_id, const char *worker_id,
-                    long requested_attempt, bool replay, long ttl_ms,
-                    char token_out[JOB_STORE_TOKEN_LEN + 1], job_claim_outcome *outcome,
-                    long *attempt_out, bw_error_t *err);
+ *     and the requested attempt is above the record's: then as below, a new
+ *     run (its crash count starts over);
+ *   - else a lease exists: HELD, attempt = the record's attempt (0: none);
+ *   - else, when the record is "running" (its worker vanished without a
+ *     final record: a crash or a kill), the crash count goes up by one; once
+ *     it reaches max_deliveries the record becomes final (infra_error, the
+ *     poison_result) and the answer is POISONED, nothing is leased;
+ *   - else: a new token, the lease SET NX PX ttl_ms, the record rewritten
+ *     (status running, worker, token, started now, crashes, no finished or
+ *     result) with attempt = the requested attempt, or previous attempt + 1
+ *     when that is larger and the previous record is running (its worker
+ *     died) or interrupted: ACQUIRED, attempt = that attempt.
+ * So a request runs at most max_deliveries times in a row that end with its
+ * worker gone; the next delivery is refused. */
+int job_store_claim(job_store *js, const job_claim_request *req, job_claim *out, bw_error_t *err);
 /* Compare-and-PEXPIRE: *still_ours false when the lease expired or another
  * token holds it (nothing is changed then). */
 int job_store_extend(job_store *js, const char *job_id, const char *token, long ttl_ms,

@@ -1,35 +1,108 @@
 #include "masker.h"
 
-#include "cleanup.h"
-
 #include <limits.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
-/* An Aho-Corasick automaton over bytes. Children are kept as sibling lists
- * (secrets are random strings, so the trie is mostly chains), except at the
- * root, where a dense table serves the hot path: most text bytes start no
- * secret and fall straight back to the root. */
-typedef struct ac_node {
-  uint32_t child;   /* first child; 0 when none (the root is never a child) */
-  uint32_t sibling; /* next child of the same parent; 0 when none */
-  uint32_t fail;    /* longest proper suffix that is also a trie path */
-  uint32_t depth;
-  uint32_t out; /* longest form ending here, this node or along fail links */
-  unsigned char byte;
-  bool terminal;
+/* An Aho-Corasick automaton over bytes, laid out for many secrets.
+ *
+ * Forms are random strings, so the trie is mostly chains: the nodes a form
+ * adds are created one after the other, and a node whose parent is the node
+ * just before it (NODE_CHAIN) needs no edge stored at all. The other edges
+ * (one per branch, about one per form) are in a hash table keyed by (parent,
+ * byte); a node with many children gets a dense 256-entry table instead, and
+ * the root always has one (root_next), which also serves the hot path: most
+ * text bytes start no form and fall straight back to the root. A node is 6
+ * bytes; the longest form ending at a node (its own or along the fail links)
+ * is kept in a hash table for the few nodes that have one (NODE_OUT).
+ *
+ * Registration only builds the trie; the fail links are computed once, by
+ * masker_ready() on the first use after a registration (see masker.h). */
+typedef struct __attribute__((packed)) ac_node {
+  /* The longest proper suffix that is also a trie path; for a NODE_DENSE
+   * node the index of its table instead (the fail link is in dense_fail). */
+  uint32_t fail;
+  unsigned char byte; /* of the edge from the parent */
+  uint8_t flags;
 } ac_node;
 
+enum {
+  NODE_CHAIN = 1 << 0,    /* the parent is the node just before (nodes[i - 1]) */
+  NODE_TERMINAL = 1 << 1, /* a form ends here */
+  NODE_OUT = 1 << 2,      /* a form ends here or along the fail links: see outs */
+  NODE_SPARSE = 1 << 3,   /* has children in the edge table */
+  NODE_DENSE = 1 << 4,    /* has a dense child table: dense[fail] */
+  NODE_LINKED = 1 << 5,   /* fail and out computed (used while linking) */
+};
+
+/* A node that is not its parent's chain child, with that parent and its
+ * depth: the link needs every node's parent (chain children have theirs
+ * implicitly) and goes by depth. Appended in order of child, so sorted. */
+typedef struct chain_start {
+  uint32_t child;
+  uint32_t parent;
+  uint32_t depth;
+} chain_start;
+
+/* An edge of the edge table. parent 0 marks an empty slot (the root's
+ * children are all in root_next). The byte is the child's, kept here so a
+ * probe does not have to read the child. */
+typedef struct edge {
+  uint32_t parent;
+  uint32_t child;
+  unsigned char byte;
+} edge;
+
+/* Open addressing, key 0 = empty (never a key: node 0 is the root). */
+typedef struct u32_entry {
+  uint32_t key;
+  uint32_t val;
+} u32_entry;
+
+typedef struct u32_map {
+  u32_entry *slots;
+  size_t cap; /* a power of two, or 0 */
+  size_t n;
+} u32_map;
+
+/* A node with this many children or more gets a dense table (1 KiB, about
+ * what its children cost in the edge table) at the next link. The link then
+ * fills the table's other entries with the automaton's transitions (the
+ * state the fail links lead to, marked VIA_FAIL), so a step from a wide node,
+ * which is most steps in text that keeps starting forms, is one lookup. */
+#define DENSE_MIN 32
+#define VIA_FAIL 0x80000000u /* node indices stay below it (new_node) */
+
 struct masker {
-  ac_node *nodes; /* nodes[0] is the root */
+  /* nodes[0] is the root; nodes[n_nodes] is always a zeroed sentinel, so
+   * looking at the next node for a chain child needs no bounds check. */
+  ac_node *nodes;
   size_t n_nodes;
   size_t cap_nodes;
   uint32_t root_next[256];
+  chain_start *starts;
+  size_t n_starts;
+  size_t cap_starts;
+  edge *edges;
+  size_t n_edges;
+  size_t cap_edges; /* a power of two */
+  u32_map outs;     /* node -> longest form ending there (NODE_OUT) */
+  uint32_t (*dense)[256];
+  uint32_t *dense_fail; /* the fail link of each table's node */
+  size_t n_dense;
+  size_t cap_dense;
   size_t longest;
   size_t forms;
+  /* false after a registration until the next link; the link is the only
+   * write after registration, done once under link_lock (masker_ready). */
+  atomic_bool linked;
+  pthread_mutex_t link_lock;
 };
 
 static void *xmalloc(size_t size) {
@@ -39,8 +112,15 @@ static void *xmalloc(size_t size) {
   return p;
 }
 
+static void *xcalloc(size_t n, size_t size) {
+  void *p = calloc(n ? n : 1, size ? size : 1);
+  if (!p)
+    abort();
+  return p;
+}
+
 /* A realloc that wipes the old block: realloc may move the data and leave a
- * copy of the secrets in freed memory. */
+ * copy of the secrets in freed memory. The new part is zeroed. */
 static void *grow_wiped(void *old, size_t old_size, size_t new_size) {
   void *p = xmalloc(new_size);
   if (old) {
@@ -48,26 +128,135 @@ static void *grow_wiped(void *old, size_t old_size, size_t new_size) {
     explicit_bzero(old, old_size);
     free(old);
   }
+  memset((char *)p + old_size, 0, new_size - old_size);
   return p;
 }
 
+/* Large blocks (the node array, the hash tables) live in their own mappings,
+ * with transparent huge pages where the system allows them: lookups in a trie
+ * larger than the caches land on random pages, and 4 KiB pages would add a
+ * TLB miss to each. The arrays that only grow (nodes, chain starts) are moved
+ * by mremap, without copying: no copy of the secrets is left behind, and the
+ * peak is the array itself, not the old block and the new. */
+#define MAPPED_MIN ((size_t)1 << 20)
+
+static void *map_zeroed(size_t size) {
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED)
+    abort();
+  madvise(p, size, MADV_HUGEPAGE); /* advice: fine if refused */
+  return p;
+}
+
+/* A zeroed block; released by block_free with the same size. */
+static void *block_alloc(size_t size) {
+  return size >= MAPPED_MIN ? map_zeroed(size) : xcalloc(1, size);
+}
+
+/* Wipes the used part (the rest was never written) and releases. */
+static void block_free(void *p, size_t used, size_t size) {
+  if (!p)
+    return;
+  explicit_bzero(p, used);
+  if (size >= MAPPED_MIN)
+    munmap(p, size);
+  else
+    free(p);
+}
+
+static void *array_grow(void *old, size_t old_size, size_t new_size) {
+  if (new_size < MAPPED_MIN)
+    return grow_wiped(old, old_size, new_size);
+  if (old_size < MAPPED_MIN) {
+    void *p = map_zeroed(new_size);
+    if (old) {
+      memcpy(p, old, old_size);
+      explicit_bzero(old, old_size);
+      free(old);
+    }
+    return p;
+  }
+  void *p = mremap(old, old_size, new_size, MREMAP_MAYMOVE);
+  if (p == MAP_FAILED)
+    abort();
+  madvise(p, new_size, MADV_HUGEPAGE);
+  return p;
+}
+
+static size_t hash_slot(uint64_t key, size_t cap) {
+  /* Fibonacci hashing: the high bits of the product are the well-mixed ones. */
+  uint64_t h = key * 0x9e3779b97f4a7c15ull;
+  return (size_t)(h >> 32) & (cap - 1);
+}
+
+/* ---- small maps ---------------------------------------------------------- */
+
+static uint32_t u32_map_get(const u32_map *t, uint32_t key) {
+  if (!t->cap)
+    return 0;
+  for (size_t i = hash_slot(key, t->cap);; i = (i + 1) & (t->cap - 1)) {
+    if (t->slots[i].key == key)
+      return t->slots[i].val;
+    if (t->slots[i].key == 0)
+      return 0;
+  }
+}
+
+static u32_entry *u32_map_slot(u32_map *t, uint32_t key) {
+  for (size_t i = hash_slot(key, t->cap);; i = (i + 1) & (t->cap - 1)) {
+    if (t->slots[i].key == key || t->slots[i].key == 0)
+      return &t->slots[i];
+  }
+}
+
+static void u32_map_put(u32_map *t, uint32_t key, uint32_t val) {
+  if ((t->n + 1) * 2 > t->cap) {
+    u32_map grown = {.cap = t->cap ? t->cap * 2 : 64};
+    grown.slots = block_alloc(grown.cap * sizeof(u32_entry));
+    for (size_t i = 0; i < t->cap; i++) {
+      if (t->slots[i].key)
+        *u32_map_slot(&grown, t->slots[i].key) = t->slots[i];
+    }
+    grown.n = t->n;
+    block_free(t->slots, t->cap * sizeof(u32_entry), t->cap * sizeof(u32_entry));
+    *t = grown;
+  }
+  u32_entry *e = u32_map_slot(t, key);
+  if (e->key == 0)
+    t->n++;
+  *e = (u32_entry){key, val};
+}
+
+static void u32_map_free(u32_map *t) {
+  block_free(t->slots, t->cap * sizeof(u32_entry), t->cap * sizeof(u32_entry));
+}
+
+/* ---- the trie ------------------------------------------------------------ */
+
 masker *masker_new(void) {
-  masker *m = calloc(1, sizeof(*m));
-  if (!m)
-    abort();
+  masker *m = xcalloc(1, sizeof(*m));
   m->cap_nodes = 64;
-  m->nodes = calloc(m->cap_nodes, sizeof(ac_node));
-  if (!m->nodes)
-    abort();
+  m->nodes = xcalloc(m->cap_nodes, sizeof(ac_node));
   m->n_nodes = 1;
+  m->nodes[0].flags = NODE_LINKED;
+  atomic_init(&m->linked, true);
+  pthread_mutex_init(&m->link_lock, NULL);
   return m;
 }
 
 void masker_free(masker *m) {
   if (!m)
     return;
-  explicit_bzero(m->nodes, m->cap_nodes * sizeof(ac_node));
-  free(m->nodes);
+  block_free(m->nodes, m->n_nodes * sizeof(ac_node), m->cap_nodes * sizeof(ac_node));
+  block_free(m->starts, m->n_starts * sizeof(chain_start), m->cap_starts * sizeof(chain_start));
+  block_free(m->edges, m->cap_edges * sizeof(edge), m->cap_edges * sizeof(edge));
+  u32_map_free(&m->outs);
+  if (m->dense) {
+    explicit_bzero(m->dense, m->n_dense * sizeof(*m->dense));
+    free(m->dense);
+  }
+  free(m->dense_fail);
+  pthread_mutex_destroy(&m->link_lock);
   explicit_bzero(m, sizeof(*m));
   free(m);
 }
@@ -80,84 +269,465 @@ size_t masker_forms(const masker *m) {
   return m ? m->forms : 0;
 }
 
-static uint32_t find_child(const masker *m, uint32_t node, unsigned char c) {
-  for (uint32_t x = m->nodes[node].child; x; x = m->nodes[x].sibling) {
-    if (m->nodes[x].byte == c)
-      return x;
+size_t masker_footprint(const masker *m) {
+  if (!m)
+    return 0;
+  return sizeof(*m) + m->n_nodes * sizeof(ac_node) + m->n_starts * sizeof(chain_start) +
+         m->cap_edges * sizeof(edge) + m->outs.cap * sizeof(u32_entry) +
+         m->n_dense * (sizeof(*m->dense) + sizeof(uint32_t));
+}
+
+static inline uint32_t *dense_table(const masker *m, uint32_t node) {
+  return m->dense[m->nodes[node].fail];
+}
+
+static inline uint32_t fail_of(const masker *m, uint32_t node) {
+  const ac_node *n = &m->nodes[node];
+  return (n->flags & NODE_DENSE) ? m->dense_fail[n->fail] : n->fail;
+}
+
+static size_t edge_slot(uint32_t parent, unsigned char c, size_t cap) {
+  return hash_slot((uint64_t)parent << 8 | c, cap);
+}
+
+static uint32_t edge_find(const masker *m, uint32_t parent, unsigned char c) {
+  size_t mask = m->cap_edges - 1;
+  for (size_t i = edge_slot(parent, c, m->cap_edges);; i = (i + 1) & mask) {
+    const edge *e = &m->edges[i];
+    if (e->parent == parent && e->byte == c)
+      return e->child;
+    if (e->parent == 0)
+      return 0;
   }
+}
+
+static void edge_put(edge *edges, size_t cap, edge e) {
+  size_t i = edge_slot(e.parent, e.byte, cap);
+  while (edges[i].parent)
+    i = (i + 1) & (cap - 1);
+  edges[i] = e;
+}
+
+static void edge_insert(masker *m, uint32_t parent, uint32_t child) {
+  if ((m->n_edges + 1) * 2 > m->cap_edges) {
+    size_t cap = m->cap_edges ? m->cap_edges * 2 : 64;
+    edge *grown = block_alloc(cap * sizeof(edge));
+    size_t kept = 0;
+    for (size_t i = 0; i < m->cap_edges; i++) {
+      edge e = m->edges[i];
+      /* edges of nodes that went dense since are dropped here */
+      if (e.parent && !(m->nodes[e.parent].flags & NODE_DENSE)) {
+        edge_put(grown, cap, e);
+        kept++;
+      }
+    }
+    block_free(m->edges, m->cap_edges * sizeof(edge), m->cap_edges * sizeof(edge));
+    m->edges = grown;
+    m->cap_edges = cap;
+    m->n_edges = kept;
+  }
+  edge_put(m->edges, m->cap_edges, (edge){parent, child, m->nodes[child].byte});
+  m->n_edges++;
+}
+
+/* The child of node s (not the root) by byte c, or 0. */
+static inline uint32_t child_of(const masker *m, uint32_t s, unsigned char c) {
+  const ac_node *next = &m->nodes[s + 1];
+  if ((next->flags & NODE_CHAIN) && next->byte == c)
+    return s + 1;
+  uint8_t flags = m->nodes[s].flags;
+  if (flags & NODE_DENSE) {
+    uint32_t x = dense_table(m, s)[c];
+    return (x & VIA_FAIL) ? 0 : x;
+  }
+  if (flags & NODE_SPARSE)
+    return edge_find(m, s, c);
   return 0;
 }
 
-/* The automaton's transition: follow fail links until a trie edge fits. */
-static uint32_t ac_step(const masker *m, uint32_t state, unsigned char c) {
+/* The automaton's transition: follow fail links until a trie edge fits (or a
+ * dense table knows where they lead). */
+static inline uint32_t ac_step(const masker *m, uint32_t state, unsigned char c) {
   for (;;) {
     if (state == 0)
       return m->root_next[c];
-    uint32_t x = find_child(m, state, c);
-    if (x)
-      return x;
-    state = m->nodes[state].fail;
+    const ac_node *next = &m->nodes[state + 1];
+    if ((next->flags & NODE_CHAIN) && next->byte == c)
+      return state + 1;
+    uint8_t flags = m->nodes[state].flags;
+    if (flags & NODE_DENSE) {
+      uint32_t x = dense_table(m, state)[c];
+      if (x)
+        return x & ~VIA_FAIL;
+    } else if (flags & NODE_SPARSE) {
+      uint32_t x = edge_find(m, state, c);
+      if (x)
+        return x;
+    }
+    state = (flags & NODE_DENSE) ? m->dense_fail[m->nodes[state].fail] : m->nodes[state].fail;
   }
 }
 
+/* Length of the longest form that ends in this state, 0 when none does. */
+static inline uint32_t ac_match(const masker *m, uint32_t state) {
+  return (m->nodes[state].flags & NODE_OUT) ? u32_map_get(&m->outs, state) : 0;
+}
+
 static uint32_t new_node(masker *m) {
-  if (m->n_nodes == m->cap_nodes) {
-    if (m->cap_nodes >= UINT32_MAX / 2)
+  if (m->n_nodes + 2 > m->cap_nodes) {
+    if (m->cap_nodes >= VIA_FAIL / 2)
       abort();
     size_t cap = m->cap_nodes * 2;
-    m->nodes = grow_wiped(m->nodes, m->cap_nodes * sizeof(ac_node), cap * sizeof(ac_node));
-    memset(m->nodes + m->cap_nodes, 0, (cap - m->cap_nodes) * sizeof(ac_node));
+    m->nodes = array_grow(m->nodes, m->cap_nodes * sizeof(ac_node), cap * sizeof(ac_node));
     m->cap_nodes = cap;
   }
   return (uint32_t)m->n_nodes++;
 }
 
-/* Adds one form to the trie; the fail links are rebuilt by ac_link() once per
- * public call. Returns 1 when the form is new. */
-static int trie_insert(masker *m, const unsigned char *bytes, size_t len) {
-  uint32_t cur = 0;
-  for (size_t i = 0; i < len; i++) {
-    uint32_t nx = cur == 0 ? m->root_next[bytes[i]] : find_child(m, cur, bytes[i]);
-    if (!nx) {
-      nx = new_node(m);
-      m->nodes[nx].byte = bytes[i];
-      m->nodes[nx].depth = m->nodes[cur].depth + 1;
-      m->nodes[nx].sibling = m->nodes[cur].child;
-      m->nodes[cur].child = nx;
-      if (cur == 0)
-        m->root_next[bytes[i]] = nx;
-    }
-    cur = nx;
+static void starts_push(masker *m, uint32_t child, uint32_t parent, uint32_t depth) {
+  if (m->n_starts == m->cap_starts) {
+    size_t cap = m->cap_starts ? m->cap_starts * 2 : 64;
+    m->starts =
+        array_grow(m->starts, m->cap_starts * sizeof(chain_start), cap * sizeof(chain_start));
+    m->cap_starts = cap;
   }
-  if (m->nodes[cur].terminal)
+  m->starts[m->n_starts++] = (chain_start){child, parent, depth};
+}
+
+static uint32_t add_child(masker *m, uint32_t parent, unsigned char c, uint32_t depth) {
+  uint32_t v = new_node(m);
+  bool chain = parent == v - 1; /* the parent is the newest node: no edge to store */
+  m->nodes[v] = (ac_node){.byte = c, .flags = chain ? NODE_CHAIN : 0};
+  if (!chain)
+    starts_push(m, v, parent, depth);
+  if (parent == 0) {
+    m->root_next[c] = v;
+  } else if (m->nodes[parent].flags & NODE_DENSE) {
+    dense_table(m, parent)[c] = v;
+  } else if (!chain) {
+    edge_insert(m, parent, v);
+    m->nodes[parent].flags |= NODE_SPARSE;
+  }
+  return v;
+}
+
+/* Adds one form to the trie. Returns 1 when the form is new. */
+static int trie_insert(masker *m, const unsigned char *bytes, size_t len) {
+  if (len >= UINT32_MAX / 2)
+    return 0; /* lengths are kept in 32 bits; no secret is 2 GiB */
+  uint32_t cur = 0;
+  size_t i = 0;
+  for (; i < len; i++) {
+    uint32_t next = cur == 0 ? m->root_next[bytes[i]] : child_of(m, cur, bytes[i]);
+    if (!next)
+      break;
+    cur = next;
+  }
+  for (; i < len; i++)
+    cur = add_child(m, cur, bytes[i], (uint32_t)i + 1);
+  if (m->nodes[cur].flags & NODE_TERMINAL)
     return 0;
-  m->nodes[cur].terminal = true;
+  m->nodes[cur].flags |= NODE_TERMINAL | NODE_OUT;
+  /* A node's out value only grows as forms are added (it is the longest form
+   * that ends the node's string), so an earlier link's value is a lower bound. */
+  if (u32_map_get(&m->outs, cur) < len)
+    u32_map_put(&m->outs, cur, (uint32_t)len);
   m->forms++;
   if (len > m->longest)
     m->longest = len;
+  atomic_store_explicit(&m->linked, false, memory_order_relaxed);
   return 1;
 }
 
-/* Breadth-first, so every fail target (shallower) is linked before it is used. */
-static void ac_link(masker *m) {
-  cleanup_free uint32_t *queue = xmalloc(m->n_nodes * sizeof(uint32_t));
-  size_t head = 0, tail = 0;
-  for (uint32_t v = m->nodes[0].child; v; v = m->nodes[v].sibling) {
-    m->nodes[v].fail = 0;
-    m->nodes[v].out = m->nodes[v].terminal ? m->nodes[v].depth : 0;
-    queue[tail++] = v;
+/* ---- linking ------------------------------------------------------------- */
+
+/* Nodes with many children get a dense table, counted over the chain starts
+ * (every child but the chain child is one). */
+static void make_dense(masker *m) {
+  if (m->n_starts == 0)
+    return;
+  uint8_t *kids = block_alloc(m->n_nodes);
+  for (size_t i = 0; i < m->n_starts; i++) {
+    uint32_t p = m->starts[i].parent;
+    if (kids[p] < UINT8_MAX)
+      kids[p]++;
   }
-  while (head < tail) {
-    uint32_t u = queue[head++];
-    for (uint32_t v = m->nodes[u].child; v; v = m->nodes[v].sibling) {
-      uint32_t f = ac_step(m, m->nodes[u].fail, m->nodes[v].byte);
-      m->nodes[v].fail = f;
-      uint32_t own = m->nodes[v].terminal ? m->nodes[v].depth : 0;
-      m->nodes[v].out = own > m->nodes[f].out ? own : m->nodes[f].out;
-      queue[tail++] = v;
+  for (size_t i = 0; i < m->n_starts; i++) {
+    uint32_t p = m->starts[i].parent, v = m->starts[i].child;
+    if (p == 0)
+      continue;
+    if (!(m->nodes[p].flags & NODE_DENSE)) {
+      if (kids[p] + 1 < DENSE_MIN)
+        continue;
+      if (m->n_dense == m->cap_dense) {
+        size_t cap = m->cap_dense ? m->cap_dense * 2 : 16;
+        m->dense = grow_wiped(m->dense, m->cap_dense * sizeof(*m->dense), cap * sizeof(*m->dense));
+        m->dense_fail =
+            grow_wiped(m->dense_fail, m->cap_dense * sizeof(uint32_t), cap * sizeof(uint32_t));
+        m->cap_dense = cap;
+      }
+      m->dense_fail[m->n_dense] = 0; /* linked next */
+      m->nodes[p].fail = (uint32_t)m->n_dense++;
+      m->nodes[p].flags = (uint8_t)((m->nodes[p].flags | NODE_DENSE) & ~NODE_SPARSE);
+      if (m->nodes[p + 1].flags & NODE_CHAIN)
+        dense_table(m, p)[m->nodes[p + 1].byte] = p + 1;
+    }
+    dense_table(m, p)[m->nodes[v].byte] = v;
+  }
+  block_free(kids, 0, m->n_nodes); /* counts, no secret: no need to wipe */
+}
+
+static uint32_t parent_of(const masker *m, uint32_t v) {
+  if (m->nodes[v].flags & NODE_CHAIN)
+    return v - 1;
+  size_t lo = 0, hi = m->n_starts;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (m->starts[mid].child < v)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return m->starts[lo].parent;
+}
+
+static inline bool is_linked(const ac_node *nodes, uint32_t u) {
+  return nodes[u].flags & NODE_LINKED;
+}
+
+/* The fail walk for a child with byte c, from f (its parent's fail link).
+ * Returns true with *x the fail target, found as a child of *at (0 for the
+ * root); false when it reached *at, a node whose own fail link is not known. */
+static bool fail_walk(const masker *m, uint32_t f, unsigned char c, uint32_t *x, uint32_t *at) {
+  for (;;) {
+    *at = f;
+    if (f == 0) {
+      *x = m->root_next[c];
+      return true;
+    }
+    *x = child_of(m, f, c);
+    if (*x)
+      return true;
+    if (!is_linked(m->nodes, f))
+      return false;
+    f = fail_of(m, f);
+  }
+}
+
+static void link_finish(masker *m, uint32_t v, uint32_t x) {
+  ac_node *nodes = m->nodes;
+  if (nodes[v].flags & NODE_DENSE)
+    m->dense_fail[nodes[v].fail] = x;
+  else
+    nodes[v].fail = x;
+  if (nodes[x].flags & NODE_OUT) {
+    uint32_t inherited = u32_map_get(&m->outs, x);
+    if (inherited > ((nodes[v].flags & NODE_OUT) ? u32_map_get(&m->outs, v) : 0)) {
+      u32_map_put(&m->outs, v, inherited);
+      nodes[v].flags |= NODE_OUT;
+    }
+  }
+  nodes[v].flags |= NODE_LINKED;
+}
+
+/* Linking v needs its parent, the nodes along the parent's fail links and the
+ * fail target (for its out value) linked first. They are all shallower than
+ * v, so a stack of pending nodes (at most one per depth) resolves them in any
+ * order; it is only needed when a fail walk reaches a node of a later form. */
+typedef struct link_frame {
+  uint32_t v;
+  uint32_t f; /* where the fail walk resumes; UINT32_MAX: at the parent's fail */
+} link_frame;
+
+typedef struct link_stack {
+  link_frame *frames;
+  size_t n;
+  size_t cap;
+} link_stack;
+
+static void link_push(link_stack *st, uint32_t v, uint32_t f) {
+  if (st->n == st->cap) {
+    st->cap = st->cap ? st->cap * 2 : 64;
+    st->frames = realloc(st->frames, st->cap * sizeof(link_frame));
+    if (!st->frames)
+      abort();
+  }
+  st->frames[st->n++] = (link_frame){v, f};
+}
+
+static void link_pending(masker *m, link_stack *st, uint32_t v0, uint32_t f0) {
+  ac_node *nodes = m->nodes;
+  st->n = 0;
+  link_push(st, v0, f0);
+  while (st->n > 0) {
+    link_frame *fr = &st->frames[st->n - 1];
+    uint32_t v = fr->v;
+    if (is_linked(nodes, v)) {
+      st->n--;
+      continue;
+    }
+    uint32_t f = fr->f;
+    if (f == UINT32_MAX) {
+      uint32_t p = parent_of(m, v);
+      if (!is_linked(nodes, p)) {
+        link_push(st, p, UINT32_MAX);
+        continue;
+      }
+      if (p == 0) {
+        link_finish(m, v, 0);
+        st->n--;
+        continue;
+      }
+      f = fail_of(m, p);
+    }
+    uint32_t x, at;
+    bool walked = fail_walk(m, f, nodes[v].byte, &x, &at);
+    if (!walked || !is_linked(nodes, x)) {
+      fr->f = at; /* resume there once the blocking node is linked */
+      link_push(st, walked ? x : at, UINT32_MAX);
+      continue;
+    }
+    link_finish(m, v, x);
+    st->n--;
+  }
+}
+
+/* Completes the dense tables: every byte without a child gets the state the
+ * fail links lead to. */
+static void complete_dense(masker *m) {
+  for (size_t t = 0; t < m->n_dense; t++) {
+    uint32_t *table = m->dense[t];
+    uint32_t fail = m->dense_fail[t];
+    for (unsigned c = 0; c < 256; c++) {
+      if (!table[c])
+        table[c] = VIA_FAIL | ac_step(m, fail, (unsigned char)c);
     }
   }
 }
+
+/* Shallow nodes are linked first, one depth after the other, as in the usual
+ * breadth-first link: they are the fail targets of almost every deeper node.
+ * Deeper nodes are then linked chain by chain (runs of nodes that each are
+ * the child of the one before), in the order of their indices, which is the
+ * order of memory: each walk starts at the fail target the previous one
+ * found, and a fail target that is not linked yet (a deep node of a later
+ * form) is rare and linked first by link_pending. */
+#define LINK_SHALLOW 6
+
+/* Links v, whose parent is p. */
+static inline void link_node(masker *m, link_stack *st, uint32_t v, uint32_t p) {
+  ac_node *nodes = m->nodes;
+  if (p == 0) {
+    link_finish(m, v, 0);
+    return;
+  }
+  if (!is_linked(nodes, p)) {
+    link_pending(m, st, v, UINT32_MAX);
+    return;
+  }
+  unsigned char c = nodes[v].byte;
+  uint32_t f = fail_of(m, p), x;
+  for (;;) {
+    if (f == 0) {
+      x = m->root_next[c];
+      break;
+    }
+    if ((nodes[f + 1].flags & NODE_CHAIN) && nodes[f + 1].byte == c) {
+      x = f + 1;
+      break;
+    }
+    uint8_t flags = nodes[f].flags;
+    if (flags & NODE_DENSE) {
+      /* during the link the tables hold children only (ac_link) */
+      x = m->dense[nodes[f].fail][c];
+      if (x)
+        break;
+    } else if (flags & NODE_SPARSE) {
+      x = edge_find(m, f, c);
+      if (x)
+        break;
+    }
+    if (!(flags & NODE_LINKED)) {
+      link_pending(m, st, v, UINT32_MAX); /* f is a later form's */
+      return;
+    }
+    f = (flags & NODE_DENSE) ? m->dense_fail[nodes[f].fail] : nodes[f].fail;
+  }
+  if (is_linked(nodes, x))
+    link_finish(m, v, x);
+  else
+    link_pending(m, st, v, UINT32_MAX); /* its out value is needed */
+}
+
+/* Chain k (0 ..= n_starts) starts at node 1, depth 1 (k = 0), or at
+ * starts[k - 1], and ends where the next one starts. */
+typedef struct chain {
+  uint32_t first;
+  uint32_t end;
+  uint32_t parent;
+  uint32_t depth;
+} chain;
+
+static chain chain_at(const masker *m, size_t k) {
+  chain c = {1, 0, 0, 1};
+  if (k > 0)
+    c = (chain){m->starts[k - 1].child, 0, m->starts[k - 1].parent, m->starts[k - 1].depth};
+  c.end = k < m->n_starts ? m->starts[k].child : (uint32_t)m->n_nodes;
+  return c;
+}
+
+/* Computes every fail link and out value from scratch: linear in the nodes
+ * (the fail walks are the usual amortized O(length) per path). */
+static void ac_link(masker *m) {
+  ac_node *nodes = m->nodes;
+  for (size_t v = 1; v < m->n_nodes; v++)
+    nodes[v].flags &= (uint8_t)~NODE_LINKED;
+  for (size_t t = 0; t < m->n_dense; t++) {
+    for (unsigned c = 0; c < 256; c++) {
+      if (m->dense[t][c] & VIA_FAIL)
+        m->dense[t][c] = 0; /* the last link's transitions: forms came since */
+    }
+  }
+  make_dense(m);
+  link_stack st = {0};
+  size_t n_chains = m->n_nodes > 1 ? m->n_starts + 1 : 0;
+  for (uint32_t d = 1; d <= LINK_SHALLOW; d++) {
+    for (size_t k = 0; k < n_chains; k++) {
+      chain c = chain_at(m, k);
+      if (c.depth > d || c.first + (d - c.depth) >= c.end)
+        continue;
+      uint32_t v = c.first + (d - c.depth);
+      if (!is_linked(nodes, v))
+        link_node(m, &st, v, v == c.first ? c.parent : v - 1);
+    }
+  }
+  for (size_t k = 0; k < n_chains; k++) {
+    chain c = chain_at(m, k);
+    uint32_t skip = c.depth > LINK_SHALLOW ? 0 : LINK_SHALLOW + 1 - c.depth;
+    for (uint32_t v = c.first + skip; v < c.end; v++) {
+      if (!is_linked(nodes, v))
+        link_node(m, &st, v, v == c.first ? c.parent : v - 1);
+    }
+  }
+  free(st.frames);
+  complete_dense(m);
+}
+
+/* Links on the first use after a registration. Any thread may get here first;
+ * the others wait on the lock and then see the finished automaton. */
+static void masker_ready(const masker *cm) {
+  masker *m = (masker *)cm; /* allocated by masker_new, never const itself */
+  if (atomic_load_explicit(&m->linked, memory_order_acquire))
+    return;
+  pthread_mutex_lock(&m->link_lock);
+  if (!atomic_load_explicit(&m->linked, memory_order_relaxed)) {
+    ac_link(m);
+    atomic_store_explicit(&m->linked, true, memory_order_release);
+  }
+  pthread_mutex_unlock(&m->link_lock);
+}
+
+/* ---- forms --------------------------------------------------------------- */
 
 static int add_form(masker *m, const char *bytes, size_t len) {
   if (len < MASKER_MIN_SECRET)
@@ -169,23 +739,33 @@ static void add_base64_forms(masker *m, const char *value, size_t len) {
   if (len > INT_MAX / 2)
     return; /* EVP_EncodeBlock takes an int; no real secret is this big */
   size_t cap = 4 * ((len + 2) / 3) + 1;
-  char *b64 = xmalloc(cap);
+  char stack_buf[256];
+  char *b64 = cap <= sizeof(stack_buf) ? stack_buf : xmalloc(cap);
   size_t n = (size_t)EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)value, (int)len);
   size_t unpadded = n;
   while (unpadded > 0 && b64[unpadded - 1] == '=')
     unpadded--;
   add_form(m, b64, n);
-  add_form(m, b64, unpadded);
+  if (unpadded < n)
+    add_form(m, b64, unpadded);
+  bool url_differs = false;
   for (size_t i = 0; i < n; i++) {
-    if (b64[i] == '+')
+    if (b64[i] == '+') {
       b64[i] = '-';
-    else if (b64[i] == '/')
+      url_differs = true;
+    } else if (b64[i] == '/') {
       b64[i] = '_';
+      url_differs = true;
+    }
   }
-  add_form(m, b64, n);
-  add_form(m, b64, unpadded);
+  if (url_differs) {
+    add_form(m, b64, n);
+    if (unpadded < n)
+      add_form(m, b64, unpadded);
+  }
   explicit_bzero(b64, cap);
-  free(b64);
+  if (b64 != stack_buf)
+    free(b64);
 }
 
 /* jansson writes \u escapes with upper-case hex; PHP's json_encode and
@@ -209,6 +789,22 @@ static bool lowercase_unicode_escapes(char *s, size_t len) {
 }
 
 static void add_json_forms(masker *m, const char *value, size_t len) {
+  /* jansson escapes '"', '\\' and control characters always, '/' with
+   * JSON_ESCAPE_SLASH and non-ASCII with JSON_ENSURE_ASCII, and copies
+   * everything else: a flag set whose escapes the value does not contain
+   * writes the plain value (registered already), so it is skipped. */
+  bool special = false, slash = false, high = false;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)value[i];
+    if (c >= 0x80)
+      high = true;
+    else if (c < 0x20 || c == '"' || c == '\\')
+      special = true;
+    else if (c == '/')
+      slash = true;
+  }
+  if (!special && !slash && !high)
+    return;
   /* jansson refuses invalid UTF-8; such a value has no JSON form to mask. */
   json_t *js = json_stringn(value, len);
   if (!js)
@@ -216,7 +812,12 @@ static void add_json_forms(masker *m, const char *value, size_t len) {
   static const size_t flag_sets[] = {0, JSON_ENSURE_ASCII, JSON_ESCAPE_SLASH,
                                      JSON_ENSURE_ASCII | JSON_ESCAPE_SLASH};
   for (size_t f = 0; f < sizeof(flag_sets) / sizeof(flag_sets[0]); f++) {
-    char *dumped = json_dumps(js, JSON_ENCODE_ANY | flag_sets[f]);
+    size_t flags = flag_sets[f];
+    bool escapes =
+        special || ((flags & JSON_ESCAPE_SLASH) && slash) || ((flags & JSON_ENSURE_ASCII) && high);
+    if (!escapes)
+      continue;
+    char *dumped = json_dumps(js, JSON_ENCODE_ANY | flags);
     if (!dumped)
       abort();
     size_t n = strlen(dumped);
@@ -231,20 +832,34 @@ static void add_json_forms(masker *m, const char *value, size_t len) {
   json_decref(js);
 }
 
-static int add_secret_forms(masker *m, const char *value, size_t len) {
-  if (len < MASKER_MIN_SECRET)
-    return 0;
+static void add_value_forms(masker *m, const char *value, size_t len) {
   add_form(m, value, len);
   add_base64_forms(m, value, len);
   add_json_forms(m, value, len);
+}
+
+/* The whole value, and each of its lines when it has several: the worker
+ * masks container output line by line, so a printed PEM key arrives as lines
+ * that each must be hidden on their own. */
+static int add_secret_forms(masker *m, const char *value, size_t len) {
+  if (len < MASKER_MIN_SECRET)
+    return 0;
+  add_value_forms(m, value, len);
+  const char *end = value + len;
+  const char *eol = memchr(value, '\n', len);
+  for (const char *line = value; eol; line = eol + 1) {
+    eol = memchr(line, '\n', (size_t)(end - line));
+    size_t n = (size_t)((eol ? eol : end) - line);
+    if (n > 0 && line[n - 1] == '\r')
+      n--;
+    if (n >= MASKER_MIN_SECRET)
+      add_value_forms(m, line, n);
+  }
   return 1;
 }
 
 int masker_add_secret_len(masker *m, const char *value, size_t len) {
-  int rc = add_secret_forms(m, value, len);
-  if (rc)
-    ac_link(m);
-  return rc;
+  return add_secret_forms(m, value, len);
 }
 
 int masker_add_secret(masker *m, const char *value) {
@@ -255,7 +870,6 @@ int masker_add_exact(masker *m, const char *bytes, size_t len) {
   if (len < MASKER_MIN_SECRET)
     return 0;
   add_form(m, bytes, len);
-  ac_link(m);
   return 1;
 }
 
@@ -319,13 +933,59 @@ static size_t walk_config(masker *m, const json_t *v, bool secret) {
 size_t masker_add_config(masker *m, const json_t *config) {
   if (!config)
     return 0;
-  size_t n = walk_config(m, config, false);
-  if (n)
-    ac_link(m);
-  return n;
+  return walk_config(m, config, false);
 }
 
-/* ---- streaming ---------------------------------------------------------- */
+/* ---- scanning ------------------------------------------------------------ */
+
+void masker_scan_init(masker_scan *s, const masker *m) {
+  *s = (masker_scan){.m = m};
+  if (m)
+    masker_ready(m);
+}
+
+void masker_scan_feed(masker_scan *s, const void *bytes, size_t len) {
+  const masker *m = s->m;
+  if (s->found || !m || m->longest == 0) {
+    s->pos += len;
+    return;
+  }
+  masker_ready(m);
+  const unsigned char *p = bytes;
+  uint32_t state = s->state;
+  for (size_t i = 0; i < len; i++) {
+    if (state == 0) {
+      /* the same fast path as masker_stream_feed */
+      while (i < len && m->root_next[p[i]] == 0)
+        i++;
+      if (i == len)
+        break;
+    }
+    state = ac_step(m, state, p[i]);
+    uint32_t match = ac_match(m, state);
+    if (match) {
+      s->found = true;
+      s->first_end = s->pos + i + 1;
+      s->first_len = match;
+      break;
+    }
+  }
+  s->state = state;
+  s->pos += len;
+}
+
+bool masker_scan_found(const masker_scan *s) {
+  return s->found;
+}
+
+bool masker_contains(const masker *m, const char *text, size_t len) {
+  masker_scan s;
+  masker_scan_init(&s, m);
+  masker_scan_feed(&s, text, len);
+  return s.found;
+}
+
+/* ---- streaming ----------------------------------------------------------- */
 
 /* Bytes at positions [start, end) of the current text are hidden. */
 typedef struct mask_region {
@@ -356,12 +1016,12 @@ struct masker_stream {
 };
 
 masker_stream *masker_stream_new(const masker *m, masker_sink_fn sink, void *ctx) {
-  masker_stream *s = calloc(1, sizeof(*s));
-  if (!s)
-    abort();
+  masker_stream *s = xcalloc(1, sizeof(*s));
   s->m = m;
   s->sink = sink;
   s->ctx = ctx;
+  if (m)
+    masker_ready(m);
   return s;
 }
 
@@ -381,14 +1041,17 @@ size_t masker_stream_footprint(const masker_stream *s) {
   return s ? sizeof(*s) + s->ring_cap + s->reg_cap * sizeof(mask_region) : 0;
 }
 
-/* The ring is sized to the masker's longest form; grows (in order) when the
+/* The ring is sized to the masker's longest form (rounded up); grows (in order) when the
  * masker gained longer forms since, which the header asks callers not to do. */
-static void ring_fit(masker_stream *s, size_t need) {
-  if (s->ring_cap >= need)
+static void ring_fit(masker_stream *s, size_t longest) {
+  if (s->ring_cap >= longest)
     return;
+  size_t need = 16; /* a power of two: positions wrap with a mask */
+  while (need < longest)
+    need *= 2;
   unsigned char *ring = xmalloc(need);
   for (size_t i = 0; i < s->held; i++)
-    ring[i] = s->ring[(s->ring_head + i) % s->ring_cap];
+    ring[i] = s->ring[(s->ring_head + i) & (s->ring_cap - 1)];
   if (s->ring) {
     explicit_bzero(s->ring, s->ring_cap);
     free(s->ring);
@@ -416,7 +1079,7 @@ static void out_plain(masker_stream *s, const char *bytes, size_t len) {
 }
 
 static mask_region *region_at(masker_stream *s, size_t i) {
-  return &s->regions[(s->reg_head + i) % s->reg_cap];
+  return &s->regions[(s->reg_head + i) & (s->reg_cap - 1)];
 }
 
 /* Matches arrive in order of their end, so a new one can only overlap the
@@ -449,10 +1112,10 @@ static void region_add(masker_stream *s, uint64_t start, uint64_t end) {
 static void release_oldest(masker_stream *s) {
   uint64_t p = s->pos - s->held;
   unsigned char c = s->ring[s->ring_head];
-  s->ring_head = (s->ring_head + 1) % s->ring_cap;
+  s->ring_head = (s->ring_head + 1) & (s->ring_cap - 1);
   s->held--;
   while (s->reg_n > 0 && region_at(s, 0)->end <= p) {
-    s->reg_head = (s->reg_head + 1) % s->reg_cap;
+    s->reg_head = (s->reg_head + 1) & (s->reg_cap - 1);
     s->reg_n--;
   }
   if (s->reg_n > 0 && region_at(s, 0)->start <= p) {
@@ -474,6 +1137,7 @@ void masker_stream_feed(masker_stream *s, const char *text, size_t len) {
       s->sink(s->ctx, text, len, false);
     return;
   }
+  masker_ready(m);
   ring_fit(s, m->longest);
   const unsigned char *p = (const unsigned char *)text;
   for (size_t i = 0; i < len;) {
@@ -490,11 +1154,11 @@ void masker_stream_feed(masker_stream *s, const char *text, size_t len) {
       }
     }
     s->state = ac_step(m, s->state, p[i]);
-    s->ring[(s->ring_head + s->held) % s->ring_cap] = p[i];
+    s->ring[(s->ring_head + s->held) & (s->ring_cap - 1)] = p[i];
     s->held++;
     s->pos++;
     i++;
-    uint32_t match = m->nodes[s->state].out;
+    uint32_t match = ac_match(m, s->state);
     if (match)
       region_add(s, s->pos - match, s->pos);
     if (s->state == 0) {
@@ -523,7 +1187,7 @@ void masker_stream_flush(masker_stream *s) {
   s->ring_head = 0;
 }
 
-/* ---- whole text --------------------------------------------------------- */
+/* ---- whole text ---------------------------------------------------------- */
 
 typedef struct apply_out {
   char *buf;

@@ -9,13 +9,29 @@
  * is ever shown. Matches that only touch are hidden separately
  * ("[hidden][hidden]").
  *
- * Register every secret before the first masker_apply() or masker_stream_new():
- * the masker is read-only (and so safe to share between threads) after that. */
+ * Register every secret before the first masker_apply(), masker_stream_new(),
+ * masker_scan_init() or masker_contains(): the masker is read-only (and so
+ * safe to share between threads) after that. Registering only adds the forms
+ * to a trie, in time linear in their bytes; the automaton is linked once, by
+ * the first use after a registration (under a lock inside the masker, so that
+ * first use may come from any thread, or several at once). Registering many
+ * secrets, one call each or one config, is therefore linear in their bytes;
+ * registering again after a use links everything again on the next use.
+ *
+ * Memory is linear in the registered forms: about 6 bytes per trie node
+ * (about one per byte of a form: forms share only their first bytes), plus
+ * about 40 bytes per form for the trie's branches and matches, and 1 KiB per
+ * node with 32 children or more. A random secret of L bytes has forms of
+ * about 4 L bytes in all (plain, base64, base64url, JSON), so it costs about
+ * 25 L + 100 bytes; a line of a multi-line secret costs the same again. All
+ * of it is wiped (explicit_bzero) when freed, and no copy is left behind when
+ * an array grows. */
 #pragma once
 
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define MASKER_HIDDEN "[hidden]"
 #define MASKER_HIDDEN_LEN (sizeof(MASKER_HIDDEN) - 1)
@@ -35,6 +51,14 @@ void masker_free(masker *m);
  * '=' padding), URL-safe base64 (both), and the JSON-escaped text as jansson's
  * json_dumps writes it without the quotes (plain, JSON_ENSURE_ASCII,
  * JSON_ESCAPE_SLASH, and \u escapes in lower case as PHP and Python write them).
+ *
+ * A value with newlines (a PEM key, a multi-line JSON document) is registered
+ * whole, and each of its lines on its own with all its derived forms: the
+ * worker masks container output line by line, so a printed key arrives as
+ * separate lines. Lines are split on '\n', a '\r' that ends a line is not
+ * part of it, and lines shorter than MASKER_MIN_SECRET are skipped. The whole
+ * value's base64 and JSON forms have no newline and are matched whole.
+ *
  * Returns 1 when registered, 0 when the value is shorter than MASKER_MIN_SECRET. */
 int masker_add_secret(masker *m, const char *value);
 int masker_add_secret_len(masker *m, const char *value, size_t len);
@@ -42,7 +66,8 @@ int masker_add_secret_len(masker *m, const char *value, size_t len);
  * as they are; differential tests). Same 0/1 result as masker_add_secret. */
 int masker_add_exact(masker *m, const char *bytes, size_t len);
 /* Walks objects and arrays at any depth and registers the value of every key
- * whose name starts with '#': strings as they are, integers and reals as their
+ * whose name starts with '#' as masker_add_secret does (lines included):
+ * strings as they are, integers and reals as their
  * text. When such a key holds an object or array, every string and number
  * below it is a secret too. Booleans and null are not secrets. Returns how many
  * values were registered. */
@@ -53,6 +78,8 @@ size_t masker_add_config(masker *m, const json_t *config);
 size_t masker_longest(const masker *m);
 /* Number of distinct forms registered. */
 size_t masker_forms(const masker *m);
+/* Bytes the masker holds (its trie and tables), for benchmarks and tests. */
+size_t masker_footprint(const masker *m);
 
 /* Returns a new NUL-terminated buffer with every match replaced; *out_len gets
  * its length (the text may contain NUL bytes). m may be NULL: a plain copy. */
@@ -76,3 +103,28 @@ void masker_stream_flush(masker_stream *s);
 size_t masker_stream_footprint(const masker_stream *s);
 /* Wipes the held-back bytes; accepts NULL. */
 void masker_stream_free(masker_stream *s);
+
+/* Scanning: does a text contain any registered form? Fed in chunks of any
+ * size, with the same result as one pass over their concatenation (a form
+ * split across chunks is found), in the automaton's time per byte and with no
+ * memory beyond this struct: the masker is shared, read-only. Found means
+ * some form occurs, which is exactly when masker_apply() hides something
+ * (its output differs from the text unless every hidden region was itself
+ * the text "[hidden]"). The struct is the caller's (on the stack, say); the
+ * fields are read-only outside masker.c. */
+typedef struct masker_scan {
+  const masker *m;
+  uint32_t state;     /* the automaton's state after pos bytes */
+  bool found;         /* a form occurs in the bytes fed so far */
+  uint64_t pos;       /* bytes fed */
+  uint64_t first_end; /* when found: offset just past the first occurrence to end */
+  size_t first_len;   /* when found: the longest form that ends there */
+} masker_scan;
+
+/* m may be NULL (nothing is ever found). Links the masker if it needs it, as
+ * masker_apply does. After found, feeding only counts bytes. */
+void masker_scan_init(masker_scan *s, const masker *m);
+void masker_scan_feed(masker_scan *s, const void *bytes, size_t len);
+bool masker_scan_found(const masker_scan *s);
+/* One text at once: whether masker_apply would hide anything in it. */
+bool masker_contains(const masker *m, const char *text, size_t len);

@@ -464,6 +464,10 @@ static bool valid_job_id(const char *id) {
   return true;
 }
 
+static void scan_chunk(void *ctx, const void *data, size_t len) {
+  masker_scan_feed(ctx, data, len);
+}
+
 static int upload_one(int out_fd, artifact_store *store, const outputs_opts *opts, const planned *p,
                       bw_error_t *err) {
   cleanup_close int fd = open_planned(out_fd, p->rel, err);
@@ -474,8 +478,17 @@ static int upload_one(int out_fd, artifact_store *store, const outputs_opts *opt
     return bw_error_set(err, BW_ERR_USER, "changed while outputs were collected");
   char hex[DIGEST_SHA256_HEX_LEN + 1];
   int64_t size = 0;
-  if (digest_sha256_fd(fd, hex, &size, err) < 0)
+  masker_scan scan;
+  masker_scan_init(&scan, opts->refuse_secrets);
+  if (digest_sha256_fd_each(fd, hex, &size, scan_chunk, &scan, err) < 0)
     return -1;
+  if (masker_scan_found(&scan)) {
+    if (opts->on_refused)
+      opts->on_refused(opts->ctx, p->rel,
+                       "it holds one of the job's secrets (artifacts.secrets is refuse): not "
+                       "stored");
+    return 0;
+  }
   if (size != p->size)
     return bw_error_set(err, BW_ERR_USER,
                         "changed while outputs were collected (%" PRId64 " bytes, was %" PRId64 ")",
@@ -545,4 +558,64 @@ int outputs_read_state(const char *out_dir, json_t **state, bw_error_t *err) {
   if (parse_object(data, len, state, err) < 0)
     return bw_error_prefix(err, "out/state.json");
   return 0;
+}
+
+/* ---- secrets in the state ---------------------------------------------------------------- */
+
+static bool text_leaks(const masker *m, const char *s, size_t len) {
+  return masker_contains(m, s, len);
+}
+
+static bool value_leaks(const json_t *v, const masker *m, const char *path, char **where) {
+  switch (json_typeof(v)) {
+  case JSON_OBJECT: {
+    const char *key;
+    json_t *item;
+    json_object_foreach((json_t *)v, key, item) {
+      cleanup_free char *child = bw_strdup_printf("%s.%s", path, key);
+      if (text_leaks(m, key, strlen(key))) {
+        /* the key itself: name the object, not the key */
+        *where = bw_strdup(path);
+        return true;
+      }
+      if (key[0] == '#')
+        continue; /* a secret of the state's own, marked as one */
+      if (value_leaks(item, m, child, where))
+        return true;
+    }
+    return false;
+  }
+  case JSON_ARRAY: {
+    size_t i;
+    json_t *item;
+    json_array_foreach(v, i, item) {
+      cleanup_free char *child = bw_strdup_printf("%s[%zu]", path, i);
+      if (value_leaks(item, m, child, where))
+        return true;
+    }
+    return false;
+  }
+  case JSON_STRING:
+    if (!text_leaks(m, json_string_value(v), json_string_length(v)))
+      return false;
+    break;
+  case JSON_INTEGER:
+  case JSON_REAL: {
+    cleanup_free char *text = json_dumps(v, JSON_ENCODE_ANY);
+    if (!text || !text_leaks(m, text, strlen(text)))
+      return false;
+    break;
+  }
+  default:
+    return false;
+  }
+  *where = bw_strdup(path);
+  return true;
+}
+
+bool outputs_state_leaks(const json_t *state, const masker *m, char **where) {
+  *where = NULL;
+  if (!state || !m)
+    return false;
+  return value_leaks(state, m, "state", where);
 }

@@ -33,6 +33,7 @@
 
 #include "artifact_store.h"
 #include "error.h"
+#include "masker.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -54,6 +55,10 @@ typedef struct outputs_opts {
   outputs_artifact_fn on_artifact; /* may be NULL */
   outputs_refused_fn on_refused;   /* may be NULL; path is relative to out/ */
   void *ctx;
+  /* The job's secrets: a file holding one of them in any form is refused
+   * (reported to on_refused, not stored), found while the file is hashed.
+   * NULL: nothing is scanned (artifacts.secrets = store). */
+  const masker *refuse_secrets;
 } outputs_opts;
 
 /* out_dir is DATA/out; a missing out_dir (or out/tables, out/files) has
@@ -67,6 +72,12 @@ int outputs_collect(const char *out_dir, artifact_store *store, const outputs_op
  * BW_ERR_USER error naming the problem ("out/state.json: must be a JSON
  * object"). */
 int outputs_read_state(const char *out_dir, json_t **state, bw_error_t *err);
+
+/* Does the state show a secret of m where it is not marked as one: in a
+ * value or key outside the '#' keys (whose values are the state's own
+ * secrets, carried back on purpose)? *where gets the JSON path of the first
+ * (free() it). */
+bool outputs_state_leaks(const json_t *state, const masker *m, char **where);
 
 /* Parses a manifest's bytes: one JSON object, no NUL byte. BW_ERR_USER with
  * the reason ("invalid JSON at line 1, column 2: ...") otherwise. Exposed for

@@ -4,20 +4,21 @@
 #include "cleanup.h"
 #include "container.h"
 #include "data_dir.h"
+#include "disk_watch.h"
 #include "image_pull.h"
 #include "inputs.h"
 #include "job_logs.h"
 #include "job_request.h"
 #include "masker.h"
 #include "outputs.h"
+#include "test_hooks.h"
 #include "timeutil.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define LOGS_DRAIN_MS 5000             /* after exit, how long the log stream may take to end */
-#define OUTPUTS_MAX_BYTES (50LL << 30) /* per job; a full disk is no one's friend */
+#define LOGS_DRAIN_MS 5000 /* after exit, how long the log stream may take to end */
 #define UNPRIVILEGED_USER "65534:65534"
 
 /* Everything one job run holds; released in one place. */
@@ -35,10 +36,16 @@ typedef struct job_run {
   json_t *state_out;
   job_logs logs;
   bool logs_started;
+  disk_watch disk;
+  char *disk_message; /* set when the job ended for its disk (status disk_limit) */
   int64_t started_ms;
+  /* The job's time limit runs out here (monotonic): it bounds the inputs and
+   * the container together. 0 until the inputs start. */
+  int64_t deadline_ms;
   json_t *phases; /* name -> milliseconds */
   int64_t phase_start;
   long exit_code;
+  bool exit_known; /* a container ran and its exit code was read */
   bool oom_killed;
   bool timed_out;
   bool cancelled;
@@ -77,21 +84,25 @@ static void emit(job_run *run, json_t *ev) {
     bw_log_warn(run->env->log, "job %s: an event could not be written", run->req.job_id);
 }
 
-/* Secrets: every '#' key of the config, and the registry credentials. */
+/* Secrets besides the request's own (resolve() took those): the registry
+ * credentials. */
 static void collect_secrets(job_run *run, const char *registry_pass) {
-  masker_add_config(run->mask, run->req.config);
   if (registry_pass)
     masker_add_secret(run->mask, registry_pass);
 }
 
 static int resolve(job_run *run, const char *bytes, size_t len, bw_error_t *err) {
-  if (job_request_parse(bytes, len, &run->req, err) < 0)
+  if (job_request_check_size(len, run->env->cfg->request_max_bytes, err) < 0)
+    return -1;
+  int rc = job_request_parse(bytes, len, &run->req, err);
+  /* A rejected request is still reported under its id when it had a valid one. */
+  run->events.job_id = run->req.job_id;
+  if (rc < 0)
     return -1;
   if (run->env->attempt_override > 0)
     run->req.attempt = run->env->attempt_override;
-  run->events.job_id = run->req.job_id;
   run->events.attempt = run->req.attempt;
-  masker_add_config(run->mask, run->req.config);
+  job_request_add_secrets(&run->req, run->mask);
   if (job_plan_resolve(&run->req, run->env->components, &run->plan, err) < 0)
     return -1;
   return 0;
@@ -118,9 +129,11 @@ static void emit_started(job_run *run) {
   if (run->req.replay_of)
     json_object_set_new(ev, "replay_of", json_string(run->req.replay_of));
   add_request_source(run, ev);
+  char disk[32];
+  limits_format_bytes(run->plan.limits.disk_bytes, disk, sizeof(disk));
   json_object_set_new(ev, "limits",
-                      json_pack("{s:s, s:f, s:i, s:i, s:s}", "memory", mem, "cpus",
-                                run->plan.limits.cpus, "timeout_seconds",
+                      json_pack("{s:s, s:s, s:f, s:i, s:i, s:s}", "memory", mem, "disk", disk,
+                                "cpus", run->plan.limits.cpus, "timeout_seconds",
                                 (int)run->plan.limits.timeout_seconds, "pids",
                                 (int)run->plan.limits.pids, "network", run->plan.limits.network));
   emit(run, ev);
@@ -278,6 +291,7 @@ static int create_and_start(job_run *run, bw_error_t *err) {
       .pids = run->plan.limits.pids,
       .read_only_rootfs = c->read_only_rootfs,
       .tty = c->tty,
+      .storage_bytes = run->plan.limits.disk_bytes,
   };
   int rc = container_create(run->dc, &spec, &run->container_id, err);
   free_strv(env);
@@ -291,24 +305,34 @@ static int create_and_start(job_run *run, bw_error_t *err) {
   run->logs_started = true;
   if (container_start(run->dc, run->container_id, err) < 0)
     return -1;
+  if (disk_watch_start(&run->disk, run->dc, run->container_id, run->dir.path,
+                       run->plan.limits.disk_bytes, run->env->cfg->disk_check_interval_ms, err) < 0)
+    return -1;
   json_t *ev = event_new(&run->events, "container.started");
   json_object_set_new(ev, "container_id", json_string(run->container_id));
   json_object_set_new(ev, "container_name", json_string(run->container_name));
   emit(run, ev);
+  bw_test_crash_point("started", run->req.job_id);
   return 0;
 }
 
 /* Waits out the job's time; on timeout or cancel, stops the container
  * (SIGTERM, SIGKILL after the grace period) and waits for it to go. */
 static int wait_for_exit(job_run *run, bw_error_t *err) {
-  long timeout_ms = run->plan.limits.timeout_seconds * 1000;
-  int64_t deadline = bw_time_monotonic_ms() + timeout_ms;
+  /* What is left of the job's time after its inputs (at least a second). */
+  int64_t deadline = run->deadline_ms;
+  long timeout_ms = (long)(deadline - bw_time_monotonic_ms());
+  if (timeout_ms < 1000) {
+    timeout_ms = 1000;
+    deadline = bw_time_monotonic_ms() + timeout_ms;
+  }
   run->dc->cancel = run->env->cancel;
   long code = -1;
   int rc = container_wait(run->dc, run->container_id, timeout_ms, &code, err);
   run->dc->cancel = NULL;
   if (rc == 0) {
     run->exit_code = code;
+    run->exit_known = true;
     return 0;
   }
   if (rc == 1 || bw_time_monotonic_ms() >= deadline) {
@@ -327,6 +351,7 @@ static int wait_for_exit(job_run *run, bw_error_t *err) {
   if (container_wait(run->dc, run->container_id, 30000, &code, err) != 0)
     return bw_error_set(err, BW_ERR_UNAVAILABLE, "container %s did not stop", run->container_name);
   run->exit_code = code;
+  run->exit_known = true;
   return 0;
 }
 
@@ -346,23 +371,46 @@ static void on_refused(void *ctx, const char *path, const char *reason) {
   emit(run, ev);
 }
 
+static bool refuse_secrets(const job_run *run) {
+  return strcmp(run->env->cfg->artifacts_secrets, "refuse") == 0;
+}
+
 static int collect_outputs(job_run *run, bw_error_t *err) {
   cleanup_artifact_store artifact_store *store = NULL;
   if (artifact_store_open(run->env->cfg->artifacts_url, &store, err) < 0)
     return -1;
   outputs_opts opts = {.job_id = run->req.job_id,
                        .attempt = (int)run->req.attempt,
-                       .max_total_bytes = OUTPUTS_MAX_BYTES,
+                       .max_total_bytes = run->plan.limits.disk_bytes,
                        .on_artifact = on_artifact,
                        .on_refused = on_refused,
-                       .ctx = run};
+                       .ctx = run,
+                       .refuse_secrets = refuse_secrets(run) ? run->mask : NULL};
   if (outputs_collect(run->dir.out_dir, store, &opts, err) < 0)
     return -1;
-  return outputs_read_state(run->dir.out_dir, &run->state_out, err);
+  if (outputs_read_state(run->dir.out_dir, &run->state_out, err) < 0)
+    return -1;
+  /* Its '#' values are secrets for every message from now on. The output
+   * is followed no more (job_logs_finish), so the masker may grow again. */
+  masker_add_config(run->mask, run->state_out);
+  /* job.finished carries the state unmasked: a secret outside a '#' key
+   * would travel in plain text. */
+  cleanup_free char *where = NULL;
+  if (refuse_secrets(run) && outputs_state_leaks(run->state_out, run->mask, &where)) {
+    cleanup_free char *reason = bw_strdup_printf(
+        "%s holds one of the job's secrets outside a '#' key (artifacts.secrets is refuse): the "
+        "state is not carried to the next run",
+        where);
+    on_refused(run, "state.json", reason);
+    json_decref(run->state_out);
+    run->state_out = NULL;
+  }
+  return 0;
 }
 
 static void cleanup_run(job_run *run, job_status status) {
   bw_error_t err = NULL;
+  disk_watch_stop(&run->disk);
   if (run->logs_started)
     job_logs_finish(&run->logs, 0);
   if (run->container_id && container_remove(run->dc, run->container_id, &err) < 0) {
@@ -401,6 +449,8 @@ static char *outcome_message(const job_run *run, job_status status) {
                             mem, run->exit_code);
   case JOB_CANCELLED:
     return bw_strdup("cancelled: the job was stopped on request");
+  case JOB_DISK_LIMIT:
+    return bw_strdup(run->disk_message ? run->disk_message : "disk limit");
   default:
     return bw_strdup("");
   }
@@ -418,10 +468,10 @@ static void emit_finished(job_run *run, job_result *res, json_t *state) {
   json_object_set_new(ev, "phases_ms", json_incref(run->phases));
   json_object_set_new(ev, "image_digest",
                       run->image_digest ? json_string(run->image_digest) : json_null());
-  json_object_set_new(ev, "state", state ? json_incref(state) : json_null());
   json_object_set_new(ev, "artifacts", json_integer(run->artifacts));
   if (run->logs_started) {
-    json_object_set_new(ev, "log_bytes", json_integer((json_int_t)run->logs.output.budget.bytes_total));
+    json_object_set_new(ev, "log_bytes",
+                        json_integer((json_int_t)run->logs.output.budget.bytes_total));
     json_object_set_new(ev, "log_bytes_dropped",
                         json_integer((json_int_t)run->logs.output.budget.bytes_dropped));
   }
@@ -431,7 +481,10 @@ static void emit_finished(job_run *run, job_result *res, json_t *state) {
   const pipeline_hooks *hooks = run->env->hooks;
   if (hooks && hooks->before_finish && run->req.job_id)
     hooks->before_finish(hooks->ctx, run->req.job_id, ev);
-  emit(run, ev);
+  /* The state goes back whole, unmasked: the next run needs its values,
+   * '#' ones included (docs/events.md). */
+  if (event_emit_with_unmasked(&run->events, ev, "state", state ? state : json_null()) < 0)
+    bw_log_warn(run->env->log, "job %s: an event could not be written", run->req.job_id);
 }
 
 /* Maps an error of a step to the job's status. */
@@ -474,6 +527,36 @@ static int check_file_inputs(const job_run *run, bw_error_t *err) {
   return 0;
 }
 
+/* Measures the data folder (plus layer_bytes of the container's own files)
+ * against limits.disk; over it (or not measurable), sets the message. */
+static bool over_disk_limit(job_run *run, int64_t layer_bytes) {
+  int64_t limit = run->plan.limits.disk_bytes;
+  disk_usage u;
+  bw_error_t err = NULL;
+  if (limit <= 0 || disk_usage_measure(run->dir.path, limit, &u, &err) < 0) {
+    bw_error_release(&err);
+    return false;
+  }
+  if (u.unmeasurable == NULL && u.bytes + layer_bytes <= limit)
+    return false;
+  free(run->disk_message);
+  run->disk_message = disk_watch_message(&u, layer_bytes, limit);
+  return true;
+}
+
+/* Within the job's time limit (run->deadline_ms): a slow or hanging server
+ * ends the job as a timeout, never holds it longer. */
+static int fetch_inputs(job_run *run, bw_error_t *err) {
+  const bw_config *cfg = run->env->cfg;
+  if (check_file_inputs(run, err) < 0)
+    return -1;
+  inputs_options opts = {.default_max_bytes = cfg->inputs_max_bytes,
+                         .cancel = run->env->cancel,
+                         .deadline_ms = run->deadline_ms,
+                         .allow = cfg->inputs_allow};
+  return inputs_fetch(run->dir.in_dir, run->req.inputs, run->req.input_count, &opts, err);
+}
+
 static job_status run_steps(job_run *run, const char *bytes, size_t len, bw_error_t *err) {
   const pipeline_env *env = run->env;
   phase_begin(run);
@@ -498,13 +581,21 @@ static job_status run_steps(job_run *run, const char *bytes, size_t len, bw_erro
   if (data_dir_create(env->cfg->data_root, run->req.job_id, run->req.attempt, run->req.config,
                       run->req.state, uid, uid, &run->dir, err) < 0)
     return JOB_INFRA_ERROR;
-  if (run->req.input_count > 0 &&
-      (check_file_inputs(run, err) < 0 ||
-       inputs_fetch(run->dir.in_dir, run->req.inputs, run->req.input_count,
-                    env->cfg->inputs_max_bytes, env->cancel, err) < 0))
+  phase_end(run, "prepare");
+
+  phase_begin(run);
+  run->deadline_ms = bw_time_monotonic_ms() + run->plan.limits.timeout_seconds * 1000;
+  if (run->req.input_count > 0 && fetch_inputs(run, err) < 0) {
+    if ((*err)->kind == BW_ERR_TIMEOUT) {
+      bw_error_prefix(err, "timeout");
+      return JOB_TIMEOUT;
+    }
     return status_of_error(*err, true) == JOB_REJECTED ? JOB_USER_ERROR
                                                        : status_of_error(*err, true);
-  phase_end(run, "prepare");
+  }
+  phase_end(run, "inputs");
+  if (over_disk_limit(run, 0))
+    return JOB_DISK_LIMIT;
 
   phase_begin(run);
   if (ensure_image(run, user, pass, err) < 0)
@@ -527,11 +618,22 @@ static job_status run_steps(job_run *run, const char *bytes, size_t len, bw_erro
     return JOB_INFRA_ERROR;
   run->oom_killed = st.oom_killed;
   run->exit_code = st.exit_code;
+  run->exit_known = true;
   container_state_free(&st);
   phase_end(run, "run");
 
   job_status status =
       job_status_classify(run->oom_killed, run->timed_out, run->cancelled, run->exit_code);
+  /* Stopped by the disk watch, or over the limit by the end: nothing of it
+   * is uploaded. */
+  bool stopped_for_disk = disk_watch_stop(&run->disk);
+  if (stopped_for_disk || over_disk_limit(run, run->disk.layer_bytes)) {
+    if (stopped_for_disk && !run->disk_message)
+      run->disk_message =
+          disk_watch_message(&run->disk.usage, run->disk.layer_bytes, run->plan.limits.disk_bytes);
+    return status == JOB_OOM || status == JOB_TIMEOUT || status == JOB_CANCELLED ? status
+                                                                                 : JOB_DISK_LIMIT;
+  }
   /* Outputs are taken from every container that ran: a failed job's partial
    * results help whoever debugs it. */
   phase_begin(run);
@@ -558,14 +660,13 @@ int pipeline_run(const pipeline_env *env, const char *bytes, size_t len, job_res
                             .host = env->host};
   bw_error_t err = NULL;
   job_status status = run_steps(&run, bytes, len, &err);
-  bool container_ran = run.container_id != NULL && status != JOB_INFRA_ERROR && !err;
 
   phase_begin(&run);
   cleanup_run(&run, status);
   phase_end(&run, "cleanup");
 
   out->status = status;
-  out->exit_code = container_ran ? run.exit_code : -1;
+  out->exit_code = run.exit_known ? run.exit_code : -1; /* whenever a container ran */
   if (err) {
     /* Secrets never reach a message: the error text is masked like a log line. */
     size_t n = 0;
@@ -589,6 +690,8 @@ int pipeline_run(const pipeline_env *env, const char *bytes, size_t len, job_res
 
   bw_error_release(&err);
   job_logs_free(&run.logs);
+  disk_watch_free(&run.disk);
+  free(run.disk_message);
   if (run.dc != env->docker)
     docker_client_free(run.dc);
   data_dir_free(&run.dir);

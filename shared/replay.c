@@ -27,7 +27,7 @@ int replay_parse_statuses(const char *list, unsigned *out, bw_error_t *err) {
     if (job_status_parse(tok, &s) < 0)
       return bw_error_set(err, BW_ERR_INVALID,
                           "unknown status '%s' (one of user_error, application_error, timeout, "
-                          "oom, cancelled, infra_error, rejected, success)",
+                          "oom, disk_limit, cancelled, infra_error, rejected, success)",
                           tok);
     bits |= 1u << s;
   }

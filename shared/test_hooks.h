@@ -5,8 +5,9 @@
  *
  *   BW_TEST_CRASH=POINT:JOB_ID_PREFIX[,POINT:JOB_ID_PREFIX...]
  *
- * Points: "started" (the container runs), "finished" (job.finished queued,
- * not yet delivered). Without BW_TEST_HOOKS this compiles to nothing. */
+ * Points: "claimed" (serve: the lease is taken, the slot starts), "started"
+ * (the container runs), "finished" (serve: job.finished queued, not yet
+ * delivered). Without BW_TEST_HOOKS this compiles to nothing. */
 #pragma once
 
 #ifdef BW_TEST_HOOKS

@@ -7,9 +7,11 @@
 #include "job_store.h"
 #include "kafka_client.h"
 #include "kafka_publisher.h"
+#include "masker.h"
 #include "offset_tracker.h"
 #include "pipeline.h"
 #include "pull_locks.h"
+#include "test_hooks.h"
 #include "timeutil.h"
 #include "version.h"
 
@@ -34,6 +36,8 @@ typedef struct offset_ack {
   char *topic;
   int32_t partition;
   int64_t offset;
+  int pending; /* deliveries still to come (main thread only) */
+  bool failed; /* one of them failed: the offset stays uncommitted */
 } offset_ack;
 
 typedef struct job_slot {
@@ -60,6 +64,7 @@ typedef struct parked_job {
   rd_kafka_message_t *msg;
   char *job_id;
   long attempt;
+  char *component;
   bool replay; /* the request has replay_of (job_store_claim) */
   int64_t next_check_ms;
   bool waiting_for_slot; /* the lookahead (worker.prefetch), not a held lease */
@@ -98,7 +103,15 @@ static void ack_offset_later(worker_service *svc, const rd_kafka_message_t *m, o
   ack->topic = bw_strdup(rd_kafka_topic_name(m->rkt));
   ack->partition = m->partition;
   ack->offset = m->offset;
+  ack->pending = 1;
   *out = ack;
+}
+
+static void offset_ack_free(offset_ack *ack) {
+  if (!ack)
+    return;
+  free(ack->topic);
+  free(ack);
 }
 
 /* job.finished carries the request's offset with it: the offset is marked
@@ -116,14 +129,13 @@ static int slot_emit(void *ctx, const char *type, const char *job_id, const char
   cleanup_error bw_error_t err = NULL;
   if (kafka_publisher_event(slot->svc->pub, type, job_id, json, len, ack, &err) < 0) {
     bw_log_error(slot->svc->log, "job %s: %s", job_id ? job_id : "?", bw_error_msg(&err));
-    if (ack) {
-      free(ack->topic);
-      free(ack);
-    }
+    offset_ack_free(ack);
     return -1;
   }
   if (final)
     atomic_store(&slot->finish_sent, true);
+  if (finished)
+    bw_test_crash_point("finished", job_id);
   return 0;
 }
 
@@ -166,6 +178,7 @@ static void slot_before_finish(void *ctx, const char *job_id, json_t *ev) {
 static void *slot_main(void *arg) {
   job_slot *slot = arg;
   worker_service *svc = slot->svc;
+  bw_test_crash_point("claimed", slot->job_id);
   if (!slot->docker) {
     /* Once per slot; if the engine is down now, the pipeline makes its own
      * client per job (and reports the failure) until this succeeds. */
@@ -273,31 +286,79 @@ static void update_intake(worker_service *svc) {
 static void on_delivered(void *ctx, void *opaque, rd_kafka_resp_err_t err) {
   worker_service *svc = ctx;
   offset_ack *ack = opaque;
-  if (!err)
-    offset_tracker_done(svc->tracker, ack->topic, ack->partition, ack->offset);
-  else
+  if (err) {
+    ack->failed = true;
     bw_log_fields(svc->log, BW_LOG_ERROR,
                   "an event was not delivered; its request stays "
                   "uncommitted and will run again",
                   "error", rd_kafka_err2str(err), NULL);
-  free(ack->topic);
-  free(ack);
+  }
+  if (--ack->pending > 0)
+    return;
+  if (!ack->failed)
+    offset_tracker_done(svc->tracker, ack->topic, ack->partition, ack->offset);
+  offset_ack_free(ack);
 }
 
-/* The request cannot run: to the DLQ, committed once the DLQ has it. */
-static void dead_letter(worker_service *svc, rd_kafka_message_t *m, const char *reason) {
+/* The job.finished of a request that never ran (rejected, or refused after it
+ * took down too many workers): the same fields as the pipeline's, nothing ran. */
+static char *unrun_finished_event(worker_service *svc, const rd_kafka_message_t *m,
+                                  const char *job_id, long attempt, const char *component_id,
+                                  job_status status, const char *message) {
+  job_events je = {.job_id = job_id,
+                   .attempt = attempt > 0 ? attempt : 1,
+                   .worker_id = svc->cfg->worker_id,
+                   .host = svc->opts->host};
+  json_t *ev = event_new(&je, "job.finished");
+  json_object_set_new(ev, "status", json_string(job_status_name(status)));
+  json_object_set_new(ev, "exit_code", json_null());
+  json_object_set_new(ev, "message", json_string(message));
+  if (component_id)
+    json_object_set_new(ev, "component", json_string(component_id));
+  json_object_set_new(ev, "duration_ms", json_integer(0));
+  json_object_set_new(ev, "phases_ms", json_object());
+  json_object_set_new(ev, "image_digest", json_null());
+  json_object_set_new(ev, "state", json_null());
+  json_object_set_new(ev, "artifacts", json_integer(0));
+  json_object_set_new(ev, "request",
+                      json_pack("{s:s, s:i, s:I}", "topic", rd_kafka_topic_name(m->rkt),
+                                "partition", (int)m->partition, "offset", (json_int_t)m->offset));
+  char *text = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  json_decref(ev);
+  return text;
+}
+
+/* The request cannot run: to the DLQ, with its job.finished (status and
+ * message as given; the message is the DLQ reason too, already masked);
+ * committed once both are delivered. */
+static void dead_letter(worker_service *svc, rd_kafka_message_t *m, const char *job_id,
+                        long attempt, const char *component_id, job_status status,
+                        const char *reason, bool already_taken) {
   worker_metrics_dead_letter(svc->opts->metrics);
   bw_log_fields(svc->log, BW_LOG_WARN, "request sent to the dead-letter topic", "reason", reason,
-                "topic", rd_kafka_topic_name(m->rkt), NULL);
-  offset_tracker_take(svc->tracker, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
+                "job_id", job_id ? job_id : "", "topic", rd_kafka_topic_name(m->rkt), NULL);
+  if (!already_taken)
+    offset_tracker_take(svc->tracker, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
   offset_ack *ack;
   ack_offset_later(svc, m, &ack);
+  ack->pending = 2; /* the DLQ record and the job.finished */
   cleanup_error bw_error_t err = NULL;
   if (kafka_publisher_dead_letter(svc->pub, m, reason, ack, &err) < 0) {
     bw_log_error(svc->log, "%s", bw_error_msg(&err));
-    free(ack->topic);
-    free(ack);
+    ack->failed = true;
+    ack->pending--;
   }
+  cleanup_free char *finished =
+      unrun_finished_event(svc, m, job_id, attempt, component_id, status, reason);
+  bw_error_release(&err);
+  if (kafka_publisher_event(svc->pub, "job.finished", job_id, finished, strlen(finished), ack,
+                            &err) < 0) {
+    bw_log_error(svc->log, "%s", bw_error_msg(&err));
+    ack->failed = true;
+    ack->pending--;
+  }
+  if (ack->pending == 0)
+    offset_ack_free(ack);
   rd_kafka_message_destroy(m);
 }
 
@@ -323,8 +384,7 @@ static void duplicate(worker_service *svc, rd_kafka_message_t *m, const char *jo
   ack_offset_later(svc, m, &ack);
   if (kafka_publisher_event(svc->pub, "job.duplicate", job_id, text, strlen(text), ack, &err) < 0) {
     bw_log_error(svc->log, "job %s: %s", job_id, bw_error_msg(&err));
-    free(ack->topic);
-    free(ack);
+    offset_ack_free(ack);
   }
   rd_kafka_message_destroy(m);
 }
@@ -358,20 +418,37 @@ static void start_slot(worker_service *svc, job_slot *slot, rd_kafka_message_t *
   bw_log_fields(svc->log, BW_LOG_INFO, "job started", "job_id", job_id, NULL);
 }
 
+/* The result recorded for (and the message of) a request that took down
+ * jobs.max.deliveries workers; the claim script fills in {crashes}. */
+static char *poison_message(const worker_service *svc, long crashes) {
+  return bw_strdup_printf("infra_error: the request took down %ld workers (they died running "
+                          "it, without a final record); jobs.max.deliveries is %ld, so it is not "
+                          "run again: see the dead-letter topic",
+                          crashes, svc->cfg->max_deliveries);
+}
+
 /* Claims the job in Redis; runs it, parks it, or reports a duplicate.
  * Returns false when no slot was free (the caller parks it). */
-static bool try_run(worker_service *svc, rd_kafka_message_t *m, const char *job_id, long attempt,
-                    bool replay, bool already_taken) {
+static bool try_run(worker_service *svc, rd_kafka_message_t *m, const parked_job *req,
+                    bool already_taken) {
   job_slot *slot = take_free_slot(svc);
   if (!slot)
     return false;
-  char token[33] = "";
-  job_claim_outcome outcome = JOB_CLAIM_ACQUIRED;
-  long claimed_attempt = attempt;
-  long ttl = svc->cfg->worker_heartbeat_interval_ms * LEASE_TTL_FACTOR;
+  const char *job_id = req->job_id;
+  cleanup_json json_t *poison =
+      json_pack("{s:s, s:n, s:s}", "status", job_status_name(JOB_INFRA_ERROR), "exit_code",
+                "message", "the request took down {crashes} workers (jobs.max.deliveries)");
+  cleanup_free char *poison_text = json_dumps(poison, JSON_COMPACT);
+  job_claim_request creq = {.job_id = job_id,
+                            .worker_id = svc->cfg->worker_id,
+                            .attempt = req->attempt,
+                            .replay = req->replay,
+                            .ttl_ms = svc->cfg->worker_heartbeat_interval_ms * LEASE_TTL_FACTOR,
+                            .max_deliveries = svc->cfg->max_deliveries,
+                            .poison_result = poison_text};
+  job_claim claim;
   cleanup_error bw_error_t err = NULL;
-  if (job_store_claim(svc->store, job_id, svc->cfg->worker_id, attempt, replay, ttl, token,
-                      &outcome, &claimed_attempt, &err) < 0) {
+  if (job_store_claim(svc->store, &creq, &claim, &err) < 0) {
     /* Without Redis nobody can tell whether the job already ran (its record)
      * or runs elsewhere (its lease): a redelivered request would run twice.
      * It waits, uncommitted, parked like a held job, and is looked at again
@@ -381,32 +458,41 @@ static bool try_run(worker_service *svc, rd_kafka_message_t *m, const char *job_
                   bw_error_msg(&err), NULL);
     return false;
   }
-  if (outcome == JOB_CLAIM_FINISHED) {
-    duplicate(svc, m, job_id, claimed_attempt, "the job has already finished", already_taken);
+  switch (claim.outcome) {
+  case JOB_CLAIM_FINISHED:
+    duplicate(svc, m, job_id, claim.attempt, "the job has already finished", already_taken);
+    return true;
+  case JOB_CLAIM_POISONED: {
+    cleanup_free char *why = poison_message(svc, claim.crashes);
+    dead_letter(svc, m, job_id, claim.attempt, req->component, JOB_INFRA_ERROR, why, already_taken);
     return true;
   }
-  if (outcome == JOB_CLAIM_HELD)
+  case JOB_CLAIM_HELD:
     return false;
+  case JOB_CLAIM_ACQUIRED:
+    break;
+  }
   if (!already_taken)
     offset_tracker_take(svc->tracker, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
-  start_slot(svc, slot, m, job_id, claimed_attempt, token);
+  start_slot(svc, slot, m, job_id, claim.attempt, claim.token);
   return true;
 }
 
-static void park(worker_service *svc, rd_kafka_message_t *m, const char *job_id, long attempt,
-                 bool replay, bool waiting_for_slot) {
+static void park(worker_service *svc, rd_kafka_message_t *m, const parked_job *req,
+                 bool waiting_for_slot) {
   if (svc->parked_count == MAX_PARKED) {
     /* Never reached with sane slot counts; dropping uncommitted means redelivery. */
-    bw_log_error(svc->log, "job %s: too many parked jobs; left for redelivery", job_id);
+    bw_log_error(svc->log, "job %s: too many parked jobs; left for redelivery", req->job_id);
     rd_kafka_message_destroy(m);
     return;
   }
   offset_tracker_take(svc->tracker, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
   svc->parked[svc->parked_count++] = (parked_job){
       .msg = m,
-      .job_id = bw_strdup(job_id),
-      .attempt = attempt,
-      .replay = replay,
+      .job_id = bw_strdup(req->job_id),
+      .component = bw_strdup(req->component),
+      .attempt = req->attempt,
+      .replay = req->replay,
       .next_check_ms =
           waiting_for_slot ? 0 : bw_time_monotonic_ms() + svc->cfg->worker_heartbeat_interval_ms,
       .waiting_for_slot = waiting_for_slot};
@@ -414,15 +500,32 @@ static void park(worker_service *svc, rd_kafka_message_t *m, const char *job_id,
     bw_log_fields(svc->log, BW_LOG_INFO,
                   "job is held by a live lease (or Redis is unreachable): waiting for it to "
                   "finish or expire",
-                  "job_id", job_id, NULL);
+                  "job_id", req->job_id, NULL);
 }
 
 /* Removes parked entry i, keeping the others in arrival order. */
 static void unpark(worker_service *svc, size_t i) {
   free(svc->parked[i].job_id);
+  free(svc->parked[i].component);
   memmove(&svc->parked[i], &svc->parked[i + 1],
           (svc->parked_count - i - 1) * sizeof(svc->parked[0]));
   svc->parked_count--;
+}
+
+/* The request as read, for the DLQ: masked with its own secrets, since the
+ * reason may quote it. */
+static void reject(worker_service *svc, rd_kafka_message_t *m, const job_request *req,
+                   const bw_error_t err) {
+  cleanup_free char *reason = NULL;
+  if (req->config) {
+    masker *mask = masker_new();
+    job_request_add_secrets(req, mask);
+    reason = masker_apply(mask, err->msg, strlen(err->msg), NULL);
+    masker_free(mask);
+  } else {
+    reason = bw_strdup(err->msg); /* job_request_parse masked it already */
+  }
+  dead_letter(svc, m, req->job_id, req->attempt, req->component, JOB_REJECTED, reason, false);
 }
 
 static void handle_message(worker_service *svc, rd_kafka_message_t *m) {
@@ -436,25 +539,29 @@ static void handle_message(worker_service *svc, rd_kafka_message_t *m) {
     rd_kafka_message_destroy(m); /* not taken, not committed: redelivered */
     return;
   }
-  cleanup_job_request job_request req;
+  cleanup_job_request job_request req = {0};
   cleanup_error bw_error_t err = NULL;
-  if (job_request_parse(m->payload ? m->payload : "", m->len, &req, &err) < 0) {
-    dead_letter(svc, m, bw_error_msg(&err));
+  if (job_request_check_size(m->len, svc->cfg->request_max_bytes, &err) < 0 ||
+      job_request_parse(m->payload ? m->payload : "", m->len, &req, &err) < 0) {
+    reject(svc, m, &req, err);
     return;
   }
   job_plan plan;
   if (job_plan_resolve(&req, svc->opts->components, &plan, &err) < 0) {
-    dead_letter(svc, m, bw_error_msg(&err));
+    reject(svc, m, &req, err);
     return;
   }
   job_plan_free(&plan);
-  bool replay = req.replay_of != NULL;
+  parked_job info = {.job_id = req.job_id,
+                     .component = req.component,
+                     .attempt = req.attempt,
+                     .replay = req.replay_of != NULL};
   if (!take_free_slot(svc)) {
-    park(svc, m, req.job_id, req.attempt, replay, true);
+    park(svc, m, &info, true);
     return;
   }
-  if (!try_run(svc, m, req.job_id, req.attempt, replay, false))
-    park(svc, m, req.job_id, req.attempt, replay, false);
+  if (!try_run(svc, m, &info, false))
+    park(svc, m, &info, false);
 }
 
 /* Parked jobs: held elsewhere (or waiting for a slot). Look again now and then. */
@@ -466,7 +573,7 @@ static void check_parked(worker_service *svc) {
       i++;
       continue;
     }
-    if (try_run(svc, p->msg, p->job_id, p->attempt, p->replay, true)) {
+    if (try_run(svc, p->msg, p, true)) {
       unpark(svc, i);
       continue;
     }
@@ -671,7 +778,10 @@ static void heartbeat_once(worker_service *svc, docker_client *dc, long beat) {
   pthread_mutex_lock(&svc->lock);
   for (int i = 0; i < n; i++) {
     job_slot *slot = &svc->slots[i];
-    if (atomic_load(&slot->state) != SLOT_RUNNING || !slot->job_id)
+    /* A job whose job.finished is out has released (or is releasing) its
+     * lease: extending it would report it lost. */
+    if (atomic_load(&slot->state) != SLOT_RUNNING || !slot->job_id ||
+        atomic_load(&slot->finish_sent))
       continue;
     ids[running] = bw_strdup(slot->job_id);
     memcpy(tokens[running], slot->token, sizeof(slot->token));
@@ -855,6 +965,7 @@ static void service_free(worker_service *svc) {
   for (size_t i = 0; i < svc->parked_count; i++) {
     rd_kafka_message_destroy(svc->parked[i].msg);
     free(svc->parked[i].job_id);
+    free(svc->parked[i].component);
   }
   free(svc->parked);
   for (int i = 0; i < svc->slot_count; i++)

@@ -27,14 +27,16 @@ static const char usage[] =
     "exit status (the job's status):\n"
     "  0 success            1 user_error          2 bad arguments or configuration\n"
     "  3 rejected           4 application_error   5 timeout\n"
-    "  6 oom                7 cancelled           8 infra_error\n\n"
+    "  6 oom                7 cancelled           8 infra_error\n"
+    "  9 disk_limit\n\n"
     "options:\n"
     "  -C, --components FILE  registered components (default: components.file)\n" CLI_COMMON_HELP;
 
 static int exit_status_of(job_status s) {
   static const int map[JOB_STATUS_COUNT] = {
-      [JOB_SUCCESS] = 0, [JOB_USER_ERROR] = 1, [JOB_REJECTED] = 3,  [JOB_APPLICATION_ERROR] = 4,
-      [JOB_TIMEOUT] = 5, [JOB_OOM] = 6,        [JOB_CANCELLED] = 7, [JOB_INFRA_ERROR] = 8};
+      [JOB_SUCCESS] = 0,           [JOB_USER_ERROR] = 1,  [JOB_REJECTED] = 3,
+      [JOB_APPLICATION_ERROR] = 4, [JOB_TIMEOUT] = 5,     [JOB_OOM] = 6,
+      [JOB_CANCELLED] = 7,         [JOB_INFRA_ERROR] = 8, [JOB_DISK_LIMIT] = 9};
   return map[s];
 }
 

@@ -41,7 +41,7 @@ STACK_SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 : "${STACK_REGISTRY:=$STACK_REGISTRY_HOST:$STACK_REGISTRY_PORT}"
 : "${STACK_IMAGE_PREFIX:=$STACK_REGISTRY/bundle-test}"
 : "${STACK_IMAGE_TAG:=1.0}"
-: "${STACK_IMAGES:=exit sleep sample log-flood oom ignore-term print-secret out-symlink true}"
+: "${STACK_IMAGES:=exit sleep sample log-flood oom ignore-term print-secret out-symlink true print-lines write-out leak}"
 
 : "${STACK_TIMEOUT:=30}"
 

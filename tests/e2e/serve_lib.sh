@@ -52,10 +52,10 @@ start_worker() { # start_worker NAME SLOTS [bundle-worker serve options...]
     --set "worker.slots=$slots" "$@" >"$work/$name.out" 2>"$work/$name.log" &
   worker_pids[$name]=$!
 }
-wait_assigned() { # wait until the worker logged an assignment (or 30 s)
+wait_assigned() { # wait until the worker logged a non-empty assignment (or 30 s)
   local name=$1 i
   for i in $(seq 1 300); do
-    grep -q '"partitions assigned"' "$work/$name.log" 2>/dev/null && return 0
+    grep '"partitions assigned"' "$work/$name.log" 2>/dev/null | grep -vq '"count":"0"' && return 0
     sleep 0.1
   done
   echo "worker $name got no partitions: $(tail -5 "$work/$name.log")" >&2

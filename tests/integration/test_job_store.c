@@ -6,6 +6,7 @@
 
 #include "cleanup.h"
 #include "job_store.h"
+#include "timeutil.h"
 #include "redis_store.h"
 
 #include <pthread.h>
@@ -91,16 +92,30 @@ static long attempt_of(const json_t *rec) {
   return (long)json_integer_value(json_object_get(rec, "attempt"));
 }
 
+/* max_deliveries 0: no bound (the tests of the bound set it themselves). */
+static job_claim claim_full(fixture *f, const char *job, const char *worker, long requested,
+                            bool replay, long ttl_ms, long max_deliveries) {
+  cleanup_error bw_error_t err = NULL;
+  job_claim_request req = {.job_id = job,
+                           .worker_id = worker,
+                           .attempt = requested,
+                           .replay = replay,
+                           .ttl_ms = ttl_ms,
+                           .max_deliveries = max_deliveries,
+                           .poison_result = "{\"message\":\"took down {crashes}\"}"};
+  job_claim c;
+  if (job_store_claim(f->js, &req, &c, &err) < 0)
+    fail_msg("claim %s: %s", job, bw_error_msg(&err));
+  return c;
+}
+
 static void claim_as(fixture *f, const char *job, const char *worker, long requested, bool replay,
                      long ttl_ms, char token[33], job_claim_outcome want, long want_attempt) {
-  cleanup_error bw_error_t err = NULL;
-  job_claim_outcome got;
-  long attempt = -1;
-  if (job_store_claim(f->js, job, worker, requested, replay, ttl_ms, token, &got, &attempt, &err) <
-      0)
-    fail_msg("claim %s: %s", job, bw_error_msg(&err));
-  assert_int_equal(got, want);
-  assert_int_equal(attempt, want_attempt);
+  job_claim c = claim_full(f, job, worker, requested, replay, ttl_ms, 0);
+  assert_int_equal(c.outcome, want);
+  assert_int_equal(c.attempt, want_attempt);
+  if (c.outcome == JOB_CLAIM_ACQUIRED)
+    memcpy(token, c.token, 33);
 }
 
 static void claim(fixture *f, const char *job, const char *worker, long requested, long ttl_ms,
@@ -307,6 +322,50 @@ static void release_marks_interrupted_and_the_next_claim_counts_an_attempt(void 
   assert_string_equal(field(again, "worker"), "w2");
 }
 
+/* A worker that vanishes while it runs a job (its lease expires, its record
+ * says running) counts against max_deliveries; at the bound the job is
+ * poisoned: final, infra_error, the count in its result; a graceful
+ * interruption does not count. */
+static void vanished_workers_poison_a_job(void **state) {
+  fixture *f = *state;
+  job_claim c = claim_full(f, "p1", "w1", 1, false, 150, 3);
+  assert_int_equal(c.outcome, JOB_CLAIM_ACQUIRED);
+  assert_int_equal(c.crashes, 0);
+  bw_time_sleep_ms(300, NULL); /* w1 dies: the lease expires, the record says running */
+  c = claim_full(f, "p1", "w2", 1, false, 150, 3);
+  assert_int_equal(c.outcome, JOB_CLAIM_ACQUIRED);
+  assert_int_equal(c.attempt, 2);
+  assert_int_equal(c.crashes, 1);
+  /* w2 stops gracefully: interrupted, not a crash */
+  cleanup_error bw_error_t err = NULL;
+  assert_int_equal(job_store_release(f->js, "p1", c.token, &err), 0);
+  c = claim_full(f, "p1", "w3", 1, false, 150, 3);
+  assert_int_equal(c.outcome, JOB_CLAIM_ACQUIRED);
+  assert_int_equal(c.attempt, 3);
+  assert_int_equal(c.crashes, 1);
+  bw_time_sleep_ms(300, NULL); /* w3 dies */
+  c = claim_full(f, "p1", "w4", 1, false, 150, 3);
+  assert_int_equal(c.outcome, JOB_CLAIM_ACQUIRED);
+  assert_int_equal(c.crashes, 2);
+  bw_time_sleep_ms(300, NULL); /* w4 dies: the third */
+  c = claim_full(f, "p1", "w5", 1, false, 150, 3);
+  assert_int_equal(c.outcome, JOB_CLAIM_POISONED);
+  assert_int_equal(c.crashes, 3);
+  assert_int_equal(c.attempt, 4);
+  cleanup_json json_t *rec = get_record(f, "p1");
+  assert_string_equal(field(rec, "status"), "infra_error");
+  assert_string_equal(json_string_value(json_object_get(json_object_get(rec, "result"), "message")),
+                      "took down 3");
+  /* and from now on it is simply finished */
+  c = claim_full(f, "p1", "w6", 1, false, 150, 3);
+  assert_int_equal(c.outcome, JOB_CLAIM_FINISHED);
+  /* a replay of it starts a new count */
+  c = claim_full(f, "p1", "w6", 5, true, 150, 3);
+  assert_int_equal(c.outcome, JOB_CLAIM_ACQUIRED);
+  assert_int_equal(c.attempt, 5);
+  assert_int_equal(c.crashes, 0);
+}
+
 typedef struct racer {
   job_store *js;
   char worker[16];
@@ -317,10 +376,10 @@ typedef struct racer {
 static void *race(void *arg) {
   racer *r = arg;
   bw_error_t err = NULL;
-  char token[33];
-  long attempt;
-  r->rc =
-      job_store_claim(r->js, "j9", r->worker, 1, false, 30000, token, &r->outcome, &attempt, &err);
+  job_claim_request req = {.job_id = "j9", .worker_id = r->worker, .attempt = 1, .ttl_ms = 30000};
+  job_claim c;
+  r->rc = job_store_claim(r->js, &req, &c, &err);
+  r->outcome = c.outcome;
   bw_error_release(&err);
   return NULL;
 }
@@ -436,11 +495,9 @@ static void redis_down_is_unavailable(void **state) {
   bw_logger quiet;
   bw_logger_init(&quiet, BW_LOG_ERROR, 2, "test");
   job_store *js = job_store_new(&cfg, &quiet, f->prefix);
-  char token[33];
-  job_claim_outcome outcome;
-  long attempt;
-  assert_int_equal(job_store_claim(js, "x", "w1", 1, false, 1000, token, &outcome, &attempt, &err),
-                   -1);
+  job_claim_request req = {.job_id = "x", .worker_id = "w1", .attempt = 1, .ttl_ms = 1000};
+  job_claim c;
+  assert_int_equal(job_store_claim(js, &req, &c, &err), -1);
   assert_int_equal(err->kind, BW_ERR_UNAVAILABLE);
   assert_non_null(strstr(err->msg, "claim job x"));
   assert_non_null(strstr(err->msg, "127.0.0.1:1"));
@@ -464,6 +521,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(finish_refuses_a_status_that_is_not_final, setup, teardown),
       cmocka_unit_test_setup_teardown(
           release_marks_interrupted_and_the_next_claim_counts_an_attempt, setup, teardown),
+      cmocka_unit_test_setup_teardown(vanished_workers_poison_a_job, setup, teardown),
       cmocka_unit_test_setup_teardown(racing_claims_give_one_lease, setup, teardown),
       cmocka_unit_test_setup_teardown(heartbeat_expiry_drops_the_worker, setup, teardown),
       cmocka_unit_test_setup_teardown(heartbeats_older_than_an_hour_leave_the_set, setup, teardown),

@@ -283,6 +283,8 @@ static void test_invalid_fixtures(void **state) {
       {"invalid/bad-job-id.json", "job_id: " ID_ERROR "\"has space\"", NULL},
       {"invalid/bad-memory.json",
        "limits.memory: expected bytes or a size like \"512m\" (at least 4m), got -3", "j1"},
+      {"invalid/bad-disk.json",
+       "limits.disk: expected bytes or a size like \"512m\" (at least 1m), got -1", "j1"},
       {"invalid/config-not-object.json", "config: expected an object, got [1,2]", "j1"},
       {"invalid/input-escapes.json",
        "inputs[0].path: must stay inside in/ (start with tables/ or files/, no ..)", "j1"},
@@ -318,19 +320,17 @@ static void test_bad_requests(void **state) {
     bool prefix;
     bool keeps_job_id; /* *out->job_id is "j1" after the failure */
   } cases[] = {
-      {"not json", "request: not valid JSON: line 1 column 3: '[' or '{' expected near 'not'",
-       false, false},
+      {"not json", "request: not valid JSON: line 1 column 3: '[' or '{' expected", false, false},
       {"{\"job_id\": \"j1\",",
        "request: not valid JSON: line 1 column 16: string or '}' expected near end of file", false,
        false},
       {"{\"job_id\": \"j1\",\n \"component\": }",
-       "request: not valid JSON: line 2 column 15: unexpected token near '}'", false, false},
+       "request: not valid JSON: line 2 column 15: unexpected token", false, false},
       {"", "request: not valid JSON: line 1 column 0: '[' or '{' expected near end of file", false,
        false},
       {"[]", "request: expected a JSON object", false, false},
       /* jansson wants an object or an array at the top */
-      {"\"j1\"", "request: not valid JSON: line 1 column 4: '[' or '{' expected near '\"j1\"'",
-       false, false},
+      {"\"j1\"", "request: not valid JSON: line 1 column 4: '[' or '{' expected", false, false},
       {"[{\"job_id\": \"j1\"}]", "request: expected a JSON object", false, false},
       {"{\"component\": \"app\"}", "job_id: required", false, false},
       {"{\"job_id\": \"\", \"component\": \"app\"}", "job_id: " ID_ERROR "\"\"", false, false},
@@ -462,18 +462,18 @@ static void test_duplicate_keys_say_so(void **state) {
   }
   job_request req;
   char *msg = parse_error(cases[0], strlen(cases[0]), &req);
-  assert_string_equal(
-      msg, "request: not valid JSON: line 1 column 25: duplicate object key near '\"job_id\"'");
+  assert_string_equal(msg, "request: not valid JSON: line 1 column 25: duplicate object key");
   free(msg);
   job_request_free(&req);
 }
 
-/* jansson's own message for a document it cannot read is kept after the position. */
+/* jansson's own message for a document it cannot read is kept after the
+ * position, without the text it quotes (which may be a secret). */
 static void test_not_json_message_has_line_and_column(void **state) {
   job_request req;
   const char *text = "{\n  \"job_id\": \"j1\",\n  \"component\": app\n}";
   char *msg = parse_error(text, strlen(text), &req);
-  assert_string_equal(msg, "request: not valid JSON: line 3 column 18: invalid token near 'app'");
+  assert_string_equal(msg, "request: not valid JSON: line 3 column 18: invalid token");
   free(msg);
   job_request_free(&req);
 }
@@ -540,7 +540,7 @@ static void test_env_value_with_embedded_nul(void **state) {
   job_request req;
   char *msg = parse_error(text, strlen(text), &req);
   assert_string_equal(msg, "request: not valid JSON: line 1 column 60: \\u0000 is not allowed "
-                           "without JSON_ALLOW_NUL near '\"a\\u0000b\"'");
+                           "without JSON_ALLOW_NUL");
   assert_null(req.job_id); /* the document was not read at all */
   free(msg);
   job_request_free(&req);
@@ -927,6 +927,73 @@ static void test_plan_outlives_the_request(void **state) {
   job_plan_free(NULL);
 }
 
+/* ---- no message repeats a secret ---- */
+
+#define SECRET_VALUE "s3cr3t-Value_42xyz"
+
+/* Each request is invalid and quotes (or would quote) a value that is also
+ * the value of a '#' key somewhere in it; the message must say what was
+ * wrong without the secret, in any form. */
+static void test_rejections_never_quote_a_secret(void **state) {
+  static const char *const cases[] = {
+      /* the secret as a bad value where the message quotes it */
+      "{\"job_id\": \"j1\", \"component\": \"app\", \"tag\": \"" SECRET_VALUE
+      "!\", \"config\": {\"#p\": \"" SECRET_VALUE "!\"}}",
+      "{\"job_id\": \"j1\", \"component\": \"app\", \"limits\": {\"memory\": \"" SECRET_VALUE
+      "\"}, \"config\": {\"#p\": \"" SECRET_VALUE "\"}}",
+      "{\"job_id\": \"j1\", \"component\": \"app\", \"attempt\": \"" SECRET_VALUE
+      "\", \"config\": {\"#p\": \"" SECRET_VALUE "\"}}",
+      "{\"job_id\": \"j1\", \"component\": \"app\", \"config\": [\"" SECRET_VALUE
+      "\"], \"state\": {\"#t\": \"" SECRET_VALUE "\"}}",
+      /* an object quoted whole, a secret inside it (cut at 60 characters) */
+      "{\"job_id\": \"j1\", \"component\": \"app\", \"project_id\": {\"#k\": \"" SECRET_VALUE
+      "\"}}",
+      "{\"job_id\": \"j1\", \"component\": \"app\", \"config_id\": {\"padding-padding\": 1, "
+      "\"#k\": \"" SECRET_VALUE "\"}}",
+      /* secrets in a key that is unknown, and at any depth */
+      "{\"job_id\": \"j1\", \"component\": \"app\", \"" SECRET_VALUE "\": {\"#x\": \"" SECRET_VALUE
+      "\"}}",
+      "{\"job_id\": \"j1\", \"component\": \"app\", \"env\": {\"A\": 1}, \"config\": {\"a\": "
+      "[{\"#deep\": \"" SECRET_VALUE "\"}]}, \"inputs\": [{\"url\": \"" SECRET_VALUE "\"}]}",
+      /* not JSON: no text of the request at all */
+      "{\"job_id\": \"j1\", \"config\": {\"#p\": " SECRET_VALUE "}}",
+      "{\"job_id\": \"j1\", \"" SECRET_VALUE "\" " SECRET_VALUE "}",
+      SECRET_VALUE,
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    job_request req;
+    char *msg = parse_error(cases[i], strlen(cases[i]), &req);
+    if (strstr(msg, SECRET_VALUE) || strstr(msg, "s3cr3t") || strstr(msg, "czNjcjN0")) /* base64 */
+      fail_msg("case %zu: the message repeats the secret: %s", i, msg);
+    free(msg);
+    job_request_free(&req);
+  }
+}
+
+/* The message still says what and where, with the secret hidden. */
+static void test_masked_rejection_keeps_the_path(void **state) {
+  const char *text = "{\"job_id\": \"j1\", \"component\": \"app\", \"attempt\": \"" SECRET_VALUE
+                     "\", \"config\": {\"#p\": \"" SECRET_VALUE "\"}}";
+  job_request req;
+  char *msg = parse_error(text, strlen(text), &req);
+  assert_string_equal(msg, "attempt: expected an integer from 1 to 1000, got \"[hidden]\"");
+  assert_string_equal(req.job_id, "j1"); /* and the rejection can name the job */
+  free(msg);
+  job_request_free(&req);
+}
+
+static void test_request_size_limit(void **state) {
+  bw_error_t err = NULL;
+  assert_int_equal(job_request_check_size(1048576, 1048576, &err), 0);
+  assert_int_equal(job_request_check_size(1048575, 1048576, &err), 0);
+  assert_int_equal(job_request_check_size(1048577, 1048576, &err), -1);
+  assert_string_equal(err->msg, "request: 1048577 bytes, more than jobs.request.max.bytes "
+                                "(1048576): not parsed");
+  assert_int_equal(err->kind, BW_ERR_INVALID);
+  bw_error_release(&err);
+  assert_int_equal(job_request_check_size(SIZE_MAX, 0, &err), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_minimal_request_takes_the_defaults),
@@ -941,6 +1008,9 @@ int main(void) {
       cmocka_unit_test(test_bad_requests),
       cmocka_unit_test(test_duplicate_keys_say_so),
       cmocka_unit_test(test_not_json_message_has_line_and_column),
+      cmocka_unit_test(test_rejections_never_quote_a_secret),
+      cmocka_unit_test(test_masked_rejection_keeps_the_path),
+      cmocka_unit_test(test_request_size_limit),
       cmocka_unit_test(test_parse_respects_len),
       cmocka_unit_test(test_job_id_of_128_and_129_characters),
       cmocka_unit_test(test_env_value_over_32_kib),

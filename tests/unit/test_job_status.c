@@ -69,6 +69,7 @@ static void test_names(void **state) {
       {JOB_CANCELLED, "cancelled"},
       {JOB_INFRA_ERROR, "infra_error"},
       {JOB_REJECTED, "rejected"},
+      {JOB_DISK_LIMIT, "disk_limit"},
   };
   assert_int_equal(sizeof(cases) / sizeof(cases[0]), JOB_STATUS_COUNT);
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)

@@ -11,6 +11,8 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <pthread.h>
 
 /* Masks a C string and compares with the expected C string. */
 static void expect_masked(const masker *m, const char *text, const char *want) {
@@ -394,6 +396,315 @@ static void test_differential_against_naive(void **state) {
   }
 }
 
+/* ---- multi-line secrets ------------------------------------------------- */
+
+static char *base64_of(const char *bytes, size_t len, bool url) {
+  char *out = malloc(4 * ((len + 2) / 3) + 1);
+  int n = EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)bytes, (int)len);
+  for (int i = 0; url && i < n; i++) {
+    if (out[i] == '+')
+      out[i] = '-';
+    else if (out[i] == '/')
+      out[i] = '_';
+  }
+  out[n] = '\0';
+  return out;
+}
+
+/* A PEM block: BEGIN and END lines around 64-character base64 lines. */
+static char *pem_block(const char *line_end) {
+  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  char *pem = malloc(4096);
+  size_t n = (size_t)sprintf(pem, "-----BEGIN PRIVATE KEY-----%s", line_end);
+  unsigned seed = 7;
+  for (int line = 0; line < 6; line++) {
+    for (int k = 0; k < 64; k++)
+      pem[n++] = alphabet[rand_r(&seed) % 64];
+    n += (size_t)sprintf(pem + n, "%s", line_end);
+  }
+  sprintf(pem + n, "-----END PRIVATE KEY-----%s", line_end);
+  return pem;
+}
+
+/* Masks each line of text (split on '\n') on its own, as the worker does with
+ * container output, and expects every line to be entirely hidden. */
+static void expect_each_line_hidden(const masker *m, const char *text) {
+  for (const char *line = text; *line;) {
+    const char *eol = strchr(line, '\n');
+    size_t len = eol ? (size_t)(eol - line) : strlen(line);
+    size_t n;
+    char *got = masker_apply(m, line, len, &n);
+    bool cr = len > 0 && line[len - 1] == '\r';
+    if (n != MASKER_HIDDEN_LEN + cr || memcmp(got, MASKER_HIDDEN, MASKER_HIDDEN_LEN) != 0)
+      fail_msg("line \"%.*s\" masked as \"%s\"", (int)len, line, got);
+    free(got);
+    line += len + (eol ? 1 : 0);
+  }
+}
+
+static void test_pem_key_hidden_line_by_line(void **state) {
+  char *pem = pem_block("\n");
+  masker *m = masker_new();
+  assert_int_equal(masker_add_secret(m, pem), 1);
+  expect_each_line_hidden(m, pem);
+  /* streamed line by line, flushed at each end of line, as log_stream does */
+  collect c = {0};
+  masker_stream *s = masker_stream_new(m, collect_sink, &c);
+  for (const char *line = pem; *line;) {
+    size_t len = (size_t)(strchr(line, '\n') - line);
+    masker_stream_feed(s, line, len / 2);
+    masker_stream_feed(s, line + len / 2, len - len / 2);
+    masker_stream_flush(s);
+    line += len + 1;
+  }
+  assert_int_equal(c.len, 8 * MASKER_HIDDEN_LEN);
+  masker_stream_free(s);
+  free(c.buf);
+  masker_free(m);
+  free(pem);
+}
+
+static void test_pem_key_whole_forms(void **state) {
+  char *pem = pem_block("\n");
+  json_t *config = json_pack("{s:{s:s}}", "parameters", "#private_key", pem);
+  masker *m = masker_new();
+  assert_int_equal(masker_add_config(m, config), 1);
+  char *b64 = base64_of(pem, strlen(pem), false);
+  char *b64url = base64_of(pem, strlen(pem), true);
+  char *escaped = json_dumps(json_object_get(json_object_get(config, "parameters"), "#private_key"),
+                             JSON_ENCODE_ANY);
+  assert_non_null(strstr(escaped, "\\n"));
+  char *text = malloc(strlen(pem) + strlen(b64) + strlen(b64url) + strlen(escaped) + 64);
+  sprintf(text, "raw=%s| b64=%s b64url=%s json=%s.", pem, b64, b64url, escaped);
+  expect_masked(m, text, "raw=[hidden]| b64=[hidden] b64url=[hidden] json=\"[hidden]\".");
+  /* and the config as jansson writes it (config.json, an event) */
+  char *doc = json_dumps(config, JSON_COMPACT);
+  expect_masked(m, doc, "{\"parameters\":{\"#private_key\":\"[hidden]\"}}");
+  /* one line, base64-encoded on its own, is hidden too */
+  const char *line2 = strchr(pem, '\n') + 1;
+  char *line_b64 = base64_of(line2, 64, false);
+  expect_masked(m, line_b64, "[hidden]");
+  free(line_b64);
+  free(doc);
+  free(text);
+  free(escaped);
+  free(b64url);
+  free(b64);
+  json_decref(config);
+  masker_free(m);
+  free(pem);
+}
+
+static void test_crlf_line_ends(void **state) {
+  char *pem = pem_block("\r\n");
+  masker *m = masker_new();
+  masker_add_secret(m, pem);
+  expect_each_line_hidden(m, pem); /* each "line\r" becomes "[hidden]\r" */
+  expect_masked(m, "-----END PRIVATE KEY-----", "[hidden]");
+  /* the whole value, and its JSON form with \r\n escaped */
+  expect_masked(m, pem, "[hidden]");
+  json_t *js = json_string(pem);
+  char *escaped = json_dumps(js, JSON_ENCODE_ANY);
+  assert_non_null(strstr(escaped, "\\r\\n"));
+  expect_masked(m, escaped, "\"[hidden]\"");
+  free(escaped);
+  json_decref(js);
+  masker_free(m);
+  free(pem);
+
+  m = masker_new();
+  masker_add_secret(m, "first-line\r\nsecond-line\r\n");
+  expect_masked(m, "a first-line b", "a [hidden] b");
+  expect_masked(m, "second-line\r", "[hidden]\r");
+  expect_masked(m, "first-line\r\nsecond-line\r\n", "[hidden]");
+  masker_free(m);
+}
+
+static void test_multiline_json_document(void **state) {
+  const char *doc = "{\n"
+                    "  \"type\": \"service_account\",\n"
+                    "  \"private_key_id\": \"4f1c2b9e8d7a\",\n"
+                    "  \"client_email\": \"bot@example.iam\"\n"
+                    "}\n";
+  json_t *config = json_pack("{s:{s:s}}", "authorization", "#credentials", doc);
+  masker *m = masker_new();
+  assert_int_equal(masker_add_config(m, config), 1);
+  /* printed line by line (the short "{" and "}" lines are not secrets) */
+  expect_masked(m, "  \"private_key_id\": \"4f1c2b9e8d7a\",", "[hidden]");
+  expect_masked(m, "  \"client_email\": \"bot@example.iam\"", "[hidden]");
+  expect_masked(m, "{", "{");
+  expect_masked(m, "}", "}");
+  /* the whole document, and as a JSON string (a log line of JSON) */
+  expect_masked(m, doc, "[hidden]");
+  char *dumped = json_dumps(config, JSON_COMPACT);
+  expect_masked(m, dumped, "{\"authorization\":{\"#credentials\":\"[hidden]\"}}");
+  free(dumped);
+  /* a line JSON-escaped on its own: {"msg":"  \"type\": \"service_account\","} */
+  expect_masked(m, "{\"msg\":\"  \\\"type\\\": \\\"service_account\\\",\"}",
+                "{\"msg\":\"[hidden]\"}");
+  json_decref(config);
+  masker_free(m);
+}
+
+static void test_short_lines_skipped(void **state) {
+  masker *m = masker_new();
+  assert_int_equal(masker_add_secret(m, "ab\ncd\r\nefgh\n\n"), 1);
+  expect_masked(m, "ab cd efgh", "ab cd [hidden]");
+  masker_free(m);
+  m = masker_new();
+  /* shorter than MASKER_MIN_SECRET as a whole: nothing */
+  assert_int_equal(masker_add_secret(m, "a\n"), 0);
+  assert_int_equal(masker_forms(m), 0);
+  masker_free(m);
+}
+
+/* ---- scanning ----------------------------------------------------------- */
+
+static void test_contains(void **state) {
+  masker *m = masker_new();
+  masker_add_secret(m, "p4ssw0rd!");
+  assert_true(masker_contains(m, "p4ssw0rd!", 9));
+  assert_true(masker_contains(m, "x cDRzc3cwcmQh y", 16)); /* base64 */
+  assert_false(masker_contains(m, "p4ssw0rd", 8));
+  assert_false(masker_contains(m, "", 0));
+  assert_false(masker_contains(NULL, "p4ssw0rd!", 9));
+  masker *empty = masker_new();
+  assert_false(masker_contains(empty, "p4ssw0rd!", 9));
+  masker_free(empty);
+  masker_free(m);
+}
+
+static void test_scan_every_split(void **state) {
+  masker *m = masker_new();
+  masker_add_secret(m, "s3cr3t-value");
+  const char *texts[] = {"s3cr3t-value", "start s3cr3t-value", "s3cr3t-value end",
+                         "xx s3cr3t-value yy", "s3cr3t-valu s3cr3t-value"};
+  for (size_t t = 0; t < sizeof(texts) / sizeof(texts[0]); t++) {
+    const char *text = texts[t];
+    size_t len = strlen(text);
+    for (size_t a = 0; a <= len; a++) {
+      masker_scan s;
+      masker_scan_init(&s, m);
+      masker_scan_feed(&s, text, a);
+      masker_scan_feed(&s, text + a, len - a);
+      if (!masker_scan_found(&s))
+        fail_msg("\"%s\" split at %zu: not found", text, a);
+      const char *at = strstr(text + (t == 4 ? 1 : 0), "s3cr3t-value");
+      assert_int_equal(s.first_end, (uint64_t)(at - text) + 12);
+      assert_int_equal(s.first_len, 12);
+      assert_int_equal(s.pos, len);
+    }
+  }
+  /* byte by byte, and a prefix split from the rest is not a match */
+  masker_scan s;
+  masker_scan_init(&s, m);
+  const char *text = "s3cr3t-valu";
+  for (size_t i = 0; text[i]; i++)
+    masker_scan_feed(&s, text + i, 1);
+  assert_false(masker_scan_found(&s));
+  masker_scan_feed(&s, "e", 1);
+  assert_true(masker_scan_found(&s));
+  masker_scan_feed(&s, "more", 4); /* found stays, bytes are counted */
+  assert_true(masker_scan_found(&s));
+  assert_int_equal(s.pos, 16);
+  masker_free(m);
+}
+
+static void test_scan_agrees_with_apply(void **state) {
+  masker *m = sample_masker();
+  const char *texts[] = {"nothing here", "ababa",        "xabab",    "babx", "tok\\\"en\\\\x",
+                         "p4ssw0rd",     "cDRzc3cwcmQh", "abababab", "bab",  ""};
+  for (size_t t = 0; t < sizeof(texts) / sizeof(texts[0]); t++) {
+    size_t n;
+    char *out = masker_apply(m, texts[t], strlen(texts[t]), &n);
+    bool changed = n != strlen(texts[t]) || memcmp(out, texts[t], n) != 0;
+    if (changed != masker_contains(m, texts[t], strlen(texts[t])))
+      fail_msg("\"%s\": masked \"%s\", contains says %d", texts[t], out, !changed);
+    free(out);
+  }
+  masker_free(m);
+}
+
+/* ---- large tries ---------------------------------------------------------- */
+
+/* Many forms over a wide alphabet (64 bytes: nodes with dense tables), chains that fail
+ * into forms added later, and a relink after more forms came. */
+static void test_many_forms_against_naive(void **state) {
+  unsigned seed = 99;
+  enum { N_FORMS = 1500 };
+  char **forms = calloc(2 * N_FORMS, sizeof(char *));
+  size_t n_forms = 0;
+  masker *m = masker_new();
+  for (int phase = 0; phase < 2; phase++) {
+    for (int i = 0; i < N_FORMS; i++) {
+      size_t fl = 3 + (size_t)(rand_r(&seed) % 6);
+      char *f = calloc(fl + 1, 1);
+      for (size_t k = 0; k < fl; k++)
+        f[k] = (char)('0' + rand_r(&seed) % 64);
+      masker_add_exact(m, f, fl);
+      forms[n_forms++] = f;
+    }
+    for (int round = 0; round < 20; round++) {
+      char text[400];
+      size_t len = (size_t)(rand_r(&seed) % sizeof(text));
+      for (size_t k = 0; k < len; k++)
+        text[k] = (char)('0' + rand_r(&seed) % 66);
+      size_t got_len, want_len;
+      char *got = masker_apply(m, text, len, &got_len);
+      char *want = naive_mask(forms, n_forms, text, len, &want_len);
+      if (got_len != want_len || memcmp(got, want, got_len) != 0)
+        fail_msg("phase %d round %d: text %.*s\n got  %s\n want %s", phase, round, (int)len, text,
+                 got, want);
+      assert_int_equal(masker_contains(m, text, len), strstr(want, MASKER_HIDDEN) != NULL);
+      free(got);
+      free(want);
+    }
+  }
+  assert_true(masker_footprint(m) > 0);
+  for (size_t f = 0; f < n_forms; f++)
+    free(forms[f]);
+  free(forms);
+  masker_free(m);
+}
+
+typedef struct apply_job {
+  const masker *m;
+  const char *text;
+  char *out;
+} apply_job;
+
+static void *apply_thread(void *arg) {
+  apply_job *job = arg;
+  size_t n;
+  job->out = masker_apply(job->m, job->text, strlen(job->text), &n);
+  return NULL;
+}
+
+/* The link happens on the first use, which may be in several threads at once. */
+static void test_first_use_from_threads(void **state) {
+  masker *m = masker_new();
+  char secret[32];
+  for (int i = 0; i < 2000; i++) {
+    snprintf(secret, sizeof(secret), "tok-%05d-%08x", i, (unsigned)i * 2654435761u);
+    masker_add_secret(m, secret);
+  }
+  snprintf(secret, sizeof(secret), "tok-%05d-%08x", 77, 77u * 2654435761u);
+  char text[64];
+  snprintf(text, sizeof(text), "a %s b", secret);
+  pthread_t threads[4];
+  apply_job jobs[4];
+  for (int t = 0; t < 4; t++) {
+    jobs[t] = (apply_job){.m = m, .text = text};
+    assert_int_equal(pthread_create(&threads[t], NULL, apply_thread, &jobs[t]), 0);
+  }
+  for (int t = 0; t < 4; t++) {
+    pthread_join(threads[t], NULL);
+    assert_string_equal(jobs[t].out, "a [hidden] b");
+    free(jobs[t].out);
+  }
+  masker_free(m);
+}
+
 /* Prints a figure, asserts only the result: time is for benchmarks. */
 static void test_ten_megabytes(void **state) {
   masker *m = masker_new();
@@ -457,6 +768,16 @@ int main(void) {
       cmocka_unit_test(test_stream_equals_apply_at_every_split),
       cmocka_unit_test(test_stream_holds_back_at_most_longest),
       cmocka_unit_test(test_differential_against_naive),
+      cmocka_unit_test(test_pem_key_hidden_line_by_line),
+      cmocka_unit_test(test_pem_key_whole_forms),
+      cmocka_unit_test(test_crlf_line_ends),
+      cmocka_unit_test(test_multiline_json_document),
+      cmocka_unit_test(test_short_lines_skipped),
+      cmocka_unit_test(test_contains),
+      cmocka_unit_test(test_scan_every_split),
+      cmocka_unit_test(test_scan_agrees_with_apply),
+      cmocka_unit_test(test_many_forms_against_naive),
+      cmocka_unit_test(test_first_use_from_threads),
       cmocka_unit_test(test_ten_megabytes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
