@@ -2,6 +2,7 @@
 
 #include "cleanup.h"
 #include "error.h"
+#include "random_id.h"
 #include "timeutil.h"
 
 #include <errno.h>
@@ -15,6 +16,11 @@ json_t *event_new(const job_events *je, const char *type) {
   json_t *ev = json_object();
   json_object_set_new(ev, "schema_version", json_integer(EVENT_SCHEMA_VERSION));
   json_object_set_new(ev, "type", json_string(type));
+  /* Unique, and the same bytes whenever the event is sent again (the
+   * outbox of job.finished): consumers dedupe by it (docs/events.md). */
+  char id[BW_RANDOM_ID_LEN + 1] = "";
+  bw_random_id(id, NULL);
+  json_object_set_new(ev, "event_id", json_string(id));
   json_object_set_new(ev, "job_id", je->job_id ? json_string(je->job_id) : json_null());
   json_object_set_new(ev, "attempt", json_integer(je->attempt));
   json_object_set_new(ev, "ts", json_string(ts));

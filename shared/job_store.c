@@ -2,6 +2,7 @@
 
 #include "cleanup.h"
 #include "job_status.h"
+#include "random_id.h"
 #include "redis_store.h"
 #include "timeutil.h"
 
@@ -12,19 +13,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 /* ---- scripts ---- */
 
 /* KEYS: record lease. ARGV: token ttl_ms worker requested_attempt started record_ttl_s
- * replay max_deliveries poison_result. Returns {outcome, attempt, crashes}: 0 acquired,
- * 1 held, 2 finished, 3 poisoned. A replay (ARGV[7] "1") may run a job whose record is
+ * replay max_deliveries. Returns {outcome, attempt, crashes[, event]}: 0 acquired,
+ * 1 held, 2 finished (with the stored job.finished when its delivery is not
+ * confirmed), 3 poisoned. A replay (ARGV[7] "1") may run a job whose record is
  * final again, but only a job that did not succeed, and only as a later attempt than the
  * record's: two copies of one replay carry the same attempt, so the second finds it taken.
  * A record still "running" without a lease means its worker vanished without a final
  * record (a crash, a kill): that counts against max_deliveries, and once the job has
- * taken down that many workers the record becomes final (infra_error) instead of being
- * claimed again; ARGV[9] is its result, "{crashes}" replaced by the count. */
+ * taken down that many workers it is poisoned instead of being claimed again (the caller
+ * records its end: job_store_finish_unrun). */
 static const char claim_script[] =
     "local final = {success=1, user_error=1, application_error=1, timeout=1, oom=1,\n"
     "               cancelled=1, infra_error=1, rejected=1, disk_limit=1}\n"
@@ -33,6 +34,9 @@ static const char claim_script[] =
     "local crashes = tonumber(redis.call('HGET', KEYS[1], 'crashes')) or 0\n"
     "if status and final[status] then\n"
     "  if ARGV[7] ~= '1' or status == 'success' or tonumber(ARGV[4]) <= prev then\n"
+    "    if redis.call('HGET', KEYS[1], 'delivered') == '0' then\n"
+    "      return {2, prev, crashes, redis.call('HGET', KEYS[1], 'event')}\n"
+    "    end\n"
     "    return {2, prev, crashes}\n"
     "  end\n"
     "  crashes = 0\n"
@@ -41,10 +45,6 @@ static const char claim_script[] =
     "if status == 'running' then crashes = crashes + 1 end\n"
     "if not status then crashes = 0 end\n"
     "if status == 'running' and crashes >= tonumber(ARGV[8]) then\n"
-    "  local result = string.gsub(ARGV[9], '{crashes}', tostring(crashes))\n"
-    "  redis.call('HSET', KEYS[1], 'status', 'infra_error', 'finished', ARGV[5],\n"
-    "             'crashes', tostring(crashes), 'result', result)\n"
-    "  redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
     "  return {3, prev, crashes}\n"
     "end\n"
     "local attempt = tonumber(ARGV[4])\n"
@@ -67,8 +67,9 @@ static const char extend_script[] = "if redis.call('GET', KEYS[1]) == ARGV[1] th
                                     "end\n"
                                     "return 0\n";
 
-/* KEYS: record lease. ARGV: token status finished result has_result record_ttl_s.
- * 1 written and lease deleted, 0 written (lease not ours), -1 nothing written. */
+/* KEYS: record lease. ARGV: token status finished result has_result record_ttl_s
+ * event. 1 written and lease deleted, 0 written (lease not ours), -1 nothing written.
+ * An event (ARGV[7] not empty) is the outbox: kept with delivered 0 until confirmed. */
 static const char finish_script[] =
     "local ours = redis.call('GET', KEYS[2]) == ARGV[1]\n"
     "if not ours and redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return -1 end\n"
@@ -78,9 +79,34 @@ static const char finish_script[] =
     "else\n"
     "  redis.call('HDEL', KEYS[1], 'result')\n"
     "end\n"
+    "if ARGV[7] ~= '' then\n"
+    "  redis.call('HSET', KEYS[1], 'event', ARGV[7], 'delivered', '0')\n"
+    "else\n"
+    "  redis.call('HDEL', KEYS[1], 'event', 'delivered')\n"
+    "end\n"
     "redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
     "if ours then redis.call('DEL', KEYS[2]) return 1 end\n"
     "return 0\n";
+
+/* KEYS: record lease. ARGV: status finished result event record_ttl_s. The end
+ * of a job that never ran (poisoned): only while its record still says running
+ * and no lease holds it. 1 written, 0 not. */
+static const char finish_unrun_script[] =
+    "if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end\n"
+    "if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end\n"
+    "redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished', ARGV[2], 'result', ARGV[3],\n"
+    "           'event', ARGV[4], 'delivered', '0')\n"
+    "redis.call('HDEL', KEYS[1], 'token')\n"
+    "redis.call('EXPIRE', KEYS[1], ARGV[5])\n"
+    "return 1\n";
+
+/* KEYS: record. ARGV: event_id. The outbox's event went out: no one need send
+ * it again. Only for the event it holds (a later run may have replaced it). */
+static const char confirm_script[] = "local ev = redis.call('HGET', KEYS[1], 'event')\n"
+                                     "if not ev then return 0 end\n"
+                                     "if not string.find(ev, ARGV[1], 1, true) then return 0 end\n"
+                                     "redis.call('HSET', KEYS[1], 'delivered', '1')\n"
+                                     "return 1\n";
 
 /* KEYS: record lease. ARGV: token record_ttl_s. */
 static const char release_script[] = "if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end\n"
@@ -121,22 +147,6 @@ void job_store_free(job_store *js) {
   free(js);
 }
 
-static int token_new(char out[JOB_STORE_TOKEN_LEN + 1], bw_error_t *err) {
-  unsigned char raw[JOB_STORE_TOKEN_LEN / 2];
-  size_t got = 0;
-  while (got < sizeof(raw)) {
-    ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return bw_error_set_errno(err, BW_ERR_INTERNAL, errno, "getrandom");
-    got += (size_t)n;
-  }
-  for (size_t i = 0; i < sizeof(raw); i++)
-    snprintf(out + 2 * i, 3, "%02x", raw[i]);
-  return 0;
-}
-
 static char *key_of(const job_store *js, const char *kind, const char *id) {
   return bw_strdup_printf("%s%s%s", js->prefix, kind, id);
 }
@@ -167,7 +177,7 @@ int job_store_claim(job_store *js, const job_claim_request *req, job_claim *out,
       check_ttl(req->ttl_ms, err) < 0)
     return bw_error_prefix(err, "claim job %s", job_id ? job_id : "");
   char token[JOB_STORE_TOKEN_LEN + 1];
-  if (token_new(token, err) < 0)
+  if (bw_random_id(token, err) < 0)
     return bw_error_prefix(err, "claim job %s", job_id);
   cleanup_free char *record = key_of(js, "job:", job_id);
   cleanup_free char *lease = key_of(js, "lease:", job_id);
@@ -177,17 +187,14 @@ int job_store_claim(job_store *js, const job_claim_request *req, job_claim *out,
   snprintf(record_ttl, sizeof(record_ttl), "%ld", JOB_STORE_RECORD_TTL_S);
   snprintf(max, sizeof(max), "%ld", req->max_deliveries > 0 ? req->max_deliveries : LONG_MAX);
   bw_time_rfc3339_now(started);
-  const char *argv[] = {"EVAL",     claim_script,
-                        "2",        record,
-                        lease,      token,
-                        ttl,        req->worker_id,
-                        attempt,    started,
-                        record_ttl, req->replay ? "1" : "0",
-                        max,        req->poison_result ? req->poison_result : "{}"};
-  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 14, argv, err);
+  const char *argv[] = {"EVAL",  claim_script, "2",        record,
+                        lease,   token,        ttl,        req->worker_id,
+                        attempt, started,      record_ttl, req->replay ? "1" : "0",
+                        max};
+  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 13, argv, err);
   if (!r)
     return bw_error_prefix(err, "claim job %s", job_id);
-  if (want_type(r, REDIS_REPLY_ARRAY, "EVAL", err) < 0 || r->elements != 3 ||
+  if (want_type(r, REDIS_REPLY_ARRAY, "EVAL", err) < 0 || r->elements < 3 || r->elements > 4 ||
       r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_INTEGER ||
       r->element[2]->type != REDIS_REPLY_INTEGER) {
     bw_error_set(err, BW_ERR_UNAVAILABLE, "redis EVAL: unexpected claim reply");
@@ -210,7 +217,16 @@ int job_store_claim(job_store *js, const job_claim_request *req, job_claim *out,
   }
   out->attempt = (long)r->element[1]->integer;
   out->crashes = (long)r->element[2]->integer;
+  if (r->elements == 4 && r->element[3]->type == REDIS_REPLY_STRING)
+    out->undelivered_event = bw_strdup_bytes(r->element[3]->str, r->element[3]->len);
   return 0;
+}
+
+void job_claim_free(job_claim *c) {
+  if (!c)
+    return;
+  free(c->undelivered_event);
+  c->undelivered_event = NULL;
 }
 
 int job_store_extend(job_store *js, const char *job_id, const char *token, long ttl_ms,
@@ -255,7 +271,8 @@ int job_store_lease_alive(job_store *js, const char *job_id, bool *alive, bw_err
 }
 
 int job_store_finish(job_store *js, const char *job_id, const char *token, const char *status,
-                     const char *result_json, bool *was_ours, bw_error_t *err) {
+                     const char *result_json, const char *event_json, bool *was_ours, bool *written,
+                     bw_error_t *err) {
   job_status parsed;
   if (check_id("job id", job_id, err) < 0 || check_id("token", token, err) < 0)
     return bw_error_prefix(err, "finish job %s", job_id ? job_id : "");
@@ -277,11 +294,49 @@ int job_store_finish(job_store *js, const char *job_id, const char *token, const
                         finished,
                         result_json ? result_json : "",
                         result_json ? "1" : "0",
-                        record_ttl};
-  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 11, argv, err);
+                        record_ttl,
+                        event_json ? event_json : ""};
+  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 12, argv, err);
   if (!r || want_type(r, REDIS_REPLY_INTEGER, "EVAL", err) < 0)
     return bw_error_prefix(err, "finish job %s", job_id);
   *was_ours = r->integer == 1;
+  *written = r->integer >= 0;
+  return 0;
+}
+
+int job_store_finish_unrun(job_store *js, const char *job_id, const char *status,
+                           const char *result_json, const char *event_json, bool *written,
+                           bw_error_t *err) {
+  job_status parsed;
+  if (check_id("job id", job_id, err) < 0)
+    return bw_error_prefix(err, "finish job");
+  if (!status || job_status_parse(status, &parsed) < 0)
+    return bw_error_set(err, BW_ERR_INVALID, "finish job %s: %s is not a final status", job_id,
+                        status ? status : "(null)");
+  cleanup_free char *record = key_of(js, "job:", job_id);
+  cleanup_free char *lease = key_of(js, "lease:", job_id);
+  char finished[BW_RFC3339_LEN], record_ttl[24];
+  bw_time_rfc3339_now(finished);
+  snprintf(record_ttl, sizeof(record_ttl), "%ld", JOB_STORE_RECORD_TTL_S);
+  const char *argv[] = {"EVAL",   finish_unrun_script, "2",        record,    lease, status,
+                        finished, result_json,         event_json, record_ttl};
+  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 10, argv, err);
+  if (!r || want_type(r, REDIS_REPLY_INTEGER, "EVAL", err) < 0)
+    return bw_error_prefix(err, "finish job %s", job_id);
+  *written = r->integer == 1;
+  return 0;
+}
+
+int job_store_confirm_delivery(job_store *js, const char *job_id, const char *event_id,
+                               bw_error_t *err) {
+  if (check_id("job id", job_id, err) < 0 || check_id("event id", event_id, err) < 0)
+    return bw_error_prefix(err, "confirm delivery");
+  cleanup_free char *record = key_of(js, "job:", job_id);
+  cleanup_free char *needle = bw_strdup_printf("\"event_id\":\"%s\"", event_id);
+  const char *argv[] = {"EVAL", confirm_script, "1", record, needle};
+  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 5, argv, err);
+  if (!r)
+    return bw_error_prefix(err, "confirm delivery of job %s", job_id);
   return 0;
 }
 
@@ -302,7 +357,7 @@ int job_store_release(job_store *js, const char *job_id, const char *token, bw_e
 static json_t *record_value(const char *field, const redisReply *v) {
   if (strcmp(field, "attempt") == 0)
     return json_integer(strtol(v->str, NULL, 10));
-  if (strcmp(field, "result") == 0) {
+  if (strcmp(field, "result") == 0 || strcmp(field, "event") == 0) {
     json_t *parsed = json_loadb(v->str, v->len, JSON_DECODE_ANY, NULL);
     if (parsed)
       return parsed;

@@ -2,7 +2,9 @@
  * state records (how each job went), worker heartbeats and cancel flags.
  *
  *   PREFIX "lease:" ID    string: the claiming worker's token, PX ttl
- *   PREFIX "job:" ID      hash: status worker attempt started finished result token crashes;
+ *   PREFIX "job:" ID      hash: status worker attempt started finished result token crashes
+ *                         event delivered (the outbox: the job's job.finished, and
+ *                         whether its delivery was confirmed);
  *                         expires 7 days after its last write
  *   PREFIX "worker:" ID   string: the worker's info (JSON), PX ttl
  *   PREFIX "workers"      sorted set: worker id by last heartbeat (epoch ms)
@@ -48,9 +50,6 @@ typedef struct job_claim_request {
   bool replay;  /* the request has replay_of */
   long ttl_ms;
   long max_deliveries; /* jobs.max.deliveries; <= 0: no bound */
-  /* The result JSON recorded for a poisoned job; "{crashes}" in it becomes the
-   * number of workers the job took down. */
-  const char *poison_result;
 } job_claim_request;
 
 typedef struct job_claim {
@@ -58,7 +57,12 @@ typedef struct job_claim {
   long attempt; /* ACQUIRED: the attempt to run; else the record's (0: none) */
   long crashes; /* workers that vanished running this job (this attempt chain) */
   char token[JOB_STORE_TOKEN_LEN + 1]; /* ACQUIRED only */
+  /* FINISHED: the job.finished the outbox holds when its delivery was never
+   * confirmed (whoever meets it sends it, before anything else); else NULL. */
+  char *undelivered_event;
 } job_claim;
+
+void job_claim_free(job_claim *c); /* the event; accepts NULL and a claim twice */
 
 /* cfg and log are borrowed and must outlive the store; prefix ("bw:") is
  * copied. Does not connect: the first call does. */
@@ -66,15 +70,16 @@ job_store *job_store_new(const bw_config *cfg, const bw_logger *log, const char 
 void job_store_free(job_store *js); /* accepts NULL */
 
 /* One atomic script:
- *   - the record's status is final: FINISHED, attempt = its attempt --
+ *   - the record's status is final: FINISHED, attempt = its attempt, and the
+ *     outbox's job.finished when its delivery was not confirmed --
  *     unless `replay` (the request has replay_of), the status is not success
  *     and the requested attempt is above the record's: then as below, a new
  *     run (its crash count starts over);
  *   - else a lease exists: HELD, attempt = the record's attempt (0: none);
  *   - else, when the record is "running" (its worker vanished without a
  *     final record: a crash or a kill), the crash count goes up by one; once
- *     it reaches max_deliveries the record becomes final (infra_error, the
- *     poison_result) and the answer is POISONED, nothing is leased;
+ *     it reaches max_deliveries the answer is POISONED, nothing is changed
+ *     or leased (the caller records the end: job_store_finish_unrun);
  *   - else: a new token, the lease SET NX PX ttl_ms, the record rewritten
  *     (status running, worker, token, started now, crashes, no finished or
  *     result) with attempt = the requested attempt, or previous attempt + 1
@@ -82,6 +87,7 @@ void job_store_free(job_store *js); /* accepts NULL */
  *     died) or interrupted: ACQUIRED, attempt = that attempt.
  * So a request runs at most max_deliveries times in a row that end with its
  * worker gone; the next delivery is refused. */
+/* *out is overwritten: free a previous claim's event first (job_claim_free). */
 int job_store_claim(job_store *js, const job_claim_request *req, job_claim *out, bw_error_t *err);
 /* Compare-and-PEXPIRE: *still_ours false when the lease expired or another
  * token holds it (nothing is changed then). */
@@ -90,18 +96,31 @@ int job_store_extend(job_store *js, const char *job_id, const char *token, long 
 int job_store_lease_is_ours(job_store *js, const char *job_id, const char *token, bool *ours,
                             bw_error_t *err);
 int job_store_lease_alive(job_store *js, const char *job_id, bool *alive, bw_error_t *err);
-/* Records a final status (job_status_name(); anything else is BW_ERR_INVALID)
- * and result (JSON text; NULL: none), atomically:
- *   - lease ours: record written (status, finished now, result), lease
- *     deleted, *was_ours = true;
+/* Records a final status (job_status_name(); anything else is BW_ERR_INVALID),
+ * result (JSON text; NULL: none) and the job's job.finished (event_json, the
+ * outbox; NULL: none), atomically:
+ *   - lease ours: record written (status, finished now, result, event with
+ *     delivered 0), lease deleted, *was_ours = true;
  *   - lease expired or another token's, record still carrying our token
  *     (nobody claimed the job since): record written the same way, no lease
  *     touched, *was_ours = false -- the job did finish, and a redelivery must
  *     see it finished rather than run it again;
  *   - record carrying another token, or no record: nothing written,
- *     *was_ours = false. */
+ *     *was_ours = false, *written = false. */
 int job_store_finish(job_store *js, const char *job_id, const char *token, const char *status,
-                     const char *result_json, bool *was_ours, bw_error_t *err);
+                     const char *result_json, const char *event_json, bool *was_ours, bool *written,
+                     bw_error_t *err);
+/* The end of a poisoned job (it never ran to an end): status, result and its
+ * job.finished in the outbox, written only while the record still says
+ * running and no lease holds it (*written). */
+int job_store_finish_unrun(job_store *js, const char *job_id, const char *status,
+                           const char *result_json, const char *event_json, bool *written,
+                           bw_error_t *err);
+/* The outbox's job.finished (the one whose "event_id" is event_id) was
+ * delivered: delivered 1, so no one sends it again. A record holding another
+ * event (a later run's) is left alone. */
+int job_store_confirm_delivery(job_store *js, const char *job_id, const char *event_id,
+                               bw_error_t *err);
 /* Graceful shutdown: when the lease is ours, the record's status becomes
  * "interrupted" and the lease is deleted, so the next claim need not wait for
  * the TTL and counts a new attempt. Otherwise nothing changes. */

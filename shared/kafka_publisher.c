@@ -1,6 +1,7 @@
 #include "kafka_publisher.h"
 
 #include "cleanup.h"
+#include "digest.h"
 #include "kafka_client.h"
 #include "timeutil.h"
 
@@ -43,6 +44,11 @@ int kafka_publisher_new(const bw_config *cfg, const bw_logger *log, kafka_delive
       goto fail;
     }
   }
+  char max[32] = "";
+  size_t max_len = sizeof(max);
+  p->max_message_bytes = 1000000; /* librdkafka's default */
+  if (rd_kafka_conf_get(conf, "message.max.bytes", max, &max_len) == RD_KAFKA_CONF_OK)
+    p->max_message_bytes = (size_t)strtoull(max, NULL, 10);
   rd_kafka_conf_set_opaque(conf, p); /* p->log comes first, as the log callback needs */
   rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
   if (kafka_client_new(RD_KAFKA_PRODUCER, conf, &p->rk, err) < 0)
@@ -84,11 +90,28 @@ int kafka_publisher_event(kafka_publisher *p, const char *type, const char *job_
   return produce(p, p->cfg->topic_events, job_id, json, len, NULL, opaque, err);
 }
 
+/* What librdkafka counts against message.max.bytes beyond key, value and
+ * headers (record and batch framing), with room to spare. */
+#define RECORD_OVERHEAD 1024
+#define DLQ_REASON_MAX 4096
+
+static size_t headers_size(const rd_kafka_headers_t *h) {
+  size_t total = 0;
+  const char *name;
+  const void *value;
+  size_t len;
+  for (size_t i = 0; h && rd_kafka_header_get_all(h, i, &name, &value, &len) == 0; i++)
+    total += strlen(name) + len + 16;
+  return total;
+}
+
 int kafka_publisher_dead_letter(kafka_publisher *p, const rd_kafka_message_t *original,
-                                const char *reason, void *opaque, bw_error_t *err) {
+                                const char *reason, kafka_dlq_copy form, void *opaque,
+                                bool *truncated, bw_error_t *err) {
   rd_kafka_headers_t *orig = NULL;
   rd_kafka_headers_t *headers = NULL;
-  if (rd_kafka_message_headers(original, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR && orig)
+  if (form == KAFKA_DLQ_WHOLE &&
+      rd_kafka_message_headers(original, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR && orig)
     headers = rd_kafka_headers_copy(orig);
   else
     headers = rd_kafka_headers_new(8);
@@ -96,15 +119,35 @@ int kafka_publisher_dead_letter(kafka_publisher *p, const rd_kafka_message_t *or
   bw_time_rfc3339_now(ts);
   snprintf(partition, sizeof(partition), "%d", (int)original->partition);
   snprintf(offset, sizeof(offset), "%lld", (long long)original->offset);
-  rd_kafka_header_add(headers, "dlq.reason", -1, reason, -1);
+  size_t reason_len = strlen(reason) < DLQ_REASON_MAX ? strlen(reason) : DLQ_REASON_MAX;
+  rd_kafka_header_add(headers, "dlq.reason", -1, reason, (ssize_t)reason_len);
   rd_kafka_header_add(headers, "dlq.source.topic", -1, rd_kafka_topic_name(original->rkt), -1);
   rd_kafka_header_add(headers, "dlq.source.partition", -1, partition, -1);
   rd_kafka_header_add(headers, "dlq.source.offset", -1, offset, -1);
   rd_kafka_header_add(headers, "dlq.worker", -1, p->cfg->worker_id, -1);
   rd_kafka_header_add(headers, "dlq.time", -1, ts, -1);
-  cleanup_free char *key = original->key ? bw_strdup_bytes(original->key, original->key_len) : NULL;
-  int rc =
-      produce(p, p->cfg->topic_dlq, key, original->payload, original->len, headers, opaque, err);
+  cleanup_free char *key = (original->key && form == KAFKA_DLQ_WHOLE)
+                               ? bw_strdup_bytes(original->key, original->key_len)
+                               : NULL;
+  size_t key_len = key ? original->key_len : 0;
+  /* Cut the bytes when the whole copy would not fit (or the form says none),
+   * and say what the original was. */
+  size_t value_len = form == KAFKA_DLQ_WHOLE ? original->len : 0;
+  size_t fixed = key_len + headers_size(headers) + RECORD_OVERHEAD + 256;
+  if (value_len + fixed > p->max_message_bytes)
+    value_len = p->max_message_bytes > fixed ? p->max_message_bytes - fixed : 0;
+  bool cut = value_len < original->len;
+  if (cut) {
+    char size[32], sha[DIGEST_SHA256_HEX_LEN + 1] = "";
+    snprintf(size, sizeof(size), "%zu", original->len);
+    digest_sha256_buf(original->payload ? original->payload : "", original->len, sha, NULL);
+    rd_kafka_header_add(headers, "dlq.truncated", -1, "true", -1);
+    rd_kafka_header_add(headers, "dlq.original.bytes", -1, size, -1);
+    rd_kafka_header_add(headers, "dlq.original.sha256", -1, sha, -1);
+  }
+  if (truncated)
+    *truncated = cut;
+  int rc = produce(p, p->cfg->topic_dlq, key, original->payload, value_len, headers, opaque, err);
   rd_kafka_headers_destroy(headers);
   return rc;
 }

@@ -25,6 +25,7 @@ typedef struct kafka_publisher {
   void *ctx;
   atomic_uint_fast64_t sent;
   atomic_uint_fast64_t failed;
+  size_t max_message_bytes; /* the producer's message.max.bytes */
 } kafka_publisher;
 
 int kafka_publisher_new(const bw_config *cfg, const bw_logger *log, kafka_delivered_fn on_delivered,
@@ -32,10 +33,25 @@ int kafka_publisher_new(const bw_config *cfg, const bw_logger *log, kafka_delive
 /* Thread-safe. Waits (without polling) while the local queue is full. */
 int kafka_publisher_event(kafka_publisher *p, const char *type, const char *job_id,
                           const char *json, size_t len, void *opaque, bw_error_t *err);
-/* The original message's bytes, key and headers, plus dlq.* headers naming
- * the reason, the source topic/partition/offset, the worker and the time. */
+/* How much of the original a dead letter carries. */
+typedef enum kafka_dlq_copy {
+  /* The original's bytes, key and headers when the record fits the
+   * producer's message.max.bytes; else its bytes cut to fit (dlq.truncated). */
+  KAFKA_DLQ_WHOLE,
+  /* Only the headers of the worker (the fallback when even a cut copy was
+   * refused, by a topic's max.message.bytes say). */
+  KAFKA_DLQ_MINIMAL,
+} kafka_dlq_copy;
+
+/* The original message (as the form allows), plus dlq.* headers naming the
+ * reason, the source topic/partition/offset, the worker and the time; a copy
+ * that is not whole also says dlq.truncated=true, dlq.original.bytes and
+ * dlq.original.sha256, so nothing is lost: the original stays in its topic
+ * under retention, found by the dlq.source.* headers. *truncated (may be
+ * NULL) says whether it is. */
 int kafka_publisher_dead_letter(kafka_publisher *p, const rd_kafka_message_t *original,
-                                const char *reason, void *opaque, bw_error_t *err);
+                                const char *reason, kafka_dlq_copy form, void *opaque,
+                                bool *truncated, bw_error_t *err);
 void kafka_publisher_poll(kafka_publisher *p, int timeout_ms);
 /* Waits until everything queued was delivered (or timeout); returns what is left. */
 int kafka_publisher_flush(kafka_publisher *p, int timeout_ms);

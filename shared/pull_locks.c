@@ -1,5 +1,7 @@
 #include "pull_locks.h"
 
+#include "random_id.h"
+
 #include "cleanup.h"
 #include "redis_store.h"
 #include "timeutil.h"
@@ -60,29 +62,15 @@ struct pull_locks {
   pull_locks_stats stats;
 };
 
-static int token_new(char out[33]) {
-  unsigned char raw[16];
-  size_t got = 0;
-  while (got < sizeof(raw)) {
-    ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return -1;
-    got += (size_t)n;
-  }
-  for (size_t i = 0; i < sizeof(raw); i++)
-    snprintf(out + 2 * i, 3, "%02x", raw[i]);
-  return 0;
-}
 
 pull_locks *pull_locks_new(const bw_config *cfg, const bw_logger *log, const char *host,
                            const char *prefix) {
   pull_locks *pl = calloc(1, sizeof(*pl));
   if (!pl)
     abort();
-  if (token_new(pl->token) < 0) {
-    bw_log_error(log, "pull locks: getrandom: %s", strerror(errno));
+  cleanup_error bw_error_t err = NULL;
+  if (bw_random_id(pl->token, &err) < 0) {
+    bw_log_error(log, "pull locks: %s", bw_error_msg(&err));
     free(pl);
     return NULL;
   }

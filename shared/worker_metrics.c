@@ -41,7 +41,7 @@ struct worker_metrics {
   metric *jobs_started, *jobs_finished, *job_duration, *phase_duration;
   metric *pulls, *cache_hits, *pull_failures;
   metric *log_bytes, *log_dropped;
-  metric *dead_letters, *duplicates;
+  metric *dead_letters, *duplicates, *dlq_truncated, *dlq_failed;
   metric *slots, *slots_busy, *partitions, *lag;
   /* The main loop's own (refresh). */
   int64_t last_refresh_ms;
@@ -98,6 +98,16 @@ worker_metrics *worker_metrics_new(long slots, long heartbeat_interval_ms) {
       NULL);
   wm->dead_letters = metrics_counter(r, "bundle_worker_dead_letters_total",
                                      "Requests sent to the dead-letter topic.", NULL, NULL);
+  wm->dlq_truncated = metrics_counter(
+      r, "bundle_worker_dead_letters_truncated_total",
+      "Dead letters sent without the whole request (too large to copy; the original stays in "
+      "topic.runs, named by the dlq.source.* headers).",
+      NULL, NULL);
+  wm->dlq_failed = metrics_counter(
+      r, "bundle_worker_dead_letter_failures_total",
+      "Dead letters that could not be written even without the request: committed anyway, so "
+      "the partition goes on (the worker's log names each).",
+      NULL, NULL);
   wm->duplicates = metrics_counter(
       r, "bundle_worker_duplicates_total",
       "Redelivered requests not run again: their job had finished (job.duplicate).", NULL, NULL);
@@ -165,6 +175,16 @@ void worker_metrics_job_finished(worker_metrics *wm, const job_result *r, bool i
 void worker_metrics_dead_letter(worker_metrics *wm) {
   if (wm)
     metric_add(wm->dead_letters, 0, 1);
+}
+
+void worker_metrics_dead_letter_truncated(worker_metrics *wm) {
+  if (wm)
+    metric_add(wm->dlq_truncated, 0, 1);
+}
+
+void worker_metrics_dead_letter_failed(worker_metrics *wm) {
+  if (wm)
+    metric_add(wm->dlq_failed, 0, 1);
 }
 
 void worker_metrics_duplicate(worker_metrics *wm) {

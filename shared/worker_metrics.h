@@ -25,6 +25,8 @@ void worker_metrics_job_started(worker_metrics *wm);
 /* A job slot was reaped; interrupted: stopped by this worker's shutdown. */
 void worker_metrics_job_finished(worker_metrics *wm, const job_result *r, bool interrupted);
 void worker_metrics_dead_letter(worker_metrics *wm);
+void worker_metrics_dead_letter_truncated(worker_metrics *wm);
+void worker_metrics_dead_letter_failed(worker_metrics *wm);
 void worker_metrics_duplicate(worker_metrics *wm);
 void worker_metrics_draining(worker_metrics *wm);
 /* Every loop: slots busy; once a second also group membership and the lag of

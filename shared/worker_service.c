@@ -2,6 +2,7 @@
 
 #include "cleanup.h"
 #include "container.h"
+#include "digest.h"
 #include "docker_client.h"
 #include "job_request.h"
 #include "job_store.h"
@@ -11,6 +12,7 @@
 #include "offset_tracker.h"
 #include "pipeline.h"
 #include "pull_locks.h"
+#include "random_id.h"
 #include "test_hooks.h"
 #include "timeutil.h"
 #include "version.h"
@@ -38,7 +40,33 @@ typedef struct offset_ack {
   int64_t offset;
   int pending; /* deliveries still to come (main thread only) */
   bool failed; /* one of them failed: the offset stays uncommitted */
+  /* A job.finished the outbox holds: once delivered, the heartbeat thread
+   * confirms it in the record (NULL: nothing to confirm). */
+  char *confirm_job_id;
+  char *confirm_event_id;
+  /* A dead letter: the request (kept until its copy is delivered or given
+   * up), the reason, and how many forms of the copy were refused so far. */
+  rd_kafka_message_t *dlq_original;
+  char *dlq_reason;
+  int dlq_stage;
+  struct offset_ack *next_retry; /* main thread: queued to try the next form */
 } offset_ack;
+
+/* What one produce waits for: an event, or the copy of a dead letter (whose
+ * failure moves on to the next form rather than holding the offset). */
+typedef enum delivery_kind { DELIVERY_EVENT, DELIVERY_DEAD_LETTER } delivery_kind;
+typedef struct delivery {
+  offset_ack *ack;
+  delivery_kind kind;
+} delivery;
+
+/* Deliveries of outbox events, to be confirmed in Redis by the heartbeat
+ * thread (the main thread, which learns of them, must not wait on Redis). */
+typedef struct confirmation {
+  char *job_id;
+  char *event_id;
+  struct confirmation *next;
+} confirmation;
 
 typedef struct job_slot {
   worker_service *svc;
@@ -54,6 +82,7 @@ typedef struct job_slot {
   atomic_bool lease_lost;
   bool revoked; /* main thread: its partition went to another worker */
   atomic_bool finish_sent;
+  bool recorded; /* slot thread: the final record was written (with the outbox) */
   event_sink sink;
   pipeline_hooks hooks;
   docker_client *docker; /* the slot thread's, kept across its jobs */
@@ -89,6 +118,9 @@ struct worker_service {
   int64_t started_epoch_ms;
   int64_t last_full_commit_ms;
   pthread_mutex_t lock;
+  pthread_mutex_t confirm_lock; /* guards confirmations */
+  confirmation *confirmations;  /* pushed by the main thread, taken by the heartbeat */
+  offset_ack *dlq_retries;      /* main thread: dead letters whose copy was refused */
   pthread_t heartbeat;
   volatile int heartbeat_stop;
   atomic_uint_fast64_t jobs_started;
@@ -111,7 +143,85 @@ static void offset_ack_free(offset_ack *ack) {
   if (!ack)
     return;
   free(ack->topic);
+  free(ack->confirm_job_id);
+  free(ack->confirm_event_id);
+  if (ack->dlq_original)
+    rd_kafka_message_destroy(ack->dlq_original);
+  free(ack->dlq_reason);
   free(ack);
+}
+
+static delivery *delivery_for(offset_ack *ack, delivery_kind kind) {
+  delivery *d = calloc(1, sizeof(*d));
+  if (!d)
+    abort();
+  d->ack = ack;
+  d->kind = kind;
+  return d;
+}
+
+/* Every event goes out through here: its delivery report comes back to
+ * on_delivered for ack (NULL: nothing waits for it). On failure the ack is
+ * marked failed and no longer waits for this one. */
+static int publish_event(worker_service *svc, const char *type, const char *job_id,
+                         const char *json, size_t len, offset_ack *ack, bw_error_t *err) {
+  delivery *d = ack ? delivery_for(ack, DELIVERY_EVENT) : NULL;
+  if (kafka_publisher_event(svc->pub, type, job_id, json, len, d, err) == 0)
+    return 0;
+  free(d);
+  if (ack) {
+    ack->failed = true;
+    ack->pending--;
+  }
+  return -1;
+}
+
+/* The event's event_id (a new string), or NULL. */
+static char *event_id_of(const char *json, size_t len) {
+  cleanup_json json_t *ev = json_loadb(json, len, 0, NULL);
+  const char *id = json_string_value(json_object_get(ev, "event_id"));
+  return id ? bw_strdup(id) : NULL;
+}
+
+static void confirm_later(offset_ack *ack, const char *job_id, const char *json, size_t len) {
+  if (!job_id)
+    return;
+  ack->confirm_event_id = event_id_of(json, len);
+  if (ack->confirm_event_id)
+    ack->confirm_job_id = bw_strdup(job_id);
+}
+
+/* The outbox: job.finished goes into the job's final record (with retries
+ * through a short Redis outage) before it is sent, so that a worker that dies
+ * before the broker has it leaves it to whoever meets the record next. The
+ * record is also what keeps a redelivery from running the job again.
+ * Returns true when the record holds the event. */
+static bool record_outcome(job_slot *slot, const char *json, size_t len) {
+  worker_service *svc = slot->svc;
+  cleanup_json json_t *ev = json_loadb(json, len, 0, NULL);
+  const char *status = json_string_value(json_object_get(ev, "status"));
+  cleanup_json json_t *result =
+      json_pack("{s:s, s:O, s:s}", "status", status ? status : "infra_error", "exit_code",
+                json_object_get(ev, "exit_code") ? json_object_get(ev, "exit_code") : json_null(),
+                "message", json_string_value(json_object_get(ev, "message")) ?: "");
+  cleanup_free char *text = json_dumps(result, JSON_COMPACT);
+  cleanup_free char *event = bw_strdup_bytes(json, len);
+  cleanup_error bw_error_t err = NULL;
+  bool was_ours = false, written = false;
+  for (int attempt = 0; attempt < FINISH_RECORD_TRIES; attempt++) {
+    bw_error_release(&err);
+    if (job_store_finish(svc->store, slot->job_id, slot->token, status ? status : "infra_error",
+                         text, event, &was_ours, &written, &err) == 0)
+      break;
+    bw_time_sleep_ms(1000, NULL);
+  }
+  if (err)
+    bw_log_warn(svc->log,
+                "job %s: recording its end in Redis: %s; its job.finished is sent "
+                "without the outbox",
+                slot->job_id, bw_error_msg(&err));
+  slot->recorded = err == NULL;
+  return written;
 }
 
 /* job.finished carries the request's offset with it: the offset is marked
@@ -124,10 +234,13 @@ static int slot_emit(void *ctx, const char *type, const char *job_id, const char
   bool finished = strcmp(type, "job.finished") == 0;
   bool final = finished || strcmp(type, "job.interrupted") == 0;
   offset_ack *ack = NULL;
-  if (finished)
+  if (finished) {
     ack_offset_later(slot->svc, slot->msg, &ack);
+    if (record_outcome(slot, json, len))
+      confirm_later(ack, job_id, json, len);
+  }
   cleanup_error bw_error_t err = NULL;
-  if (kafka_publisher_event(slot->svc->pub, type, job_id, json, len, ack, &err) < 0) {
+  if (publish_event(slot->svc, type, job_id, json, len, ack, &err) < 0) {
     bw_log_error(slot->svc->log, "job %s: %s", job_id ? job_id : "?", bw_error_msg(&err));
     offset_ack_free(ack);
     return -1;
@@ -209,22 +322,17 @@ static void *slot_main(void *arg) {
   cleanup_error bw_error_t err = NULL;
   if (atomic_load(&slot->interrupted)) {
     job_store_release(svc->store, slot->job_id, slot->token, &err);
-  } else {
+  } else if (!slot->recorded) {
+    /* job.finished could not be recorded with it (or was not emitted): the
+     * status alone still keeps a redelivery from running the job again. */
     cleanup_json json_t *result =
         json_pack("{s:s, s:I, s:s}", "status", job_status_name(slot->result.status), "exit_code",
                   (json_int_t)slot->result.exit_code, "message",
                   slot->result.message ? slot->result.message : "");
     cleanup_free char *text = json_dumps(result, JSON_COMPACT);
-    bool was_ours = false;
-    /* The record is what keeps a redelivery from running the job again:
-     * worth a few tries through a short Redis outage. */
-    for (int attempt = 0; attempt < FINISH_RECORD_TRIES; attempt++) {
-      bw_error_release(&err);
-      if (job_store_finish(svc->store, slot->job_id, slot->token,
-                           job_status_name(slot->result.status), text, &was_ours, &err) == 0)
-        break;
-      bw_time_sleep_ms(1000, NULL);
-    }
+    bool was_ours = false, written = false;
+    job_store_finish(svc->store, slot->job_id, slot->token, job_status_name(slot->result.status),
+                     text, NULL, &was_ours, &written, &err);
   }
   if (err)
     bw_log_warn(svc->log, "job %s: recording its end in Redis: %s", slot->job_id,
@@ -281,11 +389,45 @@ static void update_intake(worker_service *svc) {
   set_paused(svc, svc->draining || pause);
 }
 
+/* All the deliveries of a request are in: commit its offset (unless an
+ * event failed), queue the outbox confirmation. Main thread. */
+static void ack_settle(worker_service *svc, offset_ack *ack) {
+  if (ack->pending > 0)
+    return;
+  if (!ack->failed)
+    offset_tracker_done(svc->tracker, ack->topic, ack->partition, ack->offset);
+  if (!ack->failed && ack->confirm_job_id) {
+    confirmation *c = calloc(1, sizeof(*c));
+    if (!c)
+      abort();
+    c->job_id = steal_pointer(&ack->confirm_job_id);
+    c->event_id = steal_pointer(&ack->confirm_event_id);
+    pthread_mutex_lock(&svc->confirm_lock);
+    c->next = svc->confirmations;
+    svc->confirmations = c;
+    pthread_mutex_unlock(&svc->confirm_lock);
+  }
+  offset_ack_free(ack);
+}
+
 /* Runs on the main loop's thread (kafka_publisher_poll). A partition
- * revoked meanwhile is no longer in the tracker: nothing is committed then. */
+ * revoked meanwhile is no longer in the tracker: nothing is committed then.
+ * A dead letter's copy that was refused is tried again in its next form
+ * (retry_dead_letters), never left holding the partition. */
 static void on_delivered(void *ctx, void *opaque, rd_kafka_resp_err_t err) {
   worker_service *svc = ctx;
-  offset_ack *ack = opaque;
+  delivery *d = opaque;
+  offset_ack *ack = d->ack;
+  delivery_kind kind = d->kind;
+  free(d);
+  if (err && kind == DELIVERY_DEAD_LETTER) {
+    bw_log_fields(svc->log, BW_LOG_WARN, "the dead letter's copy was refused; trying a smaller one",
+                  "error", rd_kafka_err2str(err), "topic", ack->topic, NULL);
+    ack->dlq_stage++;
+    ack->next_retry = svc->dlq_retries;
+    svc->dlq_retries = ack;
+    return; /* still pending */
+  }
   if (err) {
     ack->failed = true;
     bw_log_fields(svc->log, BW_LOG_ERROR,
@@ -293,11 +435,29 @@ static void on_delivered(void *ctx, void *opaque, rd_kafka_resp_err_t err) {
                   "uncommitted and will run again",
                   "error", rd_kafka_err2str(err), NULL);
   }
-  if (--ack->pending > 0)
-    return;
-  if (!ack->failed)
-    offset_tracker_done(svc->tracker, ack->topic, ack->partition, ack->offset);
-  offset_ack_free(ack);
+  ack->pending--;
+  ack_settle(svc, ack);
+}
+
+/* Heartbeat thread: the outbox events delivered since the last beat. A
+ * confirmation lost (Redis down, a crash) only means the event is sent once
+ * more, with the same event_id. */
+static void confirm_deliveries(worker_service *svc) {
+  pthread_mutex_lock(&svc->confirm_lock);
+  confirmation *list = svc->confirmations;
+  svc->confirmations = NULL;
+  pthread_mutex_unlock(&svc->confirm_lock);
+  while (list) {
+    confirmation *next = list->next;
+    cleanup_error bw_error_t err = NULL;
+    if (job_store_confirm_delivery(svc->store, list->job_id, list->event_id, &err) < 0)
+      bw_log_debug(svc->log, "job %s: confirming its job.finished: %s", list->job_id,
+                   bw_error_msg(&err));
+    free(list->job_id);
+    free(list->event_id);
+    free(list);
+    list = next;
+  }
 }
 
 /* The job.finished of a request that never ran (rejected, or refused after it
@@ -310,6 +470,17 @@ static char *unrun_finished_event(worker_service *svc, const rd_kafka_message_t 
                    .worker_id = svc->cfg->worker_id,
                    .host = svc->opts->host};
   json_t *ev = event_new(&je, "job.finished");
+  /* The same request met again (its worker died before the commit) gets the
+   * same event_id: the id derives from where the request is. */
+  cleanup_free char *where = bw_strdup_printf(
+      "%s\n%s\n%d\n%lld\n%s", svc->opts->redis_prefix ? svc->opts->redis_prefix : "",
+      rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset,
+      job_status_name(status));
+  char digest[DIGEST_SHA256_HEX_LEN + 1];
+  if (digest_sha256_buf(where, strlen(where), digest, NULL) == 0) {
+    digest[BW_RANDOM_ID_LEN] = '\0';
+    json_object_set_new(ev, "event_id", json_string(digest));
+  }
   json_object_set_new(ev, "status", json_string(job_status_name(status)));
   json_object_set_new(ev, "exit_code", json_null());
   json_object_set_new(ev, "message", json_string(message));
@@ -328,12 +499,62 @@ static char *unrun_finished_event(worker_service *svc, const rd_kafka_message_t 
   return text;
 }
 
-/* The request cannot run: to the DLQ, with its job.finished (status and
- * message as given; the message is the DLQ reason too, already masked);
- * committed once both are delivered. */
+/* Sends the dead letter's copy in the form its stage allows: whole (or cut
+ * to fit the producer's limit), then only the worker's headers; when even
+ * that is refused, the copy is given up and the offset goes on: the request
+ * stays in topic.runs under its retention, and the log and a metric say so. */
+static void send_dead_letter(worker_service *svc, offset_ack *ack) {
+  for (;;) {
+    if (ack->dlq_stage > 1) {
+      worker_metrics_dead_letter_failed(svc->opts->metrics);
+      bw_log_fields(svc->log, BW_LOG_ERROR,
+                    "no form of the dead letter could be written; its offset is committed "
+                    "anyway (the request stays in its topic under retention)",
+                    "topic", ack->topic, "reason", ack->dlq_reason, NULL);
+      ack->pending--;
+      ack_settle(svc, ack);
+      return;
+    }
+    delivery *d = delivery_for(ack, DELIVERY_DEAD_LETTER);
+    kafka_dlq_copy form = ack->dlq_stage == 0 ? KAFKA_DLQ_WHOLE : KAFKA_DLQ_MINIMAL;
+    bool truncated = false;
+    cleanup_error bw_error_t err = NULL;
+    if (kafka_publisher_dead_letter(svc->pub, ack->dlq_original, ack->dlq_reason, form, d,
+                                    &truncated, &err) == 0) {
+      if (truncated) {
+        worker_metrics_dead_letter_truncated(svc->opts->metrics);
+        bw_log_fields(svc->log, BW_LOG_WARN,
+                      "the dead letter carries a cut copy of the request (too large to copy "
+                      "whole; dlq.original.* headers say what it was)",
+                      "topic", ack->topic, NULL);
+      }
+      return;
+    }
+    free(d);
+    bw_log_fields(svc->log, BW_LOG_WARN, "the dead letter's copy was refused; trying a smaller one",
+                  "error", bw_error_msg(&err), NULL);
+    ack->dlq_stage++;
+  }
+}
+
+/* Main loop: the dead letters whose copy the broker refused, in their next form. */
+static void retry_dead_letters(worker_service *svc) {
+  offset_ack *list = svc->dlq_retries;
+  svc->dlq_retries = NULL;
+  while (list) {
+    offset_ack *next = list->next_retry;
+    list->next_retry = NULL;
+    send_dead_letter(svc, list);
+    list = next;
+  }
+}
+
+/* The request cannot run: to the DLQ (reason: masked already), with its
+ * job.finished (finished: the event's text); committed once both are
+ * delivered. confirm: the outbox holds the event (a poisoned job's). */
 static void dead_letter(worker_service *svc, rd_kafka_message_t *m, const char *job_id,
-                        long attempt, const char *component_id, job_status status,
-                        const char *reason, bool already_taken) {
+                        const char *reason, const char *finished, bool confirm,
+                        bool already_taken) {
   worker_metrics_dead_letter(svc->opts->metrics);
   bw_log_fields(svc->log, BW_LOG_WARN, "request sent to the dead-letter topic", "reason", reason,
                 "job_id", job_id ? job_id : "", "topic", rd_kafka_topic_name(m->rkt), NULL);
@@ -342,29 +563,21 @@ static void dead_letter(worker_service *svc, rd_kafka_message_t *m, const char *
   offset_ack *ack;
   ack_offset_later(svc, m, &ack);
   ack->pending = 2; /* the DLQ record and the job.finished */
+  if (confirm)
+    confirm_later(ack, job_id, finished, strlen(finished));
+  ack->dlq_original = m; /* kept for the next forms of the copy, if need be */
+  ack->dlq_reason = bw_strdup(reason);
   cleanup_error bw_error_t err = NULL;
-  if (kafka_publisher_dead_letter(svc->pub, m, reason, ack, &err) < 0) {
+  if (publish_event(svc, "job.finished", job_id, finished, strlen(finished), ack, &err) < 0)
     bw_log_error(svc->log, "%s", bw_error_msg(&err));
-    ack->failed = true;
-    ack->pending--;
-  }
-  cleanup_free char *finished =
-      unrun_finished_event(svc, m, job_id, attempt, component_id, status, reason);
-  bw_error_release(&err);
-  if (kafka_publisher_event(svc->pub, "job.finished", job_id, finished, strlen(finished), ack,
-                            &err) < 0) {
-    bw_log_error(svc->log, "%s", bw_error_msg(&err));
-    ack->failed = true;
-    ack->pending--;
-  }
-  if (ack->pending == 0)
-    offset_ack_free(ack);
-  rd_kafka_message_destroy(m);
+  send_dead_letter(svc, ack); /* last: it may settle the ack */
 }
 
-/* The job already ended (here or elsewhere): say so, commit, do not run it. */
+/* stored: the outbox's job.finished that was never confirmed delivered; it
+ * goes out first (the same bytes, so the same event_id), and the offset is
+ * committed once both are delivered. */
 static void duplicate(worker_service *svc, rd_kafka_message_t *m, const char *job_id, long attempt,
-                      const char *why, bool already_taken) {
+                      const char *why, const char *stored, bool already_taken) {
   worker_metrics_duplicate(svc->opts->metrics);
   job_events je = {.job_id = job_id,
                    .attempt = attempt,
@@ -382,10 +595,21 @@ static void duplicate(worker_service *svc, rd_kafka_message_t *m, const char *jo
     offset_tracker_take(svc->tracker, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
   offset_ack *ack;
   ack_offset_later(svc, m, &ack);
-  if (kafka_publisher_event(svc->pub, "job.duplicate", job_id, text, strlen(text), ack, &err) < 0) {
-    bw_log_error(svc->log, "job %s: %s", job_id, bw_error_msg(&err));
-    offset_ack_free(ack);
+  if (stored) {
+    bw_log_fields(svc->log, BW_LOG_INFO,
+                  "the job's job.finished was never confirmed delivered: sending it again from "
+                  "the outbox",
+                  "job_id", job_id, NULL);
+    ack->pending = 2;
+    confirm_later(ack, job_id, stored, strlen(stored));
+    if (publish_event(svc, "job.finished", job_id, stored, strlen(stored), ack, &err) < 0)
+      bw_log_error(svc->log, "job %s: %s", job_id, bw_error_msg(&err));
+    bw_error_release(&err);
   }
+  if (publish_event(svc, "job.duplicate", job_id, text, strlen(text), ack, &err) < 0)
+    bw_log_error(svc->log, "job %s: %s", job_id, bw_error_msg(&err));
+  if (ack->pending == 0)
+    offset_ack_free(ack);
   rd_kafka_message_destroy(m);
 }
 
@@ -408,6 +632,7 @@ static void start_slot(worker_service *svc, job_slot *slot, rd_kafka_message_t *
   atomic_store(&slot->interrupted, false);
   atomic_store(&slot->lease_lost, false);
   atomic_store(&slot->finish_sent, false);
+  slot->recorded = false;
   slot->revoked = false;
   memset(&slot->result, 0, sizeof(slot->result));
   atomic_store(&slot->state, SLOT_RUNNING);
@@ -427,6 +652,29 @@ static char *poison_message(const worker_service *svc, long crashes) {
                           crashes, svc->cfg->max_deliveries);
 }
 
+/* A request that took down jobs.max.deliveries workers: its end goes into
+ * the outbox (only one claimer gets to write it), then to the DLQ and the
+ * events topic. Returns false when another worker got there first (parked:
+ * the next look finds the job finished). */
+static bool poisoned(worker_service *svc, rd_kafka_message_t *m, const parked_job *req,
+                     const job_claim *claim, bool already_taken) {
+  cleanup_free char *why = poison_message(svc, claim->crashes);
+  cleanup_free char *event = unrun_finished_event(svc, m, req->job_id, claim->attempt,
+                                                  req->component, JOB_INFRA_ERROR, why);
+  cleanup_json json_t *result = json_pack(
+      "{s:s, s:n, s:s}", "status", job_status_name(JOB_INFRA_ERROR), "exit_code", "message", why);
+  cleanup_free char *result_text = json_dumps(result, JSON_COMPACT);
+  bool written = false;
+  cleanup_error bw_error_t err = NULL;
+  if (job_store_finish_unrun(svc->store, req->job_id, job_status_name(JOB_INFRA_ERROR), result_text,
+                             event, &written, &err) < 0)
+    return false; /* Redis went away: look again later */
+  if (!written)
+    return false;
+  dead_letter(svc, m, req->job_id, why, event, true, already_taken);
+  return true;
+}
+
 /* Claims the job in Redis; runs it, parks it, or reports a duplicate.
  * Returns false when no slot was free (the caller parks it). */
 static bool try_run(worker_service *svc, rd_kafka_message_t *m, const parked_job *req,
@@ -435,18 +683,13 @@ static bool try_run(worker_service *svc, rd_kafka_message_t *m, const parked_job
   if (!slot)
     return false;
   const char *job_id = req->job_id;
-  cleanup_json json_t *poison =
-      json_pack("{s:s, s:n, s:s}", "status", job_status_name(JOB_INFRA_ERROR), "exit_code",
-                "message", "the request took down {crashes} workers (jobs.max.deliveries)");
-  cleanup_free char *poison_text = json_dumps(poison, JSON_COMPACT);
   job_claim_request creq = {.job_id = job_id,
                             .worker_id = svc->cfg->worker_id,
                             .attempt = req->attempt,
                             .replay = req->replay,
                             .ttl_ms = svc->cfg->worker_heartbeat_interval_ms * LEASE_TTL_FACTOR,
-                            .max_deliveries = svc->cfg->max_deliveries,
-                            .poison_result = poison_text};
-  job_claim claim;
+                            .max_deliveries = svc->cfg->max_deliveries};
+  job_claim claim = {0};
   cleanup_error bw_error_t err = NULL;
   if (job_store_claim(svc->store, &creq, &claim, &err) < 0) {
     /* Without Redis nobody can tell whether the job already ran (its record)
@@ -460,13 +703,12 @@ static bool try_run(worker_service *svc, rd_kafka_message_t *m, const parked_job
   }
   switch (claim.outcome) {
   case JOB_CLAIM_FINISHED:
-    duplicate(svc, m, job_id, claim.attempt, "the job has already finished", already_taken);
+    duplicate(svc, m, job_id, claim.attempt, "the job has already finished",
+              claim.undelivered_event, already_taken);
+    job_claim_free(&claim);
     return true;
-  case JOB_CLAIM_POISONED: {
-    cleanup_free char *why = poison_message(svc, claim.crashes);
-    dead_letter(svc, m, job_id, claim.attempt, req->component, JOB_INFRA_ERROR, why, already_taken);
-    return true;
-  }
+  case JOB_CLAIM_POISONED:
+    return poisoned(svc, m, req, &claim, already_taken);
   case JOB_CLAIM_HELD:
     return false;
   case JOB_CLAIM_ACQUIRED:
@@ -525,7 +767,9 @@ static void reject(worker_service *svc, rd_kafka_message_t *m, const job_request
   } else {
     reason = bw_strdup(err->msg); /* job_request_parse masked it already */
   }
-  dead_letter(svc, m, req->job_id, req->attempt, req->component, JOB_REJECTED, reason, false);
+  cleanup_free char *finished =
+      unrun_finished_event(svc, m, req->job_id, req->attempt, req->component, JOB_REJECTED, reason);
+  dead_letter(svc, m, req->job_id, reason, finished, false, false);
 }
 
 static void handle_message(worker_service *svc, rd_kafka_message_t *m) {
@@ -830,6 +1074,7 @@ static void heartbeat_once(worker_service *svc, docker_client *dc, long beat) {
     }
   }
   bw_error_release(&err);
+  confirm_deliveries(svc);
   pull_locks_refresh(svc->locks);
   if (dc && beat % ORPHAN_SWEEP_EVERY == 0)
     sweep_orphans(svc, dc);
@@ -953,6 +1198,7 @@ static void main_loop(worker_service *svc) {
     if (m)
       handle_message(svc, m);
     kafka_publisher_poll(svc->pub, 0);
+    retry_dead_letters(svc);
     reap_slots(svc);
     check_parked(svc);
     commit_offsets(svc, false);
@@ -975,12 +1221,23 @@ static void service_free(worker_service *svc) {
   job_store_free(svc->store);
   pull_locks_free(svc->locks);
   kafka_publisher_free(svc->pub);
+  /* Confirmations still queued are lost: their events are sent once more
+   * by whoever meets the record (same event_id). */
+  while (svc->confirmations) {
+    confirmation *next = svc->confirmations->next;
+    free(svc->confirmations->job_id);
+    free(svc->confirmations->event_id);
+    free(svc->confirmations);
+    svc->confirmations = next;
+  }
+  pthread_mutex_destroy(&svc->confirm_lock);
   pthread_mutex_destroy(&svc->lock);
 }
 
 int worker_service_run(const worker_service_opts *opts, bw_error_t *err) {
   worker_service svc = {.log = opts->log, .opts = opts, .cfg = opts->cfg};
   pthread_mutex_init(&svc.lock, NULL);
+  pthread_mutex_init(&svc.confirm_lock, NULL);
   svc.started_epoch_ms = bw_time_epoch_ms();
   svc.tracker = offset_tracker_new();
   svc.slot_count = (int)opts->cfg->worker_slots;
@@ -1018,6 +1275,7 @@ int worker_service_run(const worker_service_opts *opts, bw_error_t *err) {
   int64_t flush_deadline = bw_time_monotonic_ms() + 30000;
   while (bw_time_monotonic_ms() < flush_deadline) {
     kafka_publisher_poll(svc.pub, 100);
+    retry_dead_letters(&svc);
     reap_slots(&svc);
     if (running_slots(&svc) == 0 && kafka_publisher_flush(svc.pub, 0) == 0)
       break;
@@ -1026,6 +1284,7 @@ int worker_service_run(const worker_service_opts *opts, bw_error_t *err) {
   commit_offsets(&svc, true);
   svc.heartbeat_stop = 1;
   pthread_join(svc.heartbeat, NULL);
+  confirm_deliveries(&svc); /* the heartbeat is gone: the last ones here */
   int left = kafka_publisher_flush(svc.pub, 1000);
   if (left > 0)
     bw_log_error(opts->log, "%d event(s) could not be delivered before exit", left);

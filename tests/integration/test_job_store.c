@@ -101,11 +101,11 @@ static job_claim claim_full(fixture *f, const char *job, const char *worker, lon
                            .attempt = requested,
                            .replay = replay,
                            .ttl_ms = ttl_ms,
-                           .max_deliveries = max_deliveries,
-                           .poison_result = "{\"message\":\"took down {crashes}\"}"};
-  job_claim c;
+                           .max_deliveries = max_deliveries};
+  job_claim c = {0};
   if (job_store_claim(f->js, &req, &c, &err) < 0)
     fail_msg("claim %s: %s", job, bw_error_msg(&err));
+  job_claim_free(&c); /* the tests of the outbox read it with claim_event */
   return c;
 }
 
@@ -124,6 +124,7 @@ static void claim(fixture *f, const char *job, const char *worker, long requeste
 }
 
 static void claim_held_finish_finished(void **state) {
+  bool written = false;
   fixture *f = *state;
   cleanup_error bw_error_t err = NULL;
   char token[33] = "", other[33] = "";
@@ -153,7 +154,8 @@ static void claim_held_finish_finished(void **state) {
   assert_int_equal(job_store_lease_alive(f->js, "j1", &b, &err), 0);
   assert_true(b);
 
-  assert_int_equal(job_store_finish(f->js, "j1", token, "success", "{\"exit_code\":0}", &b, &err),
+  assert_int_equal(job_store_finish(f->js, "j1", token, "success", "{\"exit_code\":0}", NULL, &b,
+                                    &written, &err),
                    0);
   assert_true(b);
   assert_int_equal(job_store_lease_alive(f->js, "j1", &b, &err), 0);
@@ -224,6 +226,7 @@ static void extend_keeps_the_lease_alive(void **state) {
 }
 
 static void finish_with_a_lost_lease(void **state) {
+  bool written = false;
   fixture *f = *state;
   cleanup_error bw_error_t err = NULL;
   char t1[33], t2[33];
@@ -232,7 +235,8 @@ static void finish_with_a_lost_lease(void **state) {
   usleep(300 * 1000);
   claim(f, "j4", "w2", 1, 30000, t2, JOB_CLAIM_ACQUIRED, 2);
   bool was_ours = true;
-  assert_int_equal(job_store_finish(f->js, "j4", t1, "success", NULL, &was_ours, &err), 0);
+  assert_int_equal(
+      job_store_finish(f->js, "j4", t1, "success", NULL, NULL, &was_ours, &written, &err), 0);
   assert_false(was_ours);
   cleanup_json json_t *rec = get_record(f, "j4");
   assert_string_equal(field(rec, "status"), "running");
@@ -248,7 +252,8 @@ static void finish_with_a_lost_lease(void **state) {
   char t3[33], t4[33];
   claim(f, "j5", "w1", 1, 200, t3, JOB_CLAIM_ACQUIRED, 1);
   usleep(300 * 1000);
-  assert_int_equal(job_store_finish(f->js, "j5", t3, "user_error", "\"exit 1\"", &was_ours, &err),
+  assert_int_equal(job_store_finish(f->js, "j5", t3, "user_error", "\"exit 1\"", NULL, &was_ours,
+                                    &written, &err),
                    0);
   assert_false(was_ours);
   cleanup_json json_t *rec5 = get_record(f, "j5");
@@ -258,7 +263,7 @@ static void finish_with_a_lost_lease(void **state) {
 
   /* No record at all: nothing written. */
   assert_int_equal(job_store_finish(f->js, "j6", "0123456789abcdef0123456789abcdef", "success",
-                                    NULL, &was_ours, &err),
+                                    NULL, NULL, &was_ours, &written, &err),
                    0);
   assert_false(was_ours);
   cleanup_json json_t *rec6 = get_record(f, "j6");
@@ -268,28 +273,33 @@ static void finish_with_a_lost_lease(void **state) {
 /* A replay (attempt + 1, replay_of set) re-runs a failed job once; never a
  * job that succeeded; a plain redelivery of a finished job never runs. */
 static void replay_reruns_a_failed_job_once(void **state) {
+  bool written = false;
   fixture *f = *state;
   cleanup_error bw_error_t err = NULL;
   char t[33], t2[33];
   bool was_ours;
   claim(f, "r1", "w1", 1, 30000, t, JOB_CLAIM_ACQUIRED, 1);
-  assert_int_equal(job_store_finish(f->js, "r1", t, "oom", NULL, &was_ours, &err), 0);
+  assert_int_equal(job_store_finish(f->js, "r1", t, "oom", NULL, NULL, &was_ours, &written, &err),
+                   0);
   claim(f, "r1", "w2", 2, 30000, t2, JOB_CLAIM_FINISHED, 1);          /* not a replay */
   claim_as(f, "r1", "w2", 1, true, 30000, t2, JOB_CLAIM_FINISHED, 1); /* not later */
   claim_as(f, "r1", "w2", 2, true, 30000, t2, JOB_CLAIM_ACQUIRED, 2); /* the replay */
   claim_as(f, "r1", "w3", 2, true, 30000, t, JOB_CLAIM_HELD, 2);      /* its twin, meanwhile */
-  assert_int_equal(job_store_finish(f->js, "r1", t2, "success", NULL, &was_ours, &err), 0);
+  assert_int_equal(
+      job_store_finish(f->js, "r1", t2, "success", NULL, NULL, &was_ours, &written, &err), 0);
   claim_as(f, "r1", "w3", 2, true, 30000, t, JOB_CLAIM_FINISHED, 2); /* its twin, after */
   claim_as(f, "r1", "w3", 3, true, 30000, t, JOB_CLAIM_FINISHED, 2); /* success is final */
 }
 
 static void finish_refuses_a_status_that_is_not_final(void **state) {
+  bool written = false;
   fixture *f = *state;
   cleanup_error bw_error_t err = NULL;
   char t[33];
   bool was_ours;
   claim(f, "j7", "w1", 1, 30000, t, JOB_CLAIM_ACQUIRED, 1);
-  assert_int_equal(job_store_finish(f->js, "j7", t, "running", NULL, &was_ours, &err), -1);
+  assert_int_equal(
+      job_store_finish(f->js, "j7", t, "running", NULL, NULL, &was_ours, &written, &err), -1);
   assert_int_equal(err->kind, BW_ERR_INVALID);
   bw_error_release(&err);
   cleanup_json json_t *rec = get_record(f, "j7");
@@ -328,6 +338,7 @@ static void release_marks_interrupted_and_the_next_claim_counts_an_attempt(void 
  * interruption does not count. */
 static void vanished_workers_poison_a_job(void **state) {
   fixture *f = *state;
+  cleanup_error bw_error_t err = NULL;
   job_claim c = claim_full(f, "p1", "w1", 1, false, 150, 3);
   assert_int_equal(c.outcome, JOB_CLAIM_ACQUIRED);
   assert_int_equal(c.crashes, 0);
@@ -337,7 +348,6 @@ static void vanished_workers_poison_a_job(void **state) {
   assert_int_equal(c.attempt, 2);
   assert_int_equal(c.crashes, 1);
   /* w2 stops gracefully: interrupted, not a crash */
-  cleanup_error bw_error_t err = NULL;
   assert_int_equal(job_store_release(f->js, "p1", c.token, &err), 0);
   c = claim_full(f, "p1", "w3", 1, false, 150, 3);
   assert_int_equal(c.outcome, JOB_CLAIM_ACQUIRED);
@@ -351,11 +361,24 @@ static void vanished_workers_poison_a_job(void **state) {
   c = claim_full(f, "p1", "w5", 1, false, 150, 3);
   assert_int_equal(c.outcome, JOB_CLAIM_POISONED);
   assert_int_equal(c.crashes, 3);
-  assert_int_equal(c.attempt, 4);
+  assert_int_equal(c.attempt, 4); /* the last that ran */
+  /* nothing changed yet: the claimer records the end, with its event */
+  cleanup_json json_t *before = get_record(f, "p1");
+  assert_string_equal(field(before, "status"), "running");
+  bool written = false;
+  assert_int_equal(
+      job_store_finish_unrun(f->js, "p1", "infra_error", "{\"message\":\"took down 3\"}",
+                             "{\"type\":\"job.finished\",\"event_id\":\"e1\"}", &written, &err),
+      0);
+  assert_true(written);
   cleanup_json json_t *rec = get_record(f, "p1");
   assert_string_equal(field(rec, "status"), "infra_error");
   assert_string_equal(json_string_value(json_object_get(json_object_get(rec, "result"), "message")),
                       "took down 3");
+  /* a second writer (a twin delivery) writes nothing */
+  assert_int_equal(job_store_finish_unrun(f->js, "p1", "infra_error", "{}", "{}", &written, &err),
+                   0);
+  assert_false(written);
   /* and from now on it is simply finished */
   c = claim_full(f, "p1", "w6", 1, false, 150, 3);
   assert_int_equal(c.outcome, JOB_CLAIM_FINISHED);
@@ -364,6 +387,38 @@ static void vanished_workers_poison_a_job(void **state) {
   assert_int_equal(c.outcome, JOB_CLAIM_ACQUIRED);
   assert_int_equal(c.attempt, 5);
   assert_int_equal(c.crashes, 0);
+}
+
+/* The outbox: job.finished kept with the final record until its delivery is
+ * confirmed; whoever claims the finished job meanwhile gets it to send. */
+static void finished_event_waits_in_the_outbox(void **state) {
+  fixture *f = *state;
+  cleanup_error bw_error_t err = NULL;
+  job_claim c = claim_full(f, "o1", "w1", 1, false, 30000, 0);
+  assert_int_equal(c.outcome, JOB_CLAIM_ACQUIRED);
+  const char *event = "{\"type\":\"job.finished\",\"event_id\":\"abc123\",\"job_id\":\"o1\"}";
+  bool ours = false, written = false;
+  assert_int_equal(
+      job_store_finish(f->js, "o1", c.token, "success", "{}", event, &ours, &written, &err), 0);
+  assert_true(ours && written);
+  job_claim_request req = {.job_id = "o1", .worker_id = "w2", .attempt = 1, .ttl_ms = 30000};
+  job_claim again = {0};
+  assert_int_equal(job_store_claim(f->js, &req, &again, &err), 0);
+  assert_int_equal(again.outcome, JOB_CLAIM_FINISHED);
+  assert_non_null(again.undelivered_event);
+  assert_string_equal(again.undelivered_event, event); /* the same bytes */
+  job_claim_free(&again);
+  /* another event id confirms nothing */
+  assert_int_equal(job_store_confirm_delivery(f->js, "o1", "other", &err), 0);
+  assert_int_equal(job_store_claim(f->js, &req, &again, &err), 0);
+  assert_non_null(again.undelivered_event);
+  job_claim_free(&again);
+  assert_int_equal(job_store_confirm_delivery(f->js, "o1", "abc123", &err), 0);
+  assert_int_equal(job_store_claim(f->js, &req, &again, &err), 0);
+  assert_int_equal(again.outcome, JOB_CLAIM_FINISHED);
+  assert_null(again.undelivered_event);
+  job_claim_free(&again);
+  job_claim_free(NULL);
 }
 
 typedef struct racer {
@@ -522,6 +577,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(
           release_marks_interrupted_and_the_next_claim_counts_an_attempt, setup, teardown),
       cmocka_unit_test_setup_teardown(vanished_workers_poison_a_job, setup, teardown),
+      cmocka_unit_test_setup_teardown(finished_event_waits_in_the_outbox, setup, teardown),
       cmocka_unit_test_setup_teardown(racing_claims_give_one_lease, setup, teardown),
       cmocka_unit_test_setup_teardown(heartbeat_expiry_drops_the_worker, setup, teardown),
       cmocka_unit_test_setup_teardown(heartbeats_older_than_an_hour_leave_the_set, setup, teardown),

@@ -1,7 +1,8 @@
 /* Test helper: creates or deletes Kafka topics through librdkafka's admin API
  * (no JVM start per call), so each test file can have topics of its own.
- *   kafka_topics BOOTSTRAP create PARTITIONS TOPIC...
- *   kafka_topics BOOTSTRAP delete TOPIC... */
+ *   kafka_topics BOOTSTRAP create PARTITIONS TOPIC[:KEY=VALUE,...]...
+ *   kafka_topics BOOTSTRAP delete TOPIC...
+ * A topic to create may carry topic configs: "runs-1:max.message.bytes=4194304". */
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,8 +49,23 @@ int main(int argc, char **argv) {
     int partitions = atoi(argv[3]);
     int n = argc - 4;
     rd_kafka_NewTopic_t **topics = calloc((size_t)n, sizeof(*topics));
-    for (int i = 0; i < n; i++)
-      topics[i] = rd_kafka_NewTopic_new(argv[4 + i], partitions, 1, errstr, sizeof(errstr));
+    for (int i = 0; i < n; i++) {
+      char *spec = strdup(argv[4 + i]);
+      char *configs = strchr(spec, ':');
+      if (configs)
+        *configs++ = '\0';
+      topics[i] = rd_kafka_NewTopic_new(spec, partitions, 1, errstr, sizeof(errstr));
+      for (char *kv = configs ? strtok(configs, ",") : NULL; kv; kv = strtok(NULL, ",")) {
+        char *eq = strchr(kv, '=');
+        if (!eq) {
+          fprintf(stderr, "kafka_topics: '%s': expected KEY=VALUE\n", kv);
+          return 2;
+        }
+        *eq = '\0';
+        rd_kafka_NewTopic_set_config(topics[i], kv, eq + 1);
+      }
+      free(spec);
+    }
     rd_kafka_CreateTopics(rk, topics, (size_t)n, NULL, q);
     rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
     size_t cnt = 0;

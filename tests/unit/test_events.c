@@ -96,7 +96,14 @@ static void test_new_has_the_common_fields(void **state) {
   job_events je = make_events(&sink, NULL, "job-1");
   json_t *ev = event_new(&je, "job.started");
   assert_non_null(ev);
-  assert_int_equal(json_object_size(ev), 7);
+  assert_int_equal(json_object_size(ev), 8);
+  const char *id = json_string_value(json_object_get(ev, "event_id"));
+  assert_non_null(id);
+  assert_int_equal(strlen(id), 32);
+  assert_int_equal(strspn(id, "0123456789abcdef"), 32);
+  json_t *other = event_new(&je, "job.started");
+  assert_string_not_equal(json_string_value(json_object_get(other, "event_id")), id);
+  json_decref(other);
   assert_true(json_is_integer(json_object_get(ev, "schema_version")));
   assert_int_equal(json_integer_value(json_object_get(ev, "schema_version")), EVENT_SCHEMA_VERSION);
   assert_int_equal(EVENT_SCHEMA_VERSION, 1);
@@ -168,10 +175,11 @@ static void test_emit_keeps_field_order(void **state) {
   json_object_set_new(ev, "container_id", json_string("4f1c"));
   assert_int_equal(event_emit(&je, ev), 0);
   static const char head[] = "{\"schema_version\":1,\"type\":\"container.started\","
-                             "\"job_id\":\"job-1\",\"attempt\":3,\"ts\":\"";
+                             "\"event_id\":\"";
   const char *text = cap.calls[0].json;
   assert_true(cap.calls[0].len > sizeof(head));
   assert_memory_equal(text, head, sizeof(head) - 1);
+  assert_non_null(strstr(text, "\",\"job_id\":\"job-1\",\"attempt\":3,\"ts\":\""));
   assert_non_null(strstr(text, "\",\"worker\":\"worker-a\",\"host\":\"host-1\","
                                "\"container_id\":\"4f1c\"}"));
   capture_free(&cap);
