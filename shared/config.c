@@ -47,11 +47,17 @@ static const struct {
 static const key_spec key_table[] = {
     {"worker.id", KEY_ID, FIELD(worker_id), 0, 0, NULL,
      "this worker's id in labels, events and Redis (default: host name)"},
+    {"worker.host", KEY_ID, FIELD(worker_host), 0, 0, NULL,
+     "the Docker host this worker runs containers on, in labels, sweeps and pull locks "
+     "(default: host name; in Kubernetes the node's name)"},
     {"worker.slots", KEY_INT, FIELD(worker_slots), 1, 256, "2", "jobs run at once by one worker"},
     {"worker.prefetch", KEY_INT, FIELD(worker_prefetch), 0, 256, "16",
      "requests taken ahead while every slot is busy (hides the consumer's resume latency)"},
     {"worker.drain.timeout.seconds", KEY_INT, FIELD(worker_drain_timeout_s), 0, 86400, "300",
      "on SIGTERM, how long running jobs may go on before they are stopped"},
+    {"worker.static.membership", KEY_BOOL, FIELD(worker_static_membership), 0, 0, "true",
+     "serve: join the group as a static member (kafka group.instance.id = worker.id unless "
+     "set): a worker restarted within the session timeout gets its partitions back at once"},
     {"worker.heartbeat.interval.ms", KEY_INT, FIELD(worker_heartbeat_interval_ms), 100, 600000,
      "3000", "how often a worker refreshes its heartbeat and leases"},
     {"log.level", KEY_LOG_LEVEL, FIELD(log_level), 0, 0, "info", "debug | info | warn | error"},
@@ -296,7 +302,7 @@ int bw_config_set(bw_config *cfg, const char *key, const char *value, const char
   return 0;
 }
 
-static char *default_worker_id(void) {
+static char *host_name_or_worker(void) {
   char host[256] = "";
   if (gethostname(host, sizeof(host) - 1) < 0 || !id_valid(host))
     return bw_strdup("worker");
@@ -315,7 +321,8 @@ void bw_config_init(bw_config *cfg) {
       abort(); /* a bad default is a bug caught by the unit tests */
     cfg->origins[i] = bw_strdup("default");
   }
-  cfg->worker_id = default_worker_id();
+  cfg->worker_id = host_name_or_worker();
+  cfg->worker_host = host_name_or_worker();
 }
 
 void bw_config_free(bw_config *cfg) {

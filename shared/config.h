@@ -20,10 +20,12 @@ typedef struct bw_config_pair {
 
 typedef struct bw_config {
   char *worker_id;
+  char *worker_host; /* the Docker host's name: labels, sweeps, pull locks */
   long worker_slots;
   long worker_prefetch;
   long worker_drain_timeout_s;
   long worker_heartbeat_interval_ms;
+  bool worker_static_membership;
   bw_log_level log_level;
 
   char *topic_runs;

@@ -18,6 +18,9 @@
 /* The Redis prefix whose leases guard the container: workers of two fleets
  * (say staging and production) on one host must not sweep each other's. */
 #define CONTAINER_LABEL_FLEET CONTAINER_LABEL_PREFIX "fleet"
+/* The token of the lease the container runs under (serve): a sweep keeps it
+ * only while that very lease (or a live worker) holds it. */
+#define CONTAINER_LABEL_LEASE CONTAINER_LABEL_PREFIX "lease"
 
 typedef struct container_spec {
   const char *name;          /* deterministic: a retry meets 409 and recovers */

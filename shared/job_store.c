@@ -108,6 +108,12 @@ static const char confirm_script[] = "local ev = redis.call('HGET', KEYS[1], 'ev
                                      "redis.call('HSET', KEYS[1], 'delivered', '1')\n"
                                      "return 1\n";
 
+/* KEYS: lease. ARGV: token. Deletes the lease only while it holds the token. */
+static const char abandon_script[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+                                     "  return redis.call('DEL', KEYS[1])\n"
+                                     "end\n"
+                                     "return 0\n";
+
 /* KEYS: record lease. ARGV: token record_ttl_s. */
 static const char release_script[] = "if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end\n"
                                      "redis.call('HSET', KEYS[1], 'status', 'interrupted')\n"
@@ -490,5 +496,64 @@ int job_store_cancel_requested(job_store *js, const char *const *job_ids, size_t
   }
   for (size_t i = 0; i < n; i++)
     flags_out[i] = r->element[i]->type == REDIS_REPLY_STRING;
+  return 0;
+}
+
+int job_store_abandon(job_store *js, const char *job_id, const char *token, bw_error_t *err) {
+  if (check_id("job id", job_id, err) < 0 || check_id("token", token, err) < 0)
+    return bw_error_prefix(err, "give up the lease of job %s", job_id ? job_id : "");
+  cleanup_free char *lease = key_of(js, "lease:", job_id);
+  const char *argv[] = {"EVAL", abandon_script, "1", lease, token};
+  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 5, argv, err);
+  if (!r)
+    return bw_error_prefix(err, "give up the lease of job %s", job_id);
+  return 0;
+}
+
+int job_store_leases(job_store *js, const char *const *job_ids, size_t n, char **values_out,
+                     bw_error_t *err) {
+  if (n == 0)
+    return 0;
+  cleanup_free const char **argv = calloc(n + 1, sizeof(*argv));
+  cleanup_free char **keys = calloc(n, sizeof(*keys));
+  if (!argv || !keys)
+    abort();
+  argv[0] = "MGET";
+  for (size_t i = 0; i < n; i++) {
+    keys[i] = key_of(js, "lease:", job_ids[i] ? job_ids[i] : "");
+    argv[i + 1] = keys[i];
+  }
+  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, (int)(n + 1), argv, err);
+  for (size_t i = 0; i < n; i++)
+    free(keys[i]);
+  if (!r || want_type(r, REDIS_REPLY_ARRAY, "MGET", err) < 0 || r->elements != n) {
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements != n)
+      bw_error_set(err, BW_ERR_UNAVAILABLE, "redis MGET: %zu answers for %zu keys", r->elements, n);
+    return bw_error_prefix(err, "leases");
+  }
+  for (size_t i = 0; i < n; i++)
+    values_out[i] = r->element[i]->type == REDIS_REPLY_STRING
+                        ? bw_strdup_bytes(r->element[i]->str, r->element[i]->len)
+                        : NULL;
+  return 0;
+}
+
+int job_store_worker_info(job_store *js, const char *worker_id, json_t **info_out,
+                          bw_error_t *err) {
+  *info_out = NULL;
+  if (check_id("worker id", worker_id, err) < 0)
+    return bw_error_prefix(err, "worker info");
+  cleanup_free char *key = key_of(js, "worker:", worker_id);
+  const char *argv[] = {"GET", key};
+  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 2, argv, err);
+  if (!r)
+    return bw_error_prefix(err, "worker info of %s", worker_id);
+  if (r->type == REDIS_REPLY_STRING) {
+    json_t *info = json_loadb(r->str, r->len, 0, NULL);
+    if (json_is_object(info))
+      *info_out = info;
+    else
+      json_decref(info);
+  }
   return 0;
 }

@@ -125,6 +125,13 @@ int job_store_confirm_delivery(job_store *js, const char *job_id, const char *ev
  * "interrupted" and the lease is deleted, so the next claim need not wait for
  * the TTL and counts a new attempt. Otherwise nothing changes. */
 int job_store_release(job_store *js, const char *job_id, const char *token, bw_error_t *err);
+/* Deletes the lease only while it holds token (a restarted worker gives up
+ * the leases of its previous process): the record stays as it was, so the
+ * next claim counts a vanished worker. */
+int job_store_abandon(job_store *js, const char *job_id, const char *token, bw_error_t *err);
+/* One MGET: values_out[i] = the lease of job_ids[i] (a new string), or NULL. */
+int job_store_leases(job_store *js, const char *const *job_ids, size_t n, char **values_out,
+                     bw_error_t *err);
 /* The record as an object (status worker started finished token strings,
  * attempt an integer, result the parsed JSON or the raw text when it does not
  * parse); *record_out NULL when there is none. */
@@ -134,6 +141,8 @@ int job_store_get(job_store *js, const char *job_id, json_t **record_out, bw_err
  * now ID; entries older than one hour leave the set. */
 int job_store_heartbeat(job_store *js, const char *worker_id, const json_t *info, long ttl_ms,
                         bw_error_t *err);
+/* The info of one worker's heartbeat while it is alive (NULL when expired). */
+int job_store_worker_info(job_store *js, const char *worker_id, json_t **info_out, bw_error_t *err);
 /* The info objects of the workers whose heartbeat key is alive, oldest
  * heartbeat first. A new array in *array_out. */
 int job_store_workers(job_store *js, json_t **array_out, bw_error_t *err);

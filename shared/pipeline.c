@@ -267,7 +267,7 @@ static int create_and_start(job_run *run, bw_error_t *err) {
   const component *c = run->plan.component;
   char **env = build_env(run);
   cleanup_free char *attempt = bw_strdup_printf("%ld", r->attempt);
-  char *labels[8] = {
+  char *labels[9] = {
       bw_strdup_printf(CONTAINER_LABEL_JOB "=%s", r->job_id),
       bw_strdup_printf(CONTAINER_LABEL_ATTEMPT "=%s", attempt),
       bw_strdup_printf(CONTAINER_LABEL_WORKER "=%s", run->env->cfg->worker_id),
@@ -275,6 +275,9 @@ static int create_and_start(job_run *run, bw_error_t *err) {
       bw_strdup_printf(CONTAINER_LABEL_COMPONENT "=%s", r->component),
       bw_strdup_printf(CONTAINER_LABEL_PROJECT "=%s", r->project_id ? r->project_id : ""),
       run->env->fleet ? bw_strdup_printf(CONTAINER_LABEL_FLEET "=%s", run->env->fleet) : NULL,
+      run->env->fleet && run->env->lease_token
+          ? bw_strdup_printf(CONTAINER_LABEL_LEASE "=%s", run->env->lease_token)
+          : NULL,
       NULL};
   cleanup_free char *image = image_ref_local_name(&run->plan.image);
   cleanup_free char *own_user = bw_strdup_printf("%u:%u", getuid(), getgid());
@@ -293,6 +296,9 @@ static int create_and_start(job_run *run, bw_error_t *err) {
       .tty = c->tty,
       .storage_bytes = run->plan.limits.disk_bytes,
   };
+  const pipeline_hooks *hooks = run->env->hooks;
+  if (hooks && hooks->before_create)
+    hooks->before_create(hooks->ctx, r->job_id);
   int rc = container_create(run->dc, &spec, &run->container_id, err);
   free_strv(env);
   for (size_t i = 0; labels[i]; i++)
@@ -422,6 +428,7 @@ static void cleanup_run(job_run *run, job_status status) {
     bw_log_error(run->env->log, "job %s: %s", run->req.job_id, bw_error_msg(&err));
     bw_error_release(&err);
   } else if (keep && run->dir.path) {
+    data_dir_disown(&run->dir); /* the operator's now: never swept */
     bw_log_info(run->env->log, "job %s failed; its data folder is kept at %s", run->req.job_id,
                 run->dir.path);
   }
@@ -578,8 +585,14 @@ static job_status run_steps(job_run *run, const char *bytes, size_t len, bw_erro
   }
   run->container_name = pipeline_container_name(run->req.job_id, run->req.attempt);
   uid_t uid = c->run_as_root ? 0 : 65534;
+  cleanup_json json_t *owner =
+      env->fleet && env->lease_token
+          ? json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "fleet", env->fleet, "worker",
+                      env->cfg->worker_id, "host", env->host, "lease", env->lease_token, "job_id",
+                      run->req.job_id, "attempt", (json_int_t)run->req.attempt)
+          : NULL;
   if (data_dir_create(env->cfg->data_root, run->req.job_id, run->req.attempt, run->req.config,
-                      run->req.state, uid, uid, &run->dir, err) < 0)
+                      run->req.state, uid, uid, owner, &run->dir, err) < 0)
     return JOB_INFRA_ERROR;
   phase_end(run, "prepare");
 

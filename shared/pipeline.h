@@ -23,6 +23,10 @@ typedef struct pipeline_hooks {
   /* Called just before job.finished; may add fields to the event (a fencing
    * check: is the job's lease still ours?). */
   void (*before_finish)(void *ctx, const char *job_id, json_t *finished_event);
+  /* Called before the job's container is created: serve removes any other
+   * container of the job on this host (an earlier attempt whose worker died),
+   * so that two never run at once. */
+  void (*before_create)(void *ctx, const char *job_id);
   void *ctx;
 } pipeline_hooks;
 
@@ -45,6 +49,9 @@ typedef struct pipeline_env {
    * job.finished, so `bundle-worker replay` can fetch the original bytes.
    * NULL for `run`. */
   const char *fleet; /* serve: the Redis prefix, a container label; NULL for run */
+  /* serve: the lease's token, on the container (label) and the data folder
+   * (owner file), so a sweep knows which run they belong to. NULL for run. */
+  const char *lease_token;
   /* serve: the slot's own Engine client, negotiated once and kept across
    * jobs (its connection too): a /_ping and a connect less per job. NULL: the
    * pipeline makes its own. Used by this job's thread only. */

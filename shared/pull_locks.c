@@ -62,7 +62,6 @@ struct pull_locks {
   pull_locks_stats stats;
 };
 
-
 pull_locks *pull_locks_new(const bw_config *cfg, const bw_logger *log, const char *host,
                            const char *prefix) {
   pull_locks *pl = calloc(1, sizeof(*pl));

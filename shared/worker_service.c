@@ -10,6 +10,7 @@
 #include "kafka_publisher.h"
 #include "masker.h"
 #include "offset_tracker.h"
+#include "orphan_sweep.h"
 #include "pipeline.h"
 #include "pull_locks.h"
 #include "random_id.h"
@@ -125,6 +126,11 @@ struct worker_service {
   volatile int heartbeat_stop;
   atomic_uint_fast64_t jobs_started;
 };
+
+/* The fleet: the Redis prefix, a label of every container. */
+static const char *fleet_of(const worker_service *svc) {
+  return svc->opts->redis_prefix ? svc->opts->redis_prefix : JOB_STORE_DEFAULT_PREFIX;
+}
 
 /* ---- events of a job slot go to Kafka ---------------------------------- */
 
@@ -288,6 +294,23 @@ static void slot_before_finish(void *ctx, const char *job_id, json_t *ev) {
   }
 }
 
+/* No other container of the job may run on this host while this one does:
+ * an earlier attempt whose worker died goes first. */
+static void slot_before_create(void *ctx, const char *job_id) {
+  job_slot *slot = ctx;
+  worker_service *svc = slot->svc;
+  cleanup_error bw_error_t err = NULL;
+  docker_client *dc = slot->docker;
+  cleanup_docker_client docker_client *own = NULL;
+  if (!dc) {
+    if (docker_client_new(&own, svc->cfg->docker_socket, svc->cfg->docker_timeout_ms, &err) < 0 ||
+        docker_client_negotiate(own, NULL, &err) < 0)
+      return; /* the create will fail and say why */
+    dc = own;
+  }
+  orphan_sweep_job(dc, svc->log, fleet_of(svc), svc->opts->host, job_id, slot->token);
+}
+
 static void *slot_main(void *arg) {
   job_slot *slot = arg;
   worker_service *svc = slot->svc;
@@ -313,7 +336,8 @@ static void *slot_main(void *arg) {
       .host = svc->opts->host,
       .hooks = &slot->hooks,
       .attempt_override = slot->attempt,
-      .fleet = svc->opts->redis_prefix ? svc->opts->redis_prefix : JOB_STORE_DEFAULT_PREFIX,
+      .fleet = fleet_of(svc),
+      .lease_token = slot->token,
       .request_topic = rd_kafka_topic_name(slot->msg->rkt),
       .request_partition = slot->msg->partition,
       .request_offset = slot->msg->offset,
@@ -625,9 +649,9 @@ static void start_slot(worker_service *svc, job_slot *slot, rd_kafka_message_t *
   pthread_mutex_lock(&svc->lock);
   slot->msg = m;
   slot->job_id = bw_strdup(job_id);
-  pthread_mutex_unlock(&svc->lock);
   slot->attempt = attempt;
   snprintf(slot->token, sizeof(slot->token), "%s", token ? token : "");
+  pthread_mutex_unlock(&svc->lock);
   slot->cancel = 0;
   atomic_store(&slot->interrupted, false);
   atomic_store(&slot->lease_lost, false);
@@ -942,68 +966,66 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t what,
 
 /* ---- the heartbeat thread ------------------------------------------------ */
 
-/* Is job_id running in one of our slots, or listed by a live worker's
- * heartbeat? A job that runs without a lease (it started while Redis was
- * down) is still somebody's: only its worker's death makes it an orphan. */
-static bool job_is_running(worker_service *svc, const json_t *workers, const char *job_id) {
-  bool running = false;
+/* orphan_view.runs_here: does a slot of ours run under this token now? */
+static bool runs_here(void *ctx, const char *token) {
+  worker_service *svc = ctx;
+  bool found = false;
   pthread_mutex_lock(&svc->lock);
-  for (int i = 0; i < svc->slot_count && !running; i++)
-    running = atomic_load(&svc->slots[i].state) != SLOT_FREE && svc->slots[i].job_id &&
-              strcmp(svc->slots[i].job_id, job_id) == 0;
+  for (int i = 0; i < svc->slot_count && !found; i++)
+    found = atomic_load(&svc->slots[i].state) != SLOT_FREE && svc->slots[i].job_id &&
+            strcmp(svc->slots[i].token, token) == 0;
   pthread_mutex_unlock(&svc->lock);
-  size_t i, k;
-  const json_t *w, *j;
-  json_array_foreach(workers, i, w) {
-    json_array_foreach(json_object_get(w, "jobs"), k, j) {
-      if (json_is_string(j) && strcmp(json_string_value(j), job_id) == 0)
-        return true;
-    }
-  }
-  return running;
+  return found;
 }
 
-/* Containers labelled as this host's and this fleet's whose job has no live
- * lease and runs on no live worker. */
+/* This host's containers and data folders whose run is over (orphan_sweep.h). */
 static void sweep_orphans(worker_service *svc, docker_client *dc) {
+  orphan_sweep_env env = {.docker = dc,
+                          .store = svc->store,
+                          .log = svc->log,
+                          .data_root = svc->cfg->data_root,
+                          .view = {.fleet = fleet_of(svc),
+                                   .host = svc->opts->host,
+                                   .worker = svc->cfg->worker_id,
+                                   .runs_here = runs_here,
+                                   .runs_here_ctx = svc}};
+  orphan_sweep_counts removed;
+  orphan_sweep(&env, &removed);
+  if (removed.containers || removed.folders)
+    bw_log_fields(svc->log, BW_LOG_INFO, "orphan sweep done", "containers",
+                  removed.containers ? "some" : "none", "folders",
+                  removed.folders ? "some" : "none", NULL);
+}
+
+/* Before taking work: what this worker's previous process left (containers,
+ * folders, and the leases it held, listed by its last heartbeat if that is
+ * still alive) is cleared, so that its jobs can be claimed again at once. */
+static void sweep_at_start(worker_service *svc) {
   cleanup_error bw_error_t err = NULL;
-  cleanup_free char *filter = bw_strdup_printf(CONTAINER_LABEL_HOST "=%s", svc->opts->host);
-  cleanup_json json_t *list = NULL;
-  if (container_list_by_label(dc, filter, &list, &err) < 0) {
-    bw_log_warn(svc->log, "orphan sweep: %s", bw_error_msg(&err));
-    return;
+  cleanup_docker_client docker_client *dc = NULL;
+  if (docker_client_new(&dc, svc->cfg->docker_socket, svc->cfg->docker_timeout_ms, &err) < 0 ||
+      docker_client_negotiate(dc, NULL, &err) < 0) {
+    bw_log_warn(svc->log, "the sweep at start found no Engine: %s", bw_error_msg(&err));
+    docker_client_free(dc);
+    dc = NULL;
+    bw_error_release(&err);
   }
-  cleanup_json json_t *workers = NULL;
-  if (json_array_size(list) > 0 && job_store_workers(svc->store, &workers, &err) < 0)
-    return; /* without Redis nobody can tell: leave them */
-  size_t i;
-  json_t *c;
-  json_array_foreach(list, i, c) {
-    const char *id = json_string_value(json_object_get(c, "Id"));
-    const char *job_id =
-        json_string_value(json_object_get(json_object_get(c, "Labels"), CONTAINER_LABEL_JOB));
-    const char *fleet =
-        json_string_value(json_object_get(json_object_get(c, "Labels"), CONTAINER_LABEL_FLEET));
-    const char *ours = svc->opts->redis_prefix ? svc->opts->redis_prefix : JOB_STORE_DEFAULT_PREFIX;
-    /* Another fleet's (its leases are not under our keys), or no fleet's: a
-     * container of `bundle-worker run`, which holds no lease at all. */
-    if (!id || !job_id || !fleet || strcmp(fleet, ours) != 0)
-      continue;
-    bool alive = true;
-    if (job_store_lease_alive(svc->store, job_id, &alive, &err) < 0) {
+  cleanup_json json_t *previous = NULL;
+  if (job_store_worker_info(svc->store, svc->cfg->worker_id, &previous, &err) == 0 && previous) {
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(previous, "runs"), i, r) {
+      const char *job = json_string_value(json_object_get(r, "job"));
+      const char *token = json_string_value(json_object_get(r, "token"));
+      if (job && token && job_store_abandon(svc->store, job, token, &err) == 0)
+        bw_log_fields(svc->log, BW_LOG_INFO,
+                      "gave up the lease of a job this worker's previous process ran", "job_id",
+                      job, NULL);
       bw_error_release(&err);
-      return; /* without Redis nobody can tell: leave them */
     }
-    if (alive || job_is_running(svc, workers, job_id))
-      continue;
-    bw_log_fields(svc->log, BW_LOG_WARN, "removing an orphaned container", "job_id", job_id,
-                  "container", id, NULL);
-    container_stop(dc, id, 1, &err);
-    bw_error_release(&err);
-    if (container_remove(dc, id, &err) < 0)
-      bw_log_warn(svc->log, "orphan %s: %s", id, bw_error_msg(&err));
-    bw_error_release(&err);
   }
+  bw_error_release(&err);
+  sweep_orphans(svc, dc);
 }
 
 static void heartbeat_once(worker_service *svc, docker_client *dc, long beat) {
@@ -1019,6 +1041,7 @@ static void heartbeat_once(worker_service *svc, docker_client *dc, long beat) {
     abort();
   int running = 0;
   json_t *running_ids = json_array();
+  json_t *runs = json_array(); /* with their tokens: the orphan sweep keeps what is listed */
   pthread_mutex_lock(&svc->lock);
   for (int i = 0; i < n; i++) {
     job_slot *slot = &svc->slots[i];
@@ -1031,16 +1054,19 @@ static void heartbeat_once(worker_service *svc, docker_client *dc, long beat) {
     memcpy(tokens[running], slot->token, sizeof(slot->token));
     slots[running] = slot;
     json_array_append_new(running_ids, json_string(slot->job_id));
+    json_array_append_new(runs, json_pack("{s:s, s:I, s:s}", "job", slot->job_id, "attempt",
+                                          (json_int_t)slot->attempt, "token", slot->token));
     running++;
   }
   pthread_mutex_unlock(&svc->lock);
 
   char started[BW_RFC3339_LEN];
   bw_time_rfc3339_from_ms(svc->started_epoch_ms, started);
-  cleanup_json json_t *info = json_pack(
-      "{s:s, s:s, s:s, s:i, s:i, s:o, s:s, s:I}", "worker", svc->cfg->worker_id, "host",
-      svc->opts->host, "version", BW_VERSION, "slots", svc->slot_count, "busy", running, "jobs",
-      running_ids, "started", started, "jobs_started", (json_int_t)atomic_load(&svc->jobs_started));
+  cleanup_json json_t *info =
+      json_pack("{s:s, s:s, s:s, s:i, s:i, s:o, s:o, s:s, s:I}", "worker", svc->cfg->worker_id,
+                "host", svc->opts->host, "version", BW_VERSION, "slots", svc->slot_count, "busy",
+                running, "jobs", running_ids, "runs", runs, "started", started, "jobs_started",
+                (json_int_t)atomic_load(&svc->jobs_started));
   if (job_store_heartbeat(svc->store, svc->cfg->worker_id, info, ttl, &err) < 0) {
     bw_log_warn(svc->log, "heartbeat: %s", bw_error_msg(&err));
     bw_error_release(&err);
@@ -1136,6 +1162,14 @@ static int consumer_new(worker_service *svc, bw_error_t *err) {
       return -1;
     }
   }
+  /* Static membership: a worker restarted with the same worker.id within
+   * the session timeout is the same member, and gets its partitions back at
+   * once instead of after the session timeout of its dead self. */
+  if (svc->cfg->worker_static_membership && !bw_config_kafka_get(svc->cfg, "group.instance.id") &&
+      kafka_conf_set(conf, "group.instance.id", svc->cfg->worker_id, err) < 0) {
+    rd_kafka_conf_destroy(conf);
+    return -1;
+  }
   rd_kafka_conf_set_opaque(conf, svc); /* svc->log comes first, as the log callback needs */
   rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
   if (kafka_client_new(RD_KAFKA_CONSUMER, conf, &svc->consumer, err) < 0)
@@ -1167,6 +1201,21 @@ static void interrupt_all(worker_service *svc, int level) {
   }
 }
 
+/* A fatal consumer error (another process joined with this worker's
+ * group.instance.id: the broker fenced this one) ends intake: the worker
+ * drains, since it may no longer commit. */
+static void check_fatal(worker_service *svc) {
+  char reason[512];
+  if (svc->draining || rd_kafka_fatal_error(svc->consumer, reason, sizeof(reason)) == 0)
+    return;
+  bw_log_fields(svc->log, BW_LOG_ERROR,
+                "kafka: fatal error: stopping (is another worker running with this worker.id?)",
+                "error", reason, NULL);
+  svc->draining = true;
+  worker_metrics_draining(svc->opts->metrics);
+  svc->drain_deadline_ms = bw_time_monotonic_ms() + svc->cfg->worker_drain_timeout_s * 1000;
+}
+
 static void main_loop(worker_service *svc) {
   const volatile int *signals = svc->opts->signals;
   int interrupted = 0; /* the level interrupt_all was called with */
@@ -1191,6 +1240,7 @@ static void main_loop(worker_service *svc) {
     }
     if (svc->draining && running_slots(svc) == 0)
       break;
+    check_fatal(svc);
     /* While jobs run, look often: a slot that frees should take the next job
      * at once, not after a long poll. Idle, a longer wait costs nothing. */
     int poll_ms = running_slots(svc) > 0 || svc->parked_count > 0 ? 5 : 100;
@@ -1253,10 +1303,12 @@ int worker_service_run(const worker_service_opts *opts, bw_error_t *err) {
     slot->hooks = (pipeline_hooks){.pull_lock = slot_pull_lock,
                                    .pull_unlock = slot_pull_unlock,
                                    .before_finish = slot_before_finish,
+                                   .before_create = slot_before_create,
                                    .ctx = slot};
   }
   svc.store = job_store_new(opts->cfg, opts->log, opts->redis_prefix);
   svc.locks = pull_locks_new(opts->cfg, opts->log, opts->host, opts->redis_prefix);
+  sweep_at_start(&svc);
   if (kafka_publisher_new(opts->cfg, opts->log, on_delivered, &svc, &svc.pub, err) < 0 ||
       consumer_new(&svc, err) < 0) {
     if (svc.consumer)

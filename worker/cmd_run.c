@@ -119,8 +119,7 @@ int cmd_run(int argc, char **argv) {
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
 
-  char host[256] = "";
-  gethostname(host, sizeof(host) - 1);
+  const char *host = ctx.cfg.worker_host;
   event_sink sink = {.emit = event_sink_stdout, .ctx = stdout};
   pipeline_env env = {.cfg = &ctx.cfg,
                       .components = &reg,

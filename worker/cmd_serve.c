@@ -103,8 +103,7 @@ int cmd_serve(int argc, char **argv) {
   sigaction(SIGTERM, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
 
-  char host[256] = "";
-  gethostname(host, sizeof(host) - 1);
+  const char *host = ctx.cfg.worker_host;
   worker_service_opts opts = {.cfg = &ctx.cfg,
                               .components = &reg,
                               .log = &ctx.log,
