@@ -473,7 +473,7 @@ static int put_http(artifact_store *s, const char *url, int fd, const char *sha2
       return bw_error_set(err, last->kind, "%s (attempt %d of %d)", last->msg, attempt,
                           s->opts.max_attempts);
     bw_time_sleep_ms(backoff, s->opts.cancel);
-    if (s->opts.cancel && *s->opts.cancel)
+    if (bw_cancel_level(s->opts.cancel))
       return bw_error_set(err, BW_ERR_CANCELLED, "PUT %s: cancelled while waiting to retry", url);
     backoff = backoff * 2 > s->opts.backoff_max_ms ? s->opts.backoff_max_ms : backoff * 2;
   }

@@ -15,6 +15,8 @@
  * threads at once. */
 #pragma once
 
+#include "cancel.h"
+
 #include "error.h"
 
 #include <stdint.h>
@@ -22,12 +24,12 @@
 typedef struct artifact_store artifact_store;
 
 typedef struct artifact_store_opts {
-  long connect_timeout_ms;    /* 0: 10 s */
-  long low_speed_time_s;      /* 0: 60 s; slower than 1 byte/s that long aborts */
-  int max_attempts;           /* 0: 5 (http only) */
-  long backoff_initial_ms;    /* 0: 500 ms, doubling */
-  long backoff_max_ms;        /* 0: 30 s */
-  const volatile int *cancel; /* may be NULL; stops waiting between attempts */
+  long connect_timeout_ms; /* 0: 10 s */
+  long low_speed_time_s;   /* 0: 60 s; slower than 1 byte/s that long aborts */
+  int max_attempts;        /* 0: 5 (http only) */
+  long backoff_initial_ms; /* 0: 500 ms, doubling */
+  long backoff_max_ms;     /* 0: 30 s */
+  const bw_cancel *cancel; /* may be NULL; stops waiting between attempts */
 } artifact_store_opts;
 
 /* BW_ERR_INVALID for a URL that is not file:///abs, http:// or https://

@@ -144,11 +144,18 @@ static size_t pattern_size(const char **pp, int depth) {
     return TAG_PATTERN_MAX_SIZE + 1;
   const char *p = *pp;
   size_t total = 0, atom = 0;
+  bool after_quantifier = false;
   while (*p && total <= TAG_PATTERN_MAX_SIZE) {
     char ch = *p++;
     if (ch == ')' && depth > 0)
       break;
-    if (ch == '*' || ch == '+' || ch == '?' || ch == '{') {
+    bool quantifier = ch == '*' || ch == '+' || ch == '?' || ch == '{';
+    /* "a**" repeats a repetition: glibc's regcomp builds its closure in time
+     * that explodes with each stacked quantifier (seven took 68 s under ASan). */
+    if (quantifier && after_quantifier)
+      return TAG_PATTERN_MAX_SIZE + 1;
+    after_quantifier = quantifier;
+    if (quantifier) {
       size_t mult = 2;
       for (size_t n = 0; ch == '{' && *p && *p != '}'; p++) { /* the larger bound of {m,n} */
         n = isdigit((unsigned char)*p) ? n * 10 + (size_t)(*p - '0') : 0;

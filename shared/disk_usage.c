@@ -21,7 +21,8 @@ static bool done(const walk *w) {
 
 static void unmeasurable(walk *w, const char *why, const char *rel) {
   w->u->unmeasurable = why;
-  snprintf(w->u->where, sizeof(w->u->where), "%s", rel);
+  if (snprintf(w->u->where, sizeof(w->u->where), "%s", rel) >= (int)sizeof(w->u->where))
+    memcpy(w->u->where + sizeof(w->u->where) - 4, "...", 4);
 }
 
 static int64_t cost_of(const struct stat *st) {
@@ -57,7 +58,9 @@ static void walk_dir(walk *w, int dirfd, const char *rel, int depth) {
     if (!S_ISDIR(st.st_mode))
       continue;
     char child_rel[sizeof(w->u->where)];
-    snprintf(child_rel, sizeof(child_rel), "%s%s%s", rel, *rel ? "/" : "", e->d_name);
+    if (snprintf(child_rel, sizeof(child_rel), "%s%s%s", rel, *rel ? "/" : "", e->d_name) >=
+        (int)sizeof(child_rel))
+      memcpy(child_rel + sizeof(child_rel) - 4, "...", 4); /* a path for messages only */
     if (depth + 1 > DISK_USAGE_MAX_DEPTH) {
       unmeasurable(w, "folders nested deeper than 64 levels", child_rel);
       break;

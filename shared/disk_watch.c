@@ -3,6 +3,7 @@
 #include "cleanup.h"
 #include "container.h"
 #include "job_limits.h"
+#include "thread.h"
 #include "timeutil.h"
 
 #include <stdlib.h>
@@ -10,9 +11,9 @@
 
 static void *watch_main(void *arg) {
   disk_watch *w = arg;
-  for (long round = 1; !w->stop; round++) {
+  for (long round = 1; !bw_cancel_level(&w->stop); round++) {
     bw_time_sleep_ms(w->interval_ms, &w->stop);
-    if (w->stop)
+    if (bw_cancel_level(&w->stop))
       break;
     disk_usage u;
     bw_error_t err = NULL;
@@ -49,7 +50,7 @@ int disk_watch_start(disk_watch *w, const docker_client *main_client, const char
   w->container_id = bw_strdup(container_id);
   w->limit = limit;
   w->interval_ms = interval_ms > 0 ? interval_ms : 1000;
-  if (pthread_create(&w->thread, NULL, watch_main, w) != 0)
+  if (bw_thread_start(&w->thread, watch_main, w) != 0)
     return bw_error_set(err, BW_ERR_INTERNAL, "disk watch: cannot start a thread");
   w->started = true;
   return 0;
@@ -57,7 +58,7 @@ int disk_watch_start(disk_watch *w, const docker_client *main_client, const char
 
 bool disk_watch_stop(disk_watch *w) {
   if (w->started) {
-    w->stop = 1;
+    bw_cancel_raise(&w->stop, 1);
     pthread_join(w->thread, NULL);
     w->started = false;
   }

@@ -10,6 +10,8 @@
  * a job can get (docs/components.md). */
 #pragma once
 
+#include "cancel.h"
+
 #include "disk_usage.h"
 #include "docker_client.h"
 #include "error.h"
@@ -30,7 +32,7 @@ typedef struct disk_watch {
   long interval_ms;
   pthread_t thread;
   bool started;
-  volatile int stop;
+  bw_cancel stop;
   atomic_bool exceeded;
   /* Written by the thread before it sets `exceeded`, read after the join. */
   disk_usage usage;

@@ -76,7 +76,7 @@ static char *request_url(const docker_client *c, const char *path) {
 static int cancel_check(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                         curl_off_t ulnow) {
   const docker_client *c = userdata;
-  return (c->cancel && *c->cancel) ? 1 : 0;
+  return (bw_cancel_level(c->cancel)) ? 1 : 0;
 }
 
 static void prepare_handle(docker_client *c, const char *method, const char *url) {
@@ -93,7 +93,7 @@ static void prepare_handle(docker_client *c, const char *method, const char *url
 
 static int transport_error(docker_client *c, CURLcode rc, const char *method, const char *path,
                            bw_error_t *err) {
-  if (rc == CURLE_ABORTED_BY_CALLBACK && c->cancel && *c->cancel)
+  if (rc == CURLE_ABORTED_BY_CALLBACK && bw_cancel_level(c->cancel))
     return bw_error_set(err, BW_ERR_CANCELLED, "docker %s %s: cancelled", method, path);
   if (rc == CURLE_OPERATION_TIMEDOUT)
     return bw_error_set(err, BW_ERR_TIMEOUT, "docker %s %s: %s", method, path,

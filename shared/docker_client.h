@@ -4,6 +4,8 @@
  * engine's and BW_DOCKER_API_MAX, the way the docker CLI does it. */
 #pragma once
 
+#include "cancel.h"
+
 #include "buffer.h"
 #include "error.h"
 
@@ -19,7 +21,7 @@ typedef struct docker_client {
   long timeout_ms;
   char api_version[16]; /* empty until negotiated */
   CURL *curl;
-  const volatile int *cancel; /* non-zero aborts a transfer; may be NULL */
+  const bw_cancel *cancel; /* non-zero aborts a transfer; may be NULL */
   /* Whether the engine caps a writable layer (StorageOpt size), learned by
    * the first create that asks (container.h). */
   enum {

@@ -4,8 +4,10 @@
 #include "error.h"
 #include "random_id.h"
 #include "timeutil.h"
+#include "utf8.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -29,19 +31,44 @@ json_t *event_new(const job_events *je, const char *type) {
   return ev;
 }
 
-/* Masks a string; returns a new json string when something was hidden. */
+/* Masks a string; returns a new json string when something was hidden.
+ * Fails closed: hiding a secret that is not UTF-8 (or that ends inside a
+ * character) can leave bytes that are not UTF-8, which JSON cannot carry;
+ * they become U+FFFD and the text is masked once more (the replacement could
+ * complete another secret), and when even that is not clean, the whole value
+ * is hidden. Never the original. */
 static json_t *masked_string(const masker *m, const char *s, size_t len) {
   size_t out_len = 0;
   cleanup_free char *out = masker_apply(m, s, len, &out_len);
   if (!out || (out_len == len && memcmp(out, s, len) == 0))
     return NULL;
-  return json_stringn(out, out_len);
+  json_t *js = json_stringn(out, out_len);
+  if (js)
+    return js;
+  size_t valid_len = 0, again_len = 0;
+  cleanup_free char *valid = bw_utf8_sanitize(out, out_len, false, &valid_len);
+  cleanup_free char *again = masker_apply(m, valid, valid_len, &again_len);
+  js = json_stringn(again, again_len);
+  return js ? js : json_string(MASKER_HIDDEN);
 }
 
 /* Masks every key and value of the event in place. Masking the JSON values,
  * not the serialised text, keeps the event valid JSON whatever the secret is
  * (a secret "1234" or "true" must not turn `"size":1234` into `"size":[hidden]`). */
-static json_t *mask_value(const masker *m, json_t *v) {
+/* The fields every event starts with are the worker's own words and ids
+ * (docs/events.md), never secrets: masking them would only break the
+ * protocol (a secret "job" would turn the type job.finished into
+ * "[hidden].finished"). */
+static bool is_common_field(const char *key) {
+  static const char *const common[] = {"schema_version", "type", "event_id", "job_id",
+                                       "attempt",        "ts",   "worker",   "host"};
+  for (size_t i = 0; i < sizeof(common) / sizeof(common[0]); i++)
+    if (strcmp(key, common[i]) == 0)
+      return true;
+  return false;
+}
+
+static json_t *mask_value(const masker *m, json_t *v, bool top) {
   if (json_is_string(v))
     return masked_string(m, json_string_value(v), json_string_length(v));
   if (json_is_integer(v) || json_is_real(v)) {
@@ -53,7 +80,7 @@ static json_t *mask_value(const masker *m, json_t *v) {
     size_t i;
     json_t *item;
     json_array_foreach(v, i, item) {
-      json_t *repl = mask_value(m, item);
+      json_t *repl = mask_value(m, item, false);
       if (repl)
         json_array_set_new(v, i, repl);
     }
@@ -65,7 +92,11 @@ static json_t *mask_value(const masker *m, json_t *v) {
     const char *key;
     json_t *item;
     json_object_foreach(v, key, item) {
-      json_t *repl = mask_value(m, item);
+      if (top && is_common_field(key)) {
+        json_object_set(rebuilt, key, item);
+        continue;
+      }
+      json_t *repl = mask_value(m, item, false);
       json_t *k = masked_string(m, key, strlen(key));
       json_object_set_new(rebuilt, k ? json_string_value(k) : key, repl ? repl : json_incref(item));
       json_decref(k);
@@ -84,7 +115,7 @@ int event_emit(const job_events *je, json_t *ev) {
 
 int event_emit_with_unmasked(const job_events *je, json_t *ev, const char *key, json_t *value) {
   if (je->mask)
-    mask_value(je->mask, ev);
+    mask_value(je->mask, ev, true);
   if (key)
     json_object_set(ev, key, value);
   const char *type = json_string_value(json_object_get(ev, "type"));

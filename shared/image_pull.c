@@ -193,7 +193,7 @@ int image_pull(docker_client *dc, const image_ref *ref, const image_pull_opts *i
   int64_t start = bw_time_monotonic_ms();
   long backoff = opts.backoff_initial_ms;
   cleanup_free char *name = image_ref_string(ref);
-  const volatile int *saved_cancel = dc->cancel;
+  const bw_cancel *saved_cancel = dc->cancel;
   dc->cancel = opts.cancel;
   int rc = -1;
   for (int attempt = 1; attempt <= opts.max_attempts; attempt++) {
@@ -206,8 +206,8 @@ int image_pull(docker_client *dc, const image_ref *ref, const image_pull_opts *i
     bw_error_kind kind = (*err)->kind;
     if (kind == BW_ERR_USER || kind == BW_ERR_CANCELLED || attempt == opts.max_attempts)
       break;
-    bw_time_sleep_ms(backoff, (const volatile int *)opts.cancel);
-    if (opts.cancel && *opts.cancel) {
+    bw_time_sleep_ms(backoff, opts.cancel);
+    if (bw_cancel_level(opts.cancel)) {
       bw_error_set(err, BW_ERR_CANCELLED, "cancelled while waiting to retry");
       break;
     }

@@ -4,6 +4,8 @@
  * answer fails the pull (the engine reports most failures that way). */
 #pragma once
 
+#include "cancel.h"
+
 #include "docker_client.h"
 #include "error.h"
 #include "image_ref.h"
@@ -14,12 +16,12 @@
 typedef struct image_pull_opts {
   const char *username; /* NULL: anonymous */
   const char *password;
-  long total_timeout_ms;      /* whole pull, per attempt; default 30 min */
-  long inactivity_timeout_s;  /* no progress byte for this long; default 120 s */
-  int max_attempts;           /* transient failures are retried; default 4 */
-  long backoff_initial_ms;    /* 500 ms doubling ... */
-  long backoff_max_ms;        /* ... capped at 60 s, as the reference does */
-  const volatile int *cancel; /* non-zero stops retries and the transfer */
+  long total_timeout_ms;     /* whole pull, per attempt; default 30 min */
+  long inactivity_timeout_s; /* no progress byte for this long; default 120 s */
+  int max_attempts;          /* transient failures are retried; default 4 */
+  long backoff_initial_ms;   /* 500 ms doubling ... */
+  long backoff_max_ms;       /* ... capped at 60 s, as the reference does */
+  const bw_cancel *cancel;   /* non-zero stops retries and the transfer */
 } image_pull_opts;
 
 typedef struct image_pull_result {

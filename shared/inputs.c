@@ -278,7 +278,7 @@ typedef struct fetch_sink {
   bool too_big;
   int write_errno;
   bool digest_failed;
-  const volatile int *cancel;
+  const bw_cancel *cancel;
   int64_t deadline_ms; /* 0: none */
 } fetch_sink;
 
@@ -324,7 +324,7 @@ static size_t sink_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
 static int sink_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                          curl_off_t ulnow) {
   const fetch_sink *s = userdata;
-  if (s->cancel && *s->cancel)
+  if (bw_cancel_level(s->cancel))
     return 1;
   return deadline_passed(s->deadline_ms, 0) ? 1 : 0;
 }
@@ -355,7 +355,7 @@ static int refused_error(const conn_guard *g, const char *where, bw_error_t *err
  * URL (and the redirect) without secrets. */
 static int transfer_error(CURL *h, CURLcode rc, const fetch_sink *s, const conn_guard *g,
                           const char *where, bw_error_t *err) {
-  if (rc == CURLE_ABORTED_BY_CALLBACK && s->cancel && *s->cancel)
+  if (rc == CURLE_ABORTED_BY_CALLBACK && bw_cancel_level(s->cancel))
     return bw_error_set(err, BW_ERR_CANCELLED, "cancelled");
   if ((rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_ABORTED_BY_CALLBACK) &&
       deadline_passed(s->deadline_ms, DEADLINE_SLACK_MS))
@@ -587,7 +587,7 @@ int inputs_fetch(const char *in_dir, const job_input *inputs, size_t count,
   if (in_fd < 0)
     return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, errno, "inputs: open %s", in_dir);
   for (size_t i = 0; i < count; i++) {
-    if (o->cancel && *o->cancel)
+    if (bw_cancel_level(o->cancel))
       return bw_error_set(err, BW_ERR_CANCELLED, "inputs[%zu]: cancelled", i);
     if (fetch_one(in_fd, &inputs[i], o, policy, err) < 0)
       return bw_error_prefix(err, "inputs[%zu]", i);

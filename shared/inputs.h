@@ -22,6 +22,8 @@
  * INPUTS_MAX_REDIRECTS of them. Proxies from the environment are not used. */
 #pragma once
 
+#include "cancel.h"
+
 #include "error.h"
 #include "net_policy.h"
 
@@ -54,8 +56,8 @@ void inputs_free(job_input *inputs, size_t count); /* accepts NULL */
 const char *inputs_path_problem(const char *path, size_t len);
 
 typedef struct inputs_options {
-  int64_t default_max_bytes;  /* bounds an input without max_bytes; 0: no bound */
-  const volatile int *cancel; /* may be NULL: a transfer stops when it turns non-zero */
+  int64_t default_max_bytes; /* bounds an input without max_bytes; 0: no bound */
+  const bw_cancel *cancel;   /* may be NULL: a transfer stops when it turns non-zero */
   /* bw_time_monotonic_ms() after which no input may go on: bounds all the
    * inputs of a job together; 0: none. */
   int64_t deadline_ms;

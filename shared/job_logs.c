@@ -1,6 +1,7 @@
 #include "job_logs.h"
 
 #include "cleanup.h"
+#include "thread.h"
 #include "timeutil.h"
 
 #include <stdlib.h>
@@ -36,7 +37,7 @@ static void *follow(void *arg) {
   long status = docker_stream(jl->dc, &so, &err);
   if (status >= 0 && status != 200 && !jl->err)
     bw_error_set(&jl->err, BW_ERR_UNAVAILABLE, "attach: engine answered %ld", status);
-  else if (status < 0 && !jl->err && !jl->stop)
+  else if (status < 0 && !jl->err && !bw_cancel_level(&jl->stop))
     jl->err = steal_pointer(&err);
   bw_error_release(&err);
   set_attach_status(jl, status > 0 ? status : -1); /* wakes a waiter if headers never came */
@@ -72,7 +73,7 @@ int job_logs_start(job_logs *jl, const docker_client *main_client, const char *c
   pthread_mutex_init(&jl->lock, NULL);
   pthread_cond_init(&jl->attached, NULL);
   job_output_init(&jl->output, tty, 0, max_bytes, mask, events);
-  if (pthread_create(&jl->thread, NULL, follow, jl) != 0) {
+  if (bw_thread_start(&jl->thread, follow, jl) != 0) {
     job_output_free(&jl->output);
     return bw_error_set(err, BW_ERR_INTERNAL, "follow logs: cannot start a thread");
   }
@@ -92,7 +93,7 @@ void job_logs_finish(job_logs *jl, long wait_ms) {
   int64_t deadline = bw_time_monotonic_ms() + wait_ms;
   while (!atomic_load(&jl->done) && bw_time_monotonic_ms() < deadline)
     bw_time_sleep_ms(10, NULL);
-  jl->stop = 1; /* the transfer's progress callback sees this within a second */
+  bw_cancel_raise(&jl->stop, 1); /* the transfer's progress callback sees this within a second */
   pthread_join(jl->thread, NULL);
   jl->started = false;
   job_output_finish(&jl->output); /* the thread is gone: the output is ours now */

@@ -6,6 +6,8 @@
  * worker's memory stays bounded however much the container prints. */
 #pragma once
 
+#include "cancel.h"
+
 #include "docker_client.h"
 #include "events.h"
 #include "job_output.h"
@@ -25,7 +27,7 @@ typedef struct job_logs {
   pthread_mutex_t lock; /* guards attach_status */
   pthread_cond_t attached;
   long attach_status; /* 0 until the attach answered */
-  volatile int stop;  /* asks the stream to end */
+  bw_cancel stop;     /* asks the stream to end */
   bw_error_t err;     /* why following failed, if it did */
 } job_logs;
 

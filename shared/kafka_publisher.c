@@ -34,9 +34,17 @@ int kafka_publisher_new(const bw_config *cfg, const bw_logger *log, kafka_delive
     goto fail;
   /* Defaults that keep every event; a kafka.* key may still override them. */
   static const char *const defaults[][2] = {
-      {"enable.idempotence", "true"}, {"acks", "all"},
-      {"message.timeout.ms", "0"},    {"linger.ms", "5"},
-      {"compression.type", "lz4"},    {"partitioner", KAFKA_PARTITIONER}};
+      {"enable.idempotence", "true"},
+      {"acks", "all"},
+      {"message.timeout.ms", "0"},
+      {"linger.ms", "5"},
+      {"compression.type", "lz4"},
+      {"partitioner", KAFKA_PARTITIONER},
+      /* A bounded local queue (librdkafka's default is 1 GB): in a broker
+       * outage producers then wait (back-pressure on the jobs), memory does
+       * not grow; job.finished is safe in the outbox meanwhile. */
+      {"queue.buffering.max.kbytes", "4096"},
+      {"queue.buffering.max.messages", "4096"}};
   for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
     if (!bw_config_kafka_get(cfg, defaults[i][0]) &&
         kafka_conf_set(conf, defaults[i][0], defaults[i][1], err) < 0) {
@@ -60,8 +68,13 @@ fail:
   return bw_error_prefix(err, "kafka producer");
 }
 
+static bool on_poller(kafka_publisher *p) {
+  return atomic_load(&p->poller_known) && pthread_equal(p->poller, pthread_self());
+}
+
 static int produce(kafka_publisher *p, const char *topic, const char *key, const void *value,
                    size_t len, rd_kafka_headers_t *headers, void *opaque, bw_error_t *err) {
+  int64_t deadline = bw_time_monotonic_ms() + KAFKA_PUBLISH_WAIT_MAX_MS;
   for (;;) {
     rd_kafka_headers_t *h = headers ? rd_kafka_headers_copy(headers) : NULL;
     rd_kafka_resp_err_t rc = rd_kafka_producev(
@@ -77,8 +90,17 @@ static int produce(kafka_publisher *p, const char *topic, const char *key, const
     if (rc != RD_KAFKA_RESP_ERR__QUEUE_FULL)
       return bw_error_set(err, BW_ERR_UNAVAILABLE, "kafka: produce to %s: %s", topic,
                           rd_kafka_err2str(rc));
-    /* Back-pressure: the main loop's poll frees the queue. */
-    bw_time_sleep_ms(10, NULL);
+    if (bw_cancel_level(p->stop) || bw_time_monotonic_ms() >= deadline)
+      return bw_error_set(err, BW_ERR_UNAVAILABLE,
+                          "kafka: produce to %s: the local queue stayed full (is the broker "
+                          "down?)",
+                          topic);
+    /* Back-pressure: deliveries free the queue. The polling thread serves
+     * them itself (as kcat does); any other waits for it to. */
+    if (on_poller(p))
+      rd_kafka_poll(p->rk, 10);
+    else
+      bw_time_sleep_ms(10, p->stop);
   }
 }
 
@@ -153,6 +175,10 @@ int kafka_publisher_dead_letter(kafka_publisher *p, const rd_kafka_message_t *or
 }
 
 void kafka_publisher_poll(kafka_publisher *p, int timeout_ms) {
+  if (!atomic_load(&p->poller_known)) {
+    p->poller = pthread_self();
+    atomic_store(&p->poller_known, true);
+  }
   rd_kafka_poll(p->rk, timeout_ms);
 }
 

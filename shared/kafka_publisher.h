@@ -11,9 +11,14 @@
 #include "error.h"
 #include "log.h"
 
+#include "cancel.h"
+
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+
+#define KAFKA_PUBLISH_WAIT_MAX_MS 60000
 
 typedef void (*kafka_delivered_fn)(void *ctx, void *opaque, rd_kafka_resp_err_t err);
 
@@ -26,11 +31,20 @@ typedef struct kafka_publisher {
   atomic_uint_fast64_t sent;
   atomic_uint_fast64_t failed;
   size_t max_message_bytes; /* the producer's message.max.bytes */
+  /* The thread that serves delivery reports (kafka_publisher_poll): while
+   * the local queue is full, only it may poll; others wait for it. */
+  pthread_t poller;
+  atomic_bool poller_known;
+  /* Gives up waiting on a full queue when raised (a kill-now shutdown); may
+   * be NULL. */
+  const bw_cancel *stop;
 } kafka_publisher;
 
 int kafka_publisher_new(const bw_config *cfg, const bw_logger *log, kafka_delivered_fn on_delivered,
                         void *ctx, kafka_publisher **out, bw_error_t *err);
-/* Thread-safe. Waits (without polling) while the local queue is full. */
+/* Thread-safe. While the local queue is full (a broker outage), the polling
+ * thread serves delivery reports and others wait, at most
+ * KAFKA_PUBLISH_WAIT_MAX_MS, or until stop is raised: then BW_ERR_UNAVAILABLE. */
 int kafka_publisher_event(kafka_publisher *p, const char *type, const char *job_id,
                           const char *json, size_t len, void *opaque, bw_error_t *err);
 /* How much of the original a dead letter carries. */

@@ -495,21 +495,17 @@ static inline bool is_linked(const ac_node *nodes, uint32_t u) {
   return nodes[u].flags & NODE_LINKED;
 }
 
-/* The fail walk for a child with byte c, from f (its parent's fail link).
- * Returns true with *x the fail target, found as a child of *at (0 for the
- * root); false when it reached *at, a node whose own fail link is not known. */
-static bool fail_walk(const masker *m, uint32_t f, unsigned char c, uint32_t *x, uint32_t *at) {
+/* The fail walk for a child with byte c, from f, the fail link of its linked
+ * parent: returns the child's fail target. A node is linked only after its
+ * fail target (link_finish's callers see to it), so every node the walk meets
+ * is linked. */
+static uint32_t fail_walk(const masker *m, uint32_t f, unsigned char c) {
   for (;;) {
-    *at = f;
-    if (f == 0) {
-      *x = m->root_next[c];
-      return true;
-    }
-    *x = child_of(m, f, c);
-    if (*x)
-      return true;
-    if (!is_linked(m->nodes, f))
-      return false;
+    if (f == 0)
+      return m->root_next[c];
+    uint32_t x = child_of(m, f, c);
+    if (x)
+      return x;
     f = fail_of(m, f);
   }
 }
@@ -530,13 +526,13 @@ static void link_finish(masker *m, uint32_t v, uint32_t x) {
   nodes[v].flags |= NODE_LINKED;
 }
 
-/* Linking v needs its parent, the nodes along the parent's fail links and the
- * fail target (for its out value) linked first. They are all shallower than
- * v, so a stack of pending nodes (at most one per depth) resolves them in any
- * order; it is only needed when a fail walk reaches a node of a later form. */
+/* Linking v needs its parent and its fail target (for its out value) linked
+ * first. They are both shallower than v, so a stack of pending nodes (at most
+ * one per depth) resolves them in any order; it is only needed when a fail
+ * target is a node of a later form, not linked yet. */
 typedef struct link_frame {
   uint32_t v;
-  uint32_t f; /* where the fail walk resumes; UINT32_MAX: at the parent's fail */
+  uint32_t parent; /* UINT32_MAX: not looked up yet */
 } link_frame;
 
 typedef struct link_stack {
@@ -545,20 +541,20 @@ typedef struct link_stack {
   size_t cap;
 } link_stack;
 
-static void link_push(link_stack *st, uint32_t v, uint32_t f) {
+static void link_push(link_stack *st, uint32_t v) {
   if (st->n == st->cap) {
     st->cap = st->cap ? st->cap * 2 : 64;
     st->frames = realloc(st->frames, st->cap * sizeof(link_frame));
     if (!st->frames)
       abort();
   }
-  st->frames[st->n++] = (link_frame){v, f};
+  st->frames[st->n++] = (link_frame){v, UINT32_MAX};
 }
 
-static void link_pending(masker *m, link_stack *st, uint32_t v0, uint32_t f0) {
+static void link_pending(masker *m, link_stack *st, uint32_t v0) {
   ac_node *nodes = m->nodes;
   st->n = 0;
-  link_push(st, v0, f0);
+  link_push(st, v0);
   while (st->n > 0) {
     link_frame *fr = &st->frames[st->n - 1];
     uint32_t v = fr->v;
@@ -566,25 +562,16 @@ static void link_pending(masker *m, link_stack *st, uint32_t v0, uint32_t f0) {
       st->n--;
       continue;
     }
-    uint32_t f = fr->f;
-    if (f == UINT32_MAX) {
-      uint32_t p = parent_of(m, v);
-      if (!is_linked(nodes, p)) {
-        link_push(st, p, UINT32_MAX);
-        continue;
-      }
-      if (p == 0) {
-        link_finish(m, v, 0);
-        st->n--;
-        continue;
-      }
-      f = fail_of(m, p);
+    if (fr->parent == UINT32_MAX)
+      fr->parent = parent_of(m, v);
+    uint32_t p = fr->parent;
+    if (!is_linked(nodes, p)) {
+      link_push(st, p);
+      continue;
     }
-    uint32_t x, at;
-    bool walked = fail_walk(m, f, nodes[v].byte, &x, &at);
-    if (!walked || !is_linked(nodes, x)) {
-      fr->f = at; /* resume there once the blocking node is linked */
-      link_push(st, walked ? x : at, UINT32_MAX);
+    uint32_t x = p == 0 ? 0 : fail_walk(m, fail_of(m, p), nodes[v].byte);
+    if (!is_linked(nodes, x)) {
+      link_push(st, x);
       continue;
     }
     link_finish(m, v, x);
@@ -606,57 +593,114 @@ static void complete_dense(masker *m) {
 }
 
 /* Shallow nodes are linked first, one depth after the other, as in the usual
- * breadth-first link: they are the fail targets of almost every deeper node.
- * Deeper nodes are then linked chain by chain (runs of nodes that each are
- * the child of the one before), in the order of their indices, which is the
- * order of memory: each walk starts at the fail target the previous one
- * found, and a fail target that is not linked yet (a deep node of a later
- * form) is rare and linked first by link_pending. */
-#define LINK_SHALLOW 6
+ * breadth-first link: they are the fail targets of almost every deeper node,
+ * which then find them linked. Deeper nodes are linked chain by chain (runs
+ * of nodes that each are the child of the one before), many chains at once:
+ * in a trie larger than the caches each step of a fail walk (a node, its
+ * dense table, its edge slot) is a cache miss, and one after the other they
+ * would add up. So each lane does one step of its walk per turn: it
+ * prefetches what the step needs and comes back to it after the other lanes,
+ * when the memory has answered. */
+#define LINK_SHALLOW 5
+#define LINK_LANES 16
 
-/* Links v, whose parent is p. */
-static inline void link_node(masker *m, link_stack *st, uint32_t v, uint32_t p) {
-  ac_node *nodes = m->nodes;
-  if (p == 0) {
-    link_finish(m, v, 0);
+enum {
+  LANE_IDLE,
+  LANE_NODE,  /* the walk is at node f: its node and the next are coming */
+  LANE_DENSE, /* at f, whose dense table's entry is coming */
+  LANE_EDGE,  /* at f, whose edge slot is coming */
+  LANE_FOUND, /* f is v's fail target; its node is coming */
+  LANE_WAIT,  /* v starts a chain and its parent f, in another lane's chain, is not linked yet */
+};
+
+typedef struct link_lane {
+  uint32_t v;   /* the node being linked */
+  uint32_t end; /* v's chain ends before this node */
+  uint32_t f;
+  uint8_t phase;
+  unsigned char c; /* v's byte */
+} link_lane;
+
+static void lane_at(const masker *m, link_lane *ln, uint32_t f) {
+  ln->f = f;
+  if (f == 0) {
+    ln->f = m->root_next[ln->c];
+    ln->phase = LANE_FOUND;
+  } else {
+    ln->phase = LANE_NODE;
+  }
+  __builtin_prefetch(&m->nodes[ln->f]);
+  __builtin_prefetch(&m->nodes[ln->f + 1]);
+}
+
+static void lane_found(const masker *m, link_lane *ln, uint32_t x) {
+  ln->f = x;
+  ln->phase = LANE_FOUND;
+  __builtin_prefetch(&m->nodes[x]);
+  __builtin_prefetch(&m->nodes[x + 1]);
+}
+
+/* Starts the walk for node v, whose parent is linked or (for the first node
+ * of a chain) will be by the lane that has the parent's chain. */
+static void lane_start(masker *m, link_lane *ln, uint32_t v, uint32_t parent) {
+  ln->v = v;
+  ln->c = m->nodes[v].byte;
+  if (parent == 0) {
+    lane_found(m, ln, 0); /* a depth-1 node fails to the root */
+  } else if (is_linked(m->nodes, parent)) {
+    lane_at(m, ln, fail_of(m, parent));
+  } else {
+    ln->f = parent;
+    ln->phase = LANE_WAIT;
+  }
+}
+
+static void lane_turn(masker *m, link_stack *st, link_lane *ln) {
+  const ac_node *nodes = m->nodes;
+  uint32_t f = ln->f;
+  switch (ln->phase) {
+  case LANE_NODE: {
+    if ((nodes[f + 1].flags & NODE_CHAIN) && nodes[f + 1].byte == ln->c) {
+      lane_found(m, ln, f + 1);
+    } else if (nodes[f].flags & NODE_DENSE) {
+      __builtin_prefetch(&m->dense[nodes[f].fail][ln->c]);
+      ln->phase = LANE_DENSE;
+    } else if (nodes[f].flags & NODE_SPARSE) {
+      __builtin_prefetch(&m->edges[edge_slot(f, ln->c, m->cap_edges)]);
+      ln->phase = LANE_EDGE;
+    } else {
+      lane_at(m, ln, fail_of(m, f)); /* no child: on along the fail links */
+    }
     return;
   }
-  if (!is_linked(nodes, p)) {
-    link_pending(m, st, v, UINT32_MAX);
+  case LANE_DENSE:
+  case LANE_EDGE: {
+    /* during the link the tables hold children only (ac_link) */
+    uint32_t x = ln->phase == LANE_DENSE ? m->dense[nodes[f].fail][ln->c] : edge_find(m, f, ln->c);
+    if (x)
+      lane_found(m, ln, x);
+    else
+      lane_at(m, ln, fail_of(m, f)); /* no child: on along the fail links */
     return;
   }
-  unsigned char c = nodes[v].byte;
-  uint32_t f = fail_of(m, p), x;
-  for (;;) {
-    if (f == 0) {
-      x = m->root_next[c];
-      break;
+  case LANE_FOUND: {
+    if (!is_linked(nodes, ln->v)) {
+      if (is_linked(nodes, f))
+        link_finish(m, ln->v, f);
+      else
+        link_pending(m, st, ln->v); /* f is a later form's, needed for its out value */
     }
-    if ((nodes[f + 1].flags & NODE_CHAIN) && nodes[f + 1].byte == c) {
-      x = f + 1;
-      break;
-    }
-    uint8_t flags = nodes[f].flags;
-    if (flags & NODE_DENSE) {
-      /* during the link the tables hold children only (ac_link) */
-      x = m->dense[nodes[f].fail][c];
-      if (x)
-        break;
-    } else if (flags & NODE_SPARSE) {
-      x = edge_find(m, f, c);
-      if (x)
-        break;
-    }
-    if (!(flags & NODE_LINKED)) {
-      link_pending(m, st, v, UINT32_MAX); /* f is a later form's */
-      return;
-    }
-    f = (flags & NODE_DENSE) ? m->dense_fail[nodes[f].fail] : nodes[f].fail;
+    if (ln->v + 1 == ln->end)
+      ln->phase = LANE_IDLE;
+    else
+      lane_start(m, ln, ln->v + 1, ln->v);
+    return;
   }
-  if (is_linked(nodes, x))
-    link_finish(m, v, x);
-  else
-    link_pending(m, st, v, UINT32_MAX); /* its out value is needed */
+  case LANE_WAIT:
+    if (is_linked(nodes, f))
+      lane_at(m, ln, fail_of(m, f));
+    return;
+  }
 }
 
 /* Chain k (0 ..= n_starts) starts at node 1, depth 1 (k = 0), or at
@@ -676,6 +720,22 @@ static chain chain_at(const masker *m, size_t k) {
   return c;
 }
 
+/* Links the nodes of depth 1 to LINK_SHALLOW, a depth at a time: the parent
+ * and the fail target of each are shallower, so linked already. */
+static void link_shallow(masker *m) {
+  size_t n_chains = m->n_starts + 1;
+  for (uint32_t d = 1; d <= LINK_SHALLOW; d++) {
+    for (size_t k = 0; k < n_chains; k++) {
+      chain c = chain_at(m, k);
+      if (c.depth > d || c.first + (d - c.depth) >= c.end)
+        continue;
+      uint32_t v = c.first + (d - c.depth);
+      uint32_t p = v == c.first ? c.parent : v - 1; /* shallower: linked */
+      link_finish(m, v, p == 0 ? 0 : fail_walk(m, fail_of(m, p), m->nodes[v].byte));
+    }
+  }
+}
+
 /* Computes every fail link and out value from scratch: linear in the nodes
  * (the fail walks are the usual amortized O(length) per path). */
 static void ac_link(masker *m) {
@@ -691,24 +751,30 @@ static void ac_link(masker *m) {
   make_dense(m);
   link_stack st = {0};
   size_t n_chains = m->n_nodes > 1 ? m->n_starts + 1 : 0;
-  for (uint32_t d = 1; d <= LINK_SHALLOW; d++) {
-    for (size_t k = 0; k < n_chains; k++) {
-      chain c = chain_at(m, k);
-      if (c.depth > d || c.first + (d - c.depth) >= c.end)
-        continue;
-      uint32_t v = c.first + (d - c.depth);
-      if (!is_linked(nodes, v))
-        link_node(m, &st, v, v == c.first ? c.parent : v - 1);
+  if (n_chains)
+    link_shallow(m);
+  link_lane lanes[LINK_LANES] = {{0}};
+  size_t next_chain = 0;
+  bool busy;
+  do {
+    busy = false;
+    for (size_t l = 0; l < LINK_LANES; l++) {
+      link_lane *ln = &lanes[l];
+      if (ln->phase != LANE_IDLE)
+        lane_turn(m, &st, ln);
+      while (ln->phase == LANE_IDLE && next_chain < n_chains) {
+        chain c = chain_at(m, next_chain++);
+        /* the part below LINK_SHALLOW, if the chain reaches there */
+        uint32_t skip = c.depth > LINK_SHALLOW ? 0 : LINK_SHALLOW + 1 - c.depth;
+        if (c.first + skip >= c.end)
+          continue;
+        ln->end = c.end;
+        uint32_t v = c.first + skip;
+        lane_start(m, ln, v, skip ? v - 1 : c.parent);
+      }
+      busy |= ln->phase != LANE_IDLE;
     }
-  }
-  for (size_t k = 0; k < n_chains; k++) {
-    chain c = chain_at(m, k);
-    uint32_t skip = c.depth > LINK_SHALLOW ? 0 : LINK_SHALLOW + 1 - c.depth;
-    for (uint32_t v = c.first + skip; v < c.end; v++) {
-      if (!is_linked(nodes, v))
-        link_node(m, &st, v, v == c.first ? c.parent : v - 1);
-    }
-  }
+  } while (busy);
   free(st.frames);
   complete_dense(m);
 }
@@ -788,6 +854,65 @@ static bool lowercase_unicode_escapes(char *s, size_t len) {
   return changed;
 }
 
+/* jansson's escaping (dump.c) of an ASCII string: '"', '\\' and the control
+ * characters always (\b \f \n \r \t, the others as \u00XX), '/' with
+ * JSON_ESCAPE_SLASH; JSON_ENSURE_ASCII changes nothing. Done here because
+ * json_dumps costs more than all the rest of a secret's registration, and
+ * unit tests compare it with jansson's, byte for byte. Returns the length;
+ * out has room for 6 bytes per byte. */
+static size_t json_escape_ascii(const char *value, size_t len, bool escape_slash, char *out) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t n = 0;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)value[i];
+    char short_form = 0;
+    switch (c) {
+    case '"':
+    case '\\':
+      short_form = (char)c;
+      break;
+    case '\b':
+      short_form = 'b';
+      break;
+    case '\f':
+      short_form = 'f';
+      break;
+    case '\n':
+      short_form = 'n';
+      break;
+    case '\r':
+      short_form = 'r';
+      break;
+    case '\t':
+      short_form = 't';
+      break;
+    case '/':
+      short_form = escape_slash ? '/' : 0;
+      break;
+    default:
+      break;
+    }
+    if (short_form) {
+      out[n++] = '\\';
+      out[n++] = short_form;
+    } else if (c < 0x20) {
+      memcpy(out + n, "\\u00", 4);
+      out[n + 4] = hex[c >> 4];
+      out[n + 5] = hex[c & 15];
+      n += 6;
+    } else {
+      out[n++] = (char)c;
+    }
+  }
+  return n;
+}
+
+static void add_escaped_forms(masker *m, char *escaped, size_t n) {
+  add_form(m, escaped, n);
+  if (lowercase_unicode_escapes(escaped, n))
+    add_form(m, escaped, n);
+}
+
 static void add_json_forms(masker *m, const char *value, size_t len) {
   /* jansson escapes '"', '\\' and control characters always, '/' with
    * JSON_ESCAPE_SLASH and non-ASCII with JSON_ENSURE_ASCII, and copies
@@ -805,6 +930,18 @@ static void add_json_forms(masker *m, const char *value, size_t len) {
   }
   if (!special && !slash && !high)
     return;
+  if (!high) {
+    char stack_buf[6 * 64];
+    char *out = len <= 64 ? stack_buf : xmalloc(6 * len);
+    if (special)
+      add_escaped_forms(m, out, json_escape_ascii(value, len, false, out));
+    if (slash)
+      add_escaped_forms(m, out, json_escape_ascii(value, len, true, out));
+    explicit_bzero(out, len <= 64 ? sizeof(stack_buf) : 6 * len);
+    if (out != stack_buf)
+      free(out);
+    return;
+  }
   /* jansson refuses invalid UTF-8; such a value has no JSON form to mask. */
   json_t *js = json_stringn(value, len);
   if (!js)
@@ -821,11 +958,8 @@ static void add_json_forms(masker *m, const char *value, size_t len) {
     if (!dumped)
       abort();
     size_t n = strlen(dumped);
-    if (n >= 2) { /* without the quotes */
-      add_form(m, dumped + 1, n - 2);
-      if (lowercase_unicode_escapes(dumped + 1, n - 2))
-        add_form(m, dumped + 1, n - 2);
-    }
+    if (n >= 2) /* without the quotes */
+      add_escaped_forms(m, dumped + 1, n - 2);
     explicit_bzero(dumped, n);
     free(dumped);
   }
@@ -838,6 +972,14 @@ static void add_value_forms(masker *m, const char *value, size_t len) {
   add_json_forms(m, value, len);
 }
 
+static bool has_alnum(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if ((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'z') ||
+        (s[i] >= 'A' && s[i] <= 'Z'))
+      return true;
+  return false;
+}
+
 /* The whole value, and each of its lines when it has several: the worker
  * masks container output line by line, so a printed PEM key arrives as lines
  * that each must be hidden on their own. */
@@ -845,15 +987,27 @@ static int add_secret_forms(masker *m, const char *value, size_t len) {
   if (len < MASKER_MIN_SECRET)
     return 0;
   add_value_forms(m, value, len);
+  if (!memchr(value, '\n', len))
+    return 1;
   const char *end = value + len;
-  const char *eol = memchr(value, '\n', len);
-  for (const char *line = value; eol; line = eol + 1) {
-    eol = memchr(line, '\n', (size_t)(end - line));
-    size_t n = (size_t)((eol ? eol : end) - line);
-    if (n > 0 && line[n - 1] == '\r')
-      n--;
-    if (n >= MASKER_MIN_SECRET)
-      add_value_forms(m, line, n);
+  for (const char *line = value;;) {
+    const char *eol = memchr(line, '\n', (size_t)(end - line));
+    const char *start = line;
+    const char *stop = eol ? eol : end;
+    /* A line counts without its indentation and trailing blanks (a component
+     * may print it indented otherwise), and only when something of it is
+     * more than punctuation: the "  }," of a multi-line JSON secret would
+     * otherwise hide every "}," of the logs. */
+    while (start < stop && (*start == ' ' || *start == '\t'))
+      start++;
+    while (stop > start && (stop[-1] == '\r' || stop[-1] == ' ' || stop[-1] == '\t'))
+      stop--;
+    size_t n = (size_t)(stop - start);
+    if (n >= MASKER_MIN_SECRET && has_alnum(start, n))
+      add_value_forms(m, start, n);
+    if (!eol)
+      break;
+    line = eol + 1;
   }
   return 1;
 }

@@ -18,14 +18,15 @@
  * secrets, one call each or one config, is therefore linear in their bytes;
  * registering again after a use links everything again on the next use.
  *
- * Memory is linear in the registered forms: about 6 bytes per trie node
- * (about one per byte of a form: forms share only their first bytes), plus
- * about 40 bytes per form for the trie's branches and matches, and 1 KiB per
- * node with 32 children or more. A random secret of L bytes has forms of
- * about 4 L bytes in all (plain, base64, base64url, JSON), so it costs about
- * 25 L + 100 bytes; a line of a multi-line secret costs the same again. All
- * of it is wiped (explicit_bzero) when freed, and no copy is left behind when
- * an array grows. */
+ * Memory is linear in the registered forms: 6 bytes per trie node (a node
+ * per byte of a form, less the first bytes it shares with others), and about
+ * 50 bytes per form (its branch and match entries, hash tables at most half
+ * full); 1 KiB per node with 32 children or more. A random secret of L bytes
+ * has about 3 L bytes of forms (plain, base64, base64url, JSON), so it costs
+ * about 25 bytes per byte (measured: 1,000,000 secrets of 16 to 40 bytes,
+ * 27 MB, take 660 MB; tests/bench/bench_masker.c); each line of a multi-line
+ * secret costs as much again. All of it is wiped (explicit_bzero) when freed,
+ * and no copy is left behind when an array grows. */
 #pragma once
 
 #include <jansson.h>
@@ -55,9 +56,12 @@ void masker_free(masker *m);
  * A value with newlines (a PEM key, a multi-line JSON document) is registered
  * whole, and each of its lines on its own with all its derived forms: the
  * worker masks container output line by line, so a printed key arrives as
- * separate lines. Lines are split on '\n', a '\r' that ends a line is not
- * part of it, and lines shorter than MASKER_MIN_SECRET are skipped. The whole
- * value's base64 and JSON forms have no newline and are matched whole.
+ * separate lines. Lines are split on '\n'; a line counts without its leading
+ * and trailing blanks (spaces, tabs, a '\r'), and only when it has at least
+ * MASKER_MIN_SECRET bytes and a letter or digit: the "  }," of a multi-line
+ * JSON secret is not a secret, and hiding it would hide every "}," of the
+ * logs. The whole value's base64 and JSON forms have no newline and are
+ * matched whole.
  *
  * Returns 1 when registered, 0 when the value is shorter than MASKER_MIN_SECRET. */
 int masker_add_secret(masker *m, const char *value);
@@ -67,10 +71,11 @@ int masker_add_secret_len(masker *m, const char *value, size_t len);
 int masker_add_exact(masker *m, const char *bytes, size_t len);
 /* Walks objects and arrays at any depth and registers the value of every key
  * whose name starts with '#' as masker_add_secret does (lines included):
- * strings as they are, integers and reals as their
- * text. When such a key holds an object or array, every string and number
- * below it is a secret too. Booleans and null are not secrets. Returns how many
- * values were registered. */
+ * strings as they are, integers and reals as their text. When such a key
+ * holds an object or array, every string and number below it is a secret too.
+ * Booleans and null are not secrets. Returns how many values were registered.
+ * Like every registration it only builds the trie: a config with a million
+ * secrets is linked once, by the first use. */
 size_t masker_add_config(masker *m, const json_t *config);
 
 /* Length of the longest registered form (0 when there is none): a stream that

@@ -1,5 +1,7 @@
 #include "metrics_http.h"
 
+#include "thread.h"
+
 #include "cleanup.h"
 #include "config.h"
 
@@ -148,6 +150,20 @@ static int listen_socket(const char *key, const char *addr, int *port_out, bw_er
   return fd;
 }
 
+typedef struct start_args {
+  metrics_server *s;
+  int fd;
+} start_args;
+
+static void start_daemon(void *arg) {
+  start_args *a = arg;
+  a->s->daemon = MHD_start_daemon(
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, a->s,
+      MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, a->s, MHD_OPTION_LISTEN_SOCKET, a->fd,
+      MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+      (unsigned int)CONNECTION_TIMEOUT_S, MHD_OPTION_END);
+}
+
 int metrics_server_start(const char *key, const char *addr, metrics_registry *reg,
                          metrics_ready_fn ready, void *ready_ctx, const bw_logger *log,
                          metrics_server **out, bw_error_t *err) {
@@ -161,11 +177,8 @@ int metrics_server_start(const char *key, const char *addr, metrics_registry *re
     free(s);
     return -1;
   }
-  s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-                               on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-                               MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
-                               (unsigned int)CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-                               (unsigned int)CONNECTION_TIMEOUT_S, MHD_OPTION_END);
+  start_args a = {.s = s, .fd = fd};
+  bw_with_signals_blocked(start_daemon, &a); /* its thread must not take our signals */
   if (!s->daemon) {
     if (fcntl(fd, F_GETFD) != -1) /* libmicrohttpd may or may not have closed it */
       close(fd);

@@ -76,7 +76,7 @@ static void phase_end(job_run *run, const char *name) {
 }
 
 static bool cancelled(const job_run *run) {
-  return run->env->cancel && *run->env->cancel;
+  return bw_cancel_level(run->env->cancel);
 }
 
 static void emit(job_run *run, json_t *ev) {
@@ -351,7 +351,7 @@ static int wait_for_exit(job_run *run, bw_error_t *err) {
   bw_error_release(err);
   bw_log_info(run->env->log, "job %s: %s; stopping container %s", run->req.job_id,
               run->timed_out ? "timed out" : "cancelled", run->container_name);
-  bool now = run->env->cancel && *run->env->cancel >= PIPELINE_CANCEL_NOW;
+  bool now = bw_cancel_level(run->env->cancel) >= PIPELINE_CANCEL_NOW;
   if (container_stop(run->dc, run->container_id, now ? 0 : run->env->cfg->stop_grace_s, err) < 0)
     return -1;
   if (container_wait(run->dc, run->container_id, 30000, &code, err) != 0)

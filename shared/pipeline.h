@@ -6,6 +6,8 @@
  * `serve` calls it on a thread per job slot. */
 #pragma once
 
+#include "cancel.h"
+
 #include "components.h"
 #include "config.h"
 #include "error.h"
@@ -41,7 +43,7 @@ typedef struct pipeline_env {
   const component_registry *components;
   const bw_logger *log;
   const event_sink *sink;
-  const volatile int *cancel; /* PIPELINE_CANCEL_*: stop the job (status cancelled) */
+  const bw_cancel *cancel; /* PIPELINE_CANCEL_*: stop the job (status cancelled) */
   const char *host;
   const pipeline_hooks *hooks; /* may be NULL */
   long attempt_override;       /* > 0: run as this attempt (a lease said so) */

@@ -147,9 +147,9 @@ static int64_t poll_interval_ms(void) {
   return PULL_LOCKS_POLL_MIN_MS + b * (PULL_LOCKS_POLL_MAX_MS - PULL_LOCKS_POLL_MIN_MS) / 255;
 }
 
-static int wait_error(const char *image, long wait_timeout_ms, const volatile int *cancel,
+static int wait_error(const char *image, long wait_timeout_ms, const bw_cancel *cancel,
                       bw_error_t *err) {
-  if (cancel && *cancel)
+  if (bw_cancel_level(cancel))
     return bw_error_set(err, BW_ERR_CANCELLED, "pull lock %s: cancelled while waiting", image);
   return bw_error_set(err, BW_ERR_TIMEOUT, "pull lock %s: still held by another pull after %ld ms",
                       image, wait_timeout_ms);
@@ -157,12 +157,12 @@ static int wait_error(const char *image, long wait_timeout_ms, const volatile in
 
 /* Step 1: become the one thread of this process that works on `image`. */
 static hold *claim_in_process(pull_locks *pl, const char *image, int64_t deadline,
-                              const volatile int *cancel, bool *waited) {
+                              const bw_cancel *cancel, bool *waited) {
   pthread_mutex_lock(&pl->mu);
   while (hold_find(pl, image)) {
     *waited = true;
     int64_t left = deadline - bw_time_monotonic_ms();
-    if ((cancel && *cancel) || left <= 0) {
+    if ((bw_cancel_level(cancel)) || left <= 0) {
       pthread_mutex_unlock(&pl->mu);
       return NULL;
     }
@@ -182,7 +182,7 @@ static hold *claim_in_process(pull_locks *pl, const char *image, int64_t deadlin
 }
 
 /* Step 2: the Redis key. 1 held in Redis, 0 in-process only, -1 gave up. */
-static int take_key(pull_locks *pl, hold *h, int64_t deadline, const volatile int *cancel,
+static int take_key(pull_locks *pl, hold *h, int64_t deadline, const bw_cancel *cancel,
                     bool *waited) {
   for (;;) {
     cleanup_error bw_error_t rerr = NULL;
@@ -195,7 +195,7 @@ static int take_key(pull_locks *pl, hold *h, int64_t deadline, const volatile in
     }
     *waited = true;
     int64_t left = deadline - bw_time_monotonic_ms();
-    if ((cancel && *cancel) || left <= 0)
+    if ((bw_cancel_level(cancel)) || left <= 0)
       return -1;
     int64_t pause = poll_interval_ms();
     bw_time_sleep_ms(pause < left ? pause : left, cancel);
@@ -203,7 +203,7 @@ static int take_key(pull_locks *pl, hold *h, int64_t deadline, const volatile in
 }
 
 int pull_locks_acquire(pull_locks *pl, const char *image, long wait_timeout_ms,
-                       const volatile int *cancel, bw_error_t *err) {
+                       const bw_cancel *cancel, bw_error_t *err) {
   if (!image || !*image)
     return bw_error_set(err, BW_ERR_INVALID, "pull lock: image name is empty");
   int64_t deadline =

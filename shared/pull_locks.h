@@ -17,6 +17,8 @@
  * (one attempt per call, redis.timeout.ms bounding every command). */
 #pragma once
 
+#include "cancel.h"
+
 #include "config.h"
 #include "error.h"
 #include "log.h"
@@ -47,7 +49,7 @@ pull_locks *pull_locks_new(const bw_config *cfg, const bw_logger *log, const cha
  * is not an error (in-process fallback). Not reentrant: a thread asking again
  * for an image it holds waits for itself until the timeout. */
 int pull_locks_acquire(pull_locks *pl, const char *image, long wait_timeout_ms,
-                       const volatile int *cancel, bw_error_t *err);
+                       const bw_cancel *cancel, bw_error_t *err);
 /* Releases `image` if the calling thread holds it (the Redis key is deleted
  * only while it still carries our token); otherwise does nothing. */
 void pull_locks_release(pull_locks *pl, const char *image);

@@ -30,10 +30,10 @@ void bw_time_rfc3339_now(char out[BW_RFC3339_LEN]) {
   bw_time_rfc3339_from_ms(bw_time_epoch_ms(), out);
 }
 
-void bw_time_sleep_ms(int64_t ms, const volatile int *stop) {
+void bw_time_sleep_ms(int64_t ms, const bw_cancel *stop) {
   int64_t deadline = bw_time_monotonic_ms() + ms;
   for (;;) {
-    if (stop && *stop)
+    if (bw_cancel_level(stop))
       return;
     int64_t left = deadline - bw_time_monotonic_ms();
     if (left <= 0)

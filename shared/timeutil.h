@@ -1,6 +1,8 @@
 /* Clocks: wall time for what people read, monotonic time for deadlines. */
 #pragma once
 
+#include "cancel.h"
+
 #include "error.h"
 
 #include <stdint.h>
@@ -14,7 +16,7 @@ int64_t bw_time_epoch_ms(void);
 int64_t bw_time_monotonic_ms(void);
 /* Sleeps, restarting after signals; returns early only when *stop turns non-zero
  * (checked every 50 ms). stop may be NULL. */
-void bw_time_sleep_ms(int64_t ms, const volatile int *stop);
+void bw_time_sleep_ms(int64_t ms, const bw_cancel *stop);
 
 /* A point in time given by a person: RFC 3339 in UTC ("2026-11-28T03:00:00Z",
  * fractions and "+00:00" allowed, or a date alone "2026-11-28") or an age

@@ -15,6 +15,7 @@
 #include "pull_locks.h"
 #include "random_id.h"
 #include "test_hooks.h"
+#include "thread.h"
 #include "timeutil.h"
 #include "version.h"
 
@@ -78,7 +79,7 @@ typedef struct job_slot {
   char *job_id; /* guarded by svc->lock (the heartbeat reads it) */
   long attempt;
   char token[33];
-  volatile int cancel;
+  bw_cancel cancel;        /* PIPELINE_CANCEL_*: raised by the heartbeat and the main loop */
   atomic_bool interrupted; /* shutdown: do not commit, record "interrupted" */
   atomic_bool lease_lost;
   bool revoked; /* main thread: its partition went to another worker */
@@ -123,7 +124,8 @@ struct worker_service {
   confirmation *confirmations;  /* pushed by the main thread, taken by the heartbeat */
   offset_ack *dlq_retries;      /* main thread: dead letters whose copy was refused */
   pthread_t heartbeat;
-  volatile int heartbeat_stop;
+  bw_cancel heartbeat_stop;
+  bw_cancel kill_now; /* a second stop signal: nothing waits any more (the publisher) */
   atomic_uint_fast64_t jobs_started;
 };
 
@@ -652,7 +654,7 @@ static void start_slot(worker_service *svc, job_slot *slot, rd_kafka_message_t *
   slot->attempt = attempt;
   snprintf(slot->token, sizeof(slot->token), "%s", token ? token : "");
   pthread_mutex_unlock(&svc->lock);
-  slot->cancel = 0;
+  bw_cancel_reset(&slot->cancel); /* no other thread has the slot yet */
   atomic_store(&slot->interrupted, false);
   atomic_store(&slot->lease_lost, false);
   atomic_store(&slot->finish_sent, false);
@@ -660,7 +662,7 @@ static void start_slot(worker_service *svc, job_slot *slot, rd_kafka_message_t *
   slot->revoked = false;
   memset(&slot->result, 0, sizeof(slot->result));
   atomic_store(&slot->state, SLOT_RUNNING);
-  if (pthread_create(&slot->thread, NULL, slot_main, slot) != 0)
+  if (bw_thread_start(&slot->thread, slot_main, slot) != 0)
     abort(); /* out of threads: nothing sensible is left to do */
   atomic_fetch_add(&svc->jobs_started, 1);
   worker_metrics_job_started(svc->opts->metrics);
@@ -1092,9 +1094,9 @@ static void heartbeat_once(worker_service *svc, docker_client *dc, long beat) {
       /* The snapshot may be stale: the slot may run another job by now. */
       pthread_mutex_lock(&svc->lock);
       bool same_job = slots[i]->job_id && strcmp(slots[i]->job_id, ids[i]) == 0;
-      if (flags[i] && same_job && !slots[i]->cancel) {
+      if (flags[i] && same_job && !bw_cancel_level(&slots[i]->cancel)) {
         bw_log_fields(svc->log, BW_LOG_INFO, "cancel requested", "job_id", ids[i], NULL);
-        slots[i]->cancel = 1;
+        bw_cancel_raise(&slots[i]->cancel, PIPELINE_CANCEL_STOP);
       }
       pthread_mutex_unlock(&svc->lock);
     }
@@ -1136,7 +1138,7 @@ static void *heartbeat_main(void *arg) {
     docker_client_free(dc);
     dc = NULL;
   }
-  for (long beat = 0; !svc->heartbeat_stop; beat++) {
+  for (long beat = 0; !bw_cancel_level(&svc->heartbeat_stop); beat++) {
     heartbeat_once(svc, dc, beat);
     probe_docker(svc, &dc);
     bw_time_sleep_ms(svc->cfg->worker_heartbeat_interval_ms, &svc->heartbeat_stop);
@@ -1151,9 +1153,17 @@ static int consumer_new(worker_service *svc, bw_error_t *err) {
   if (kafka_conf_new(svc->cfg, &svc->log, &conf, err) < 0)
     return -1;
   static const char *const defaults[][2] = {
-      {"group.id", "bundle-workers"},    {"partition.assignment.strategy", "cooperative-sticky"},
-      {"enable.auto.commit", "false"},   {"enable.auto.offset.store", "false"},
+      {"group.id", "bundle-workers"},
+      {"partition.assignment.strategy", "cooperative-sticky"},
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
       {"auto.offset.reset", "earliest"},
+      /* Memory stays bounded whatever the intake (librdkafka's defaults
+       * prefetch up to 64 MB): the worker takes a few requests ahead
+       * (worker.prefetch), not a flood. */
+      {"queued.max.messages.kbytes", "1024"},
+      {"queued.min.messages", "500"},
+      {"fetch.max.bytes", "2097152"},
   };
   for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
     if (!bw_config_kafka_get(svc->cfg, defaults[i][0]) &&
@@ -1194,9 +1204,9 @@ static int running_slots(const worker_service *svc) {
 static void interrupt_all(worker_service *svc, int level) {
   for (int i = 0; i < svc->slot_count; i++) {
     job_slot *slot = &svc->slots[i];
-    if (atomic_load(&slot->state) == SLOT_RUNNING && slot->cancel < level) {
+    if (atomic_load(&slot->state) == SLOT_RUNNING && bw_cancel_level(&slot->cancel) < level) {
       atomic_store(&slot->interrupted, true);
-      slot->cancel = level;
+      bw_cancel_raise(&slot->cancel, level);
     }
   }
 }
@@ -1217,7 +1227,7 @@ static void check_fatal(worker_service *svc) {
 }
 
 static void main_loop(worker_service *svc) {
-  const volatile int *signals = svc->opts->signals;
+  const volatile sig_atomic_t *signals = svc->opts->signals;
   int interrupted = 0; /* the level interrupt_all was called with */
   for (;;) {
     int sigs = signals ? *signals : 0;
@@ -1232,6 +1242,8 @@ static void main_loop(worker_service *svc) {
                 : sigs >= 2                                        ? PIPELINE_CANCEL_NOW
                 : bw_time_monotonic_ms() >= svc->drain_deadline_ms ? PIPELINE_CANCEL_STOP
                                                                    : 0;
+    if (level == PIPELINE_CANCEL_NOW)
+      bw_cancel_raise(&svc->kill_now, 1);
     if (level > interrupted) {
       bw_log_warn(svc->log, "%s the %d running job(s); their requests stay uncommitted",
                   level == PIPELINE_CANCEL_NOW ? "killing" : "stopping", running_slots(svc));
@@ -1309,8 +1321,9 @@ int worker_service_run(const worker_service_opts *opts, bw_error_t *err) {
   svc.store = job_store_new(opts->cfg, opts->log, opts->redis_prefix);
   svc.locks = pull_locks_new(opts->cfg, opts->log, opts->host, opts->redis_prefix);
   sweep_at_start(&svc);
-  if (kafka_publisher_new(opts->cfg, opts->log, on_delivered, &svc, &svc.pub, err) < 0 ||
-      consumer_new(&svc, err) < 0) {
+  if (kafka_publisher_new(opts->cfg, opts->log, on_delivered, &svc, &svc.pub, err) == 0)
+    svc.pub->stop = &svc.kill_now;
+  if (!svc.pub || consumer_new(&svc, err) < 0) {
     if (svc.consumer)
       rd_kafka_destroy(svc.consumer);
     service_free(&svc);
@@ -1318,7 +1331,7 @@ int worker_service_run(const worker_service_opts *opts, bw_error_t *err) {
   }
   bw_log_fields(opts->log, BW_LOG_INFO, "worker started", "topic", opts->cfg->topic_runs, "host",
                 opts->host, NULL);
-  if (pthread_create(&svc.heartbeat, NULL, heartbeat_main, &svc) != 0)
+  if (bw_thread_start(&svc.heartbeat, heartbeat_main, &svc) != 0)
     abort();
 
   main_loop(&svc);
@@ -1334,7 +1347,7 @@ int worker_service_run(const worker_service_opts *opts, bw_error_t *err) {
   }
   reap_slots(&svc);
   commit_offsets(&svc, true);
-  svc.heartbeat_stop = 1;
+  bw_cancel_raise(&svc.heartbeat_stop, 1);
   pthread_join(svc.heartbeat, NULL);
   confirm_deliveries(&svc); /* the heartbeat is gone: the last ones here */
   int left = kafka_publisher_flush(svc.pub, 1000);

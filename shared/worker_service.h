@@ -20,6 +20,8 @@
 #include "log.h"
 #include "worker_metrics.h"
 
+#include <signal.h>
+
 typedef struct worker_service_opts {
   const bw_config *cfg;
   const component_registry *components;
@@ -27,9 +29,9 @@ typedef struct worker_service_opts {
   const char *host;
   /* Signals received: 1 drains (stop intake, let jobs finish within
    * worker.drain.timeout.seconds, then interrupt them), 2 interrupts at once. */
-  const volatile int *signals;
-  const char *redis_prefix; /* "bw:" */
-  worker_metrics *metrics;  /* what /metrics and /readyz show; may be NULL */
+  const volatile sig_atomic_t *signals; /* read by the main loop (the signals' thread) */
+  const char *redis_prefix;             /* "bw:" */
+  worker_metrics *metrics;              /* what /metrics and /readyz show; may be NULL */
 } worker_service_opts;
 
 /* Runs until drained; returns 0, or -1 when it could not start. */

@@ -14,8 +14,12 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The one mutable global: set by the signal handler, read by the pipeline. */
-static volatile int cancel_requested;
+/* The one mutable global: set by the signal handler, read by the pipeline
+ * (on this thread) and its transfers. A lock-free atomic, which C11 lets a
+ * handler write (7.14.1.1) like a volatile sig_atomic_t, and which every
+ * thread reads safely. */
+static bw_cancel cancel_requested;
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the signal flag must be a lock-free atomic");
 
 static const char usage[] =
     "usage: bundle-worker run [OPTIONS] JOB.json\n"
@@ -41,7 +45,7 @@ static int exit_status_of(job_status s) {
 }
 
 static void on_signal(int sig) {
-  cancel_requested = 1;
+  bw_cancel_raise(&cancel_requested, PIPELINE_CANCEL_STOP);
 }
 
 static int read_all(FILE *f, char **out, size_t *len) {

@@ -14,8 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The one mutable global: how many stop signals arrived (set by the handler). */
-static volatile int stop_signals;
+/* The one mutable global: how many stop signals arrived (set by the
+ * handler, which runs on the main thread only: every other thread blocks
+ * signals, shared/thread.h), read by the main loop. */
+static volatile sig_atomic_t stop_signals;
 
 static const char usage[] =
     "usage: bundle-worker serve [OPTIONS]\n\n"
@@ -99,6 +101,8 @@ int cmd_serve(int argc, char **argv) {
   }
   struct sigaction sa = {.sa_handler = on_signal};
   sigemptyset(&sa.sa_mask);
+  sigaddset(&sa.sa_mask, SIGINT); /* one handler at a time: the count stays right */
+  sigaddset(&sa.sa_mask, SIGTERM);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);

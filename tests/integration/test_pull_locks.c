@@ -277,7 +277,7 @@ static void release_by_a_non_owner_does_nothing(void **state) {
   run_side(&same_process);
   assert_int_equal(same_process.rc, -1);
   assert_int_equal(same_process.kind, BW_ERR_TIMEOUT);
-  volatile int cancel = 1;
+  bw_cancel cancel = 1;
   assert_int_equal(pull_locks_acquire(b, image, -1, &cancel, &err), -1);
   assert_int_equal(err->kind, BW_ERR_CANCELLED);
   bw_error_release(&err);

@@ -433,7 +433,7 @@ static void test_http_cancel_stops_the_retries(void **state) {
   http_stub stub;
   stub_start(&stub, replies, 2);
   char *url = bw_strdup_printf("http://127.0.0.1:%d", stub.port);
-  volatile int cancel = 1; /* already set: the first answer is the last */
+  bw_cancel cancel = 1; /* already set: the first answer is the last */
   artifact_store_opts opts = fast;
   opts.cancel = &cancel;
   artifact_store *s = NULL;

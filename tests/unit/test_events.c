@@ -325,6 +325,48 @@ static void test_emit_with_masker_but_no_secret_in_the_event(void **state) {
   masker_free(m);
 }
 
+/* Hiding a secret that is not UTF-8 can leave bytes JSON cannot carry: the
+ * event must still come out, without the other secrets (found by
+ * fuzz_log_path: the value was kept whole, its secrets in it). */
+static void test_masking_that_breaks_utf8_fails_closed(void **state) {
+  capture cap = {0};
+  event_sink sink = {.emit = capture_emit, .ctx = &cap};
+  masker *m = masker_new();
+  masker_add_secret(m, "\xbd ok");
+  masker_add_secret(m, "hunter2");
+  job_events je = make_events(&sink, m, "job-1");
+  json_t *ev = event_new(&je, "job.log");
+  json_object_set_new(ev, "line", json_string("\xEF\xBF\xBD ok, password hunter2"));
+  assert_int_equal(event_emit(&je, ev), 0);
+  assert_null(strstr(cap.calls[0].json, "hunter2"));
+  json_t *back = parse_back(&cap.calls[0]);
+  assert_non_null(json_string_value(json_object_get(back, "line")));
+  json_decref(back);
+  capture_free(&cap);
+  masker_free(m);
+}
+
+/* The common fields are the worker's own: a secret "job" must not turn the
+ * type job.finished into something the service no longer recognises. */
+static void test_common_fields_are_never_masked(void **state) {
+  capture cap = {0};
+  event_sink sink = {.emit = capture_emit, .ctx = &cap};
+  masker *m = masker_new();
+  masker_add_secret(m, "job");
+  job_events je = make_events(&sink, m, "job-1");
+  json_t *ev = event_new(&je, "job.finished");
+  json_object_set_new(ev, "message", json_string("the job ended"));
+  assert_int_equal(event_emit(&je, ev), 0);
+  assert_string_equal(cap.calls[0].type, "job.finished");
+  json_t *back = parse_back(&cap.calls[0]);
+  assert_string_equal(json_string_value(json_object_get(back, "type")), "job.finished");
+  assert_string_equal(json_string_value(json_object_get(back, "job_id")), "job-1");
+  assert_string_equal(json_string_value(json_object_get(back, "message")), "the [hidden] ended");
+  json_decref(back);
+  capture_free(&cap);
+  masker_free(m);
+}
+
 static void test_sink_error_is_returned(void **state) {
   capture cap = {.result = -1};
   event_sink sink = {.emit = capture_emit, .ctx = &cap};
@@ -372,6 +414,8 @@ int main(void) {
       cmocka_unit_test(test_emit_without_masker),
       cmocka_unit_test(test_emit_keeps_field_order),
       cmocka_unit_test(test_emit_without_job_id_passes_null_to_the_sink),
+      cmocka_unit_test(test_masking_that_breaks_utf8_fails_closed),
+      cmocka_unit_test(test_common_fields_are_never_masked),
       cmocka_unit_test(test_emit_masks_every_field_holding_the_secret),
       cmocka_unit_test(test_emit_masks_secret_in_a_key),
       cmocka_unit_test(test_emit_stays_json_with_number_and_literal_secrets),

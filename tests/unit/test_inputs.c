@@ -449,7 +449,7 @@ static void test_planted_file_symlink_is_replaced_not_written_through(void **sta
 static void test_cancel_before_start(void **state) {
   fixture *f = *state;
   job_input in = {.url = f->hello_url, .path = "tables/x.csv"};
-  volatile int cancel = 1;
+  bw_cancel cancel = 1;
   bw_error_t err = NULL;
   inputs_options o = {.cancel = &cancel};
   assert_int_equal(inputs_fetch(f->in_dir, &in, 1, &o, &err), -1);
@@ -944,14 +944,14 @@ static void test_deadline_already_passed(void **state) {
 }
 
 typedef struct later {
-  volatile int *flag;
+  bw_cancel *flag;
   int after_ms;
 } later;
 
 static void *set_later(void *arg) {
   later *l = arg;
   usleep((useconds_t)l->after_ms * 1000);
-  *l->flag = 1;
+  bw_cancel_raise(l->flag, 1);
   return NULL;
 }
 
@@ -961,7 +961,7 @@ static void test_cancel_during_a_hanging_transfer(void **state) {
   int fd = hanging_server(&port);
   char *url = bw_strdup_printf("http://127.0.0.1:%d/slow.csv", port);
   job_input in = {.url = url, .path = "tables/slow.csv"};
-  volatile int cancel = 0;
+  bw_cancel cancel = 0;
   inputs_options o = {
       .allow = STUB_ALLOW, .cancel = &cancel, .deadline_ms = bw_time_monotonic_ms() + 20000};
   later l = {.flag = &cancel, .after_ms = 300};

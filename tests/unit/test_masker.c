@@ -141,6 +141,57 @@ static void test_json_escaped_forms(void **state) {
   masker_free(m);
 }
 
+/* The JSON forms of ASCII values are escaped by masker.c itself: every one
+ * jansson writes must be masked, for every ASCII byte in a value. */
+static void test_json_forms_match_jansson_for_ascii(void **state) {
+  static const size_t flag_sets[] = {0, JSON_ENSURE_ASCII, JSON_ESCAPE_SLASH,
+                                     JSON_ENSURE_ASCII | JSON_ESCAPE_SLASH};
+  unsigned seed = 3;
+  for (int c = 0; c < 128 + 200; c++) {
+    char value[16];
+    size_t len;
+    if (c < 128) {
+      len = 5;
+      memcpy(value, "ab?cd", 5);
+      value[2] = (char)c;
+    } else { /* random ASCII, controls and specials included */
+      len = 3 + (size_t)(rand_r(&seed) % 12);
+      for (size_t k = 0; k < len; k++)
+        value[k] = (char)(rand_r(&seed) % 128);
+    }
+    masker *m = masker_new();
+    masker_add_secret_len(m, value, len);
+    json_t *js = json_stringn(value, len);
+    assert_non_null(js);
+    for (size_t f = 0; f < 4; f++) {
+      char *dumped = json_dumps(js, JSON_ENCODE_ANY | flag_sets[f]);
+      size_t n = strlen(dumped);
+      for (int lower = 0; lower < 2; lower++) {
+        if (lower) {
+          for (size_t k = 0; k + 5 < n; k++) {
+            if (dumped[k] == '\\' && dumped[k + 1] == 'u') {
+              for (size_t h = k + 2; h < k + 6; h++)
+                dumped[h] =
+                    (char)(dumped[h] >= 'A' && dumped[h] <= 'F' ? dumped[h] + 32 : dumped[h]);
+            } else if (dumped[k] == '\\') {
+              k++;
+            }
+          }
+        }
+        size_t got_len;
+        char *got = masker_apply(m, dumped, n, &got_len);
+        if (got_len != 2 + MASKER_HIDDEN_LEN || memcmp(got, "\"[hidden]\"", got_len) != 0)
+          fail_msg("value %d (len %zu), flags %zu, lower %d: %s masked as %s", c, len, flag_sets[f],
+                   lower, dumped, got);
+        free(got);
+      }
+      free(dumped);
+    }
+    json_decref(js);
+    masker_free(m);
+  }
+}
+
 static void test_json_form_outside_bmp_and_control(void **state) {
   masker *m = masker_new();
   masker_add_secret(m, "k\x01\xf0\x9f\x98\x80y");
@@ -529,11 +580,13 @@ static void test_multiline_json_document(void **state) {
   json_t *config = json_pack("{s:{s:s}}", "authorization", "#credentials", doc);
   masker *m = masker_new();
   assert_int_equal(masker_add_config(m, config), 1);
-  /* printed line by line (the short "{" and "}" lines are not secrets) */
-  expect_masked(m, "  \"private_key_id\": \"4f1c2b9e8d7a\",", "[hidden]");
-  expect_masked(m, "  \"client_email\": \"bot@example.iam\"", "[hidden]");
+  /* printed line by line, whatever the indentation (the "{" and "}" lines,
+   * punctuation only, are not secrets) */
+  expect_masked(m, "  \"private_key_id\": \"4f1c2b9e8d7a\",", "  [hidden]");
+  expect_masked(m, "\"client_email\": \"bot@example.iam\"", "[hidden]");
   expect_masked(m, "{", "{");
   expect_masked(m, "}", "}");
+  expect_masked(m, "  },", "  },");
   /* the whole document, and as a JSON string (a log line of JSON) */
   expect_masked(m, doc, "[hidden]");
   char *dumped = json_dumps(config, JSON_COMPACT);
@@ -541,7 +594,7 @@ static void test_multiline_json_document(void **state) {
   free(dumped);
   /* a line JSON-escaped on its own: {"msg":"  \"type\": \"service_account\","} */
   expect_masked(m, "{\"msg\":\"  \\\"type\\\": \\\"service_account\\\",\"}",
-                "{\"msg\":\"[hidden]\"}");
+                "{\"msg\":\"  [hidden]\"}");
   json_decref(config);
   masker_free(m);
 }
@@ -667,6 +720,44 @@ static void test_many_forms_against_naive(void **state) {
   masker_free(m);
 }
 
+/* Long forms over two letters: branches deep in the trie (chains that start
+ * far below the root, whose parents the link reaches late) and fail links to
+ * deep nodes of forms registered later. */
+static void test_deep_branches_against_naive(void **state) {
+  unsigned seed = 2024;
+  for (int round = 0; round < 40; round++) {
+    enum { N_FORMS = 60 };
+    char *forms[N_FORMS];
+    masker *m = masker_new();
+    for (int i = 0; i < N_FORMS; i++) {
+      size_t fl = 8 + (size_t)(rand_r(&seed) % 30);
+      forms[i] = calloc(fl + 1, 1);
+      /* most forms continue an earlier one for a while */
+      size_t shared = i > 0 && rand_r(&seed) % 4 ? (size_t)(rand_r(&seed) % fl) : 0;
+      const char *base = forms[i > 0 ? rand_r(&seed) % i : 0];
+      for (size_t k = 0; k < fl; k++)
+        forms[i][k] = k < shared && k < strlen(base) ? base[k] : (char)('a' + rand_r(&seed) % 2);
+      masker_add_exact(m, forms[i], fl);
+    }
+    char text[600];
+    size_t len = (size_t)(rand_r(&seed) % sizeof(text));
+    for (size_t k = 0; k < len; k++)
+      text[k] = (char)('a' + rand_r(&seed) % 2);
+    if (len > 40 && round % 2) /* plant a form */
+      memcpy(text + 10, forms[round % N_FORMS], strlen(forms[round % N_FORMS]));
+    size_t got_len, want_len;
+    char *got = masker_apply(m, text, len, &got_len);
+    char *want = naive_mask(forms, N_FORMS, text, len, &want_len);
+    if (got_len != want_len || memcmp(got, want, got_len) != 0)
+      fail_msg("round %d: text %.*s\n got  %s\n want %s", round, (int)len, text, got, want);
+    free(got);
+    free(want);
+    for (int i = 0; i < N_FORMS; i++)
+      free(forms[i]);
+    masker_free(m);
+  }
+}
+
 typedef struct apply_job {
   const masker *m;
   const char *text;
@@ -758,6 +849,7 @@ int main(void) {
       cmocka_unit_test(test_base64_forms),
       cmocka_unit_test(test_base64_matches_openssl),
       cmocka_unit_test(test_json_escaped_forms),
+      cmocka_unit_test(test_json_forms_match_jansson_for_ascii),
       cmocka_unit_test(test_json_form_outside_bmp_and_control),
       cmocka_unit_test(test_invalid_utf8_has_no_json_form),
       cmocka_unit_test(test_nul_bytes),
@@ -777,6 +869,7 @@ int main(void) {
       cmocka_unit_test(test_scan_every_split),
       cmocka_unit_test(test_scan_agrees_with_apply),
       cmocka_unit_test(test_many_forms_against_naive),
+      cmocka_unit_test(test_deep_branches_against_naive),
       cmocka_unit_test(test_first_use_from_threads),
       cmocka_unit_test(test_ten_megabytes),
   };

@@ -117,7 +117,7 @@ typedef struct side_call {
   pull_locks *pl;
   const char *image;
   long timeout_ms;
-  const volatile int *cancel;
+  const bw_cancel *cancel;
   bool release_only;
   int rc;
   bw_error_kind kind;
@@ -162,7 +162,7 @@ static void held_image_times_out_others_pass(void **state) {
   assert_int_equal(same.kind, BW_ERR_TIMEOUT);
   assert_true(same.elapsed_ms >= 250 && same.elapsed_ms < 2000);
 
-  volatile int cancel = 1;
+  bw_cancel cancel = 1;
   side_call cancelled = {.pl = f->pl, .image = "img/a:1", .timeout_ms = -1, .cancel = &cancel};
   run_side(&cancelled);
   assert_int_equal(cancelled.rc, -1);
