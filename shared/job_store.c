@@ -473,27 +473,39 @@ int job_store_cancel_request(job_store *js, const char *job_id, bw_error_t *err)
   return 0;
 }
 
-int job_store_cancel_requested(job_store *js, const char *const *job_ids, size_t n, bool *flags_out,
-                               bw_error_t *err) {
-  if (n == 0)
-    return 0;
+/* One MGET of PREFIX KIND ID for each id; the reply has n elements. */
+static redisReply *mget(job_store *js, const char *kind, const char *const *ids, size_t n,
+                        const char *what, bw_error_t *err) {
   cleanup_free const char **argv = calloc(n + 1, sizeof(*argv));
   cleanup_free char **keys = calloc(n, sizeof(*keys));
   if (!argv || !keys)
     abort();
   argv[0] = "MGET";
   for (size_t i = 0; i < n; i++) {
-    keys[i] = key_of(js, "cancel:", job_ids[i] ? job_ids[i] : "");
+    keys[i] = key_of(js, kind, ids[i] ? ids[i] : "");
     argv[i + 1] = keys[i];
   }
-  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, (int)(n + 1), argv, err);
+  redisReply *r = redis_conn_run(&js->conn, (int)(n + 1), argv, err);
   for (size_t i = 0; i < n; i++)
     free(keys[i]);
-  if (!r || want_type(r, REDIS_REPLY_ARRAY, "MGET", err) < 0 || r->elements != n) {
-    if (r && r->elements != n && r->type == REDIS_REPLY_ARRAY)
-      bw_error_set(err, BW_ERR_UNAVAILABLE, "redis MGET: %zu answers for %zu keys", r->elements, n);
-    return bw_error_prefix(err, "cancel flags");
+  if (r && (r->type != REDIS_REPLY_ARRAY || r->elements != n)) {
+    bw_error_set(err, BW_ERR_UNAVAILABLE, "redis MGET: %zu answers for %zu keys",
+                 r->type == REDIS_REPLY_ARRAY ? r->elements : 0, n);
+    freeReplyObject(r);
+    r = NULL;
   }
+  if (!r)
+    bw_error_prefix(err, "%s", what);
+  return r;
+}
+
+int job_store_cancel_requested(job_store *js, const char *const *job_ids, size_t n, bool *flags_out,
+                               bw_error_t *err) {
+  if (n == 0)
+    return 0;
+  cleanup_redis_reply redisReply *r = mget(js, "cancel:", job_ids, n, "cancel flags", err);
+  if (!r)
+    return -1;
   for (size_t i = 0; i < n; i++)
     flags_out[i] = r->element[i]->type == REDIS_REPLY_STRING;
   return 0;
@@ -514,23 +526,9 @@ int job_store_leases(job_store *js, const char *const *job_ids, size_t n, char *
                      bw_error_t *err) {
   if (n == 0)
     return 0;
-  cleanup_free const char **argv = calloc(n + 1, sizeof(*argv));
-  cleanup_free char **keys = calloc(n, sizeof(*keys));
-  if (!argv || !keys)
-    abort();
-  argv[0] = "MGET";
-  for (size_t i = 0; i < n; i++) {
-    keys[i] = key_of(js, "lease:", job_ids[i] ? job_ids[i] : "");
-    argv[i + 1] = keys[i];
-  }
-  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, (int)(n + 1), argv, err);
-  for (size_t i = 0; i < n; i++)
-    free(keys[i]);
-  if (!r || want_type(r, REDIS_REPLY_ARRAY, "MGET", err) < 0 || r->elements != n) {
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements != n)
-      bw_error_set(err, BW_ERR_UNAVAILABLE, "redis MGET: %zu answers for %zu keys", r->elements, n);
-    return bw_error_prefix(err, "leases");
-  }
+  cleanup_redis_reply redisReply *r = mget(js, "lease:", job_ids, n, "leases", err);
+  if (!r)
+    return -1;
   for (size_t i = 0; i < n; i++)
     values_out[i] = r->element[i]->type == REDIS_REPLY_STRING
                         ? bw_strdup_bytes(r->element[i]->str, r->element[i]->len)

@@ -1161,6 +1161,10 @@ static int consumer_new(worker_service *svc, bw_error_t *err) {
       /* Memory stays bounded whatever the intake (librdkafka's defaults
        * prefetch up to 64 MB): the worker takes a few requests ahead
        * (worker.prefetch), not a flood. */
+      /* Static members do not leave the group when they stop (KIP-345):
+       * a drained worker's partitions move only after its session times
+       * out, so the default is 10 s rather than librdkafka's 45 s. */
+      {"session.timeout.ms", "10000"},
       {"queued.max.messages.kbytes", "1024"},
       {"queued.min.messages", "500"},
       {"fetch.max.bytes", "2097152"},

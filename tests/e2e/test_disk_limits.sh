@@ -79,7 +79,7 @@ check "5 MiB within a 10m limit: success and stored whole" all_stored "$job"
 
 # --- the request may not go above the component's maximum
 rejected_above_max() {
-  [ "$rc" -eq 3 ] && [ "$(finished status)" = rejected ] &&
+  [ "$rc" -eq 3 ] && [ "$(finished status)" = rejected ] && [ "$(finished job_id)" = "$job" ] &&
     finished message | grep -q "limits.disk: 5g is above the maximum 1g of bundle.write-out"
 }
 job=$id_prefix-above

@@ -2,6 +2,8 @@
  * (no JVM start per call), so each test file can have topics of its own.
  *   kafka_topics BOOTSTRAP create PARTITIONS TOPIC[:KEY=VALUE,...]...
  *   kafka_topics BOOTSTRAP delete TOPIC...
+ *   kafka_topics BOOTSTRAP lag GROUP TOPIC   (prints the group's uncommitted
+ *                                             messages of the topic in all)
  * A topic to create may carry topic configs: "runs-1:max.message.bytes=4194304". */
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
@@ -30,9 +32,57 @@ static int check(rd_kafka_event_t *ev, const rd_kafka_topic_result_t **res, size
   return failed;
 }
 
+/* The group's lag on the topic: the end offsets minus what it committed (a
+ * partition it never committed counts from its low watermark). */
+static int lag(const char *bootstrap, const char *group, const char *topic) {
+  char errstr[512];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof(errstr));
+  rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr));
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+  if (!rk) {
+    fprintf(stderr, "kafka_topics: %s\n", errstr);
+    return 1;
+  }
+  rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+  const struct rd_kafka_metadata *md = NULL;
+  if (rd_kafka_metadata(rk, 0, t, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1) {
+    fprintf(stderr, "kafka_topics: no metadata for %s\n", topic);
+    return 1;
+  }
+  int n = md->topics[0].partition_cnt;
+  rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(n);
+  for (int i = 0; i < n; i++)
+    rd_kafka_topic_partition_list_add(parts, topic, md->topics[0].partitions[i].id);
+  rd_kafka_metadata_destroy(md);
+  rd_kafka_topic_destroy(t);
+  if (rd_kafka_committed(rk, parts, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    fprintf(stderr, "kafka_topics: cannot read the committed offsets of %s\n", group);
+    return 1;
+  }
+  long long total = 0;
+  for (int i = 0; i < parts->cnt; i++) {
+    int64_t low = 0, high = 0;
+    if (rd_kafka_query_watermark_offsets(rk, topic, parts->elems[i].partition, &low, &high,
+                                         10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      fprintf(stderr, "kafka_topics: no watermarks for %s[%d]\n", topic, parts->elems[i].partition);
+      return 1;
+    }
+    int64_t committed = parts->elems[i].offset >= 0 ? parts->elems[i].offset : low;
+    total += high - committed;
+  }
+  printf("%lld\n", total);
+  rd_kafka_topic_partition_list_destroy(parts);
+  rd_kafka_destroy(rk);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 5 && strcmp(argv[2], "lag") == 0)
+    return lag(argv[1], argv[3], argv[4]);
   if (argc < 4 || (strcmp(argv[2], "create") == 0 && argc < 5)) {
-    fprintf(stderr, "usage: kafka_topics BOOTSTRAP create PARTITIONS TOPIC... | delete TOPIC...\n");
+    fprintf(stderr, "usage: kafka_topics BOOTSTRAP create PARTITIONS TOPIC... | delete TOPIC... | "
+                    "lag GROUP TOPIC\n");
     return 2;
   }
   char errstr[512];
