@@ -36,7 +36,7 @@ now_ms() { date +%s%3N; }
 wait_event() {
   local deadline=$(($(date +%s) + 120))
   while [ "$(date +%s)" -lt "$deadline" ]; do
-    kcat -C -b "$broker" -t "e-$id" -o beginning -e -q 2>/dev/null | jq -e -c "select($1)" >/dev/null 2>&1 &&
+    kcat -C -b "$broker" -t "e-$id" -o beginning -e -q 2>/dev/null | jq -c "select($1)" 2>/dev/null | grep -q . &&
       { now_ms; return 0; }
     sleep 0.1
   done
