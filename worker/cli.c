@@ -1,7 +1,7 @@
 #include "cli.h"
 
-#include "cleanup.h"
-#include "version.h"
+#include "core/cleanup.h"
+#include "core/version.h"
 
 #include <curl/curl.h>
 #include <hiredis/hiredis.h>

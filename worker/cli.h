@@ -2,9 +2,9 @@
  * --version), loading the configuration and setting up the logger. */
 #pragma once
 
-#include "components.h"
-#include "config.h"
-#include "log.h"
+#include "job/components.h"
+#include "core/config.h"
+#include "core/log.h"
 
 #include <getopt.h>
 #include <stdbool.h>

@@ -4,9 +4,9 @@
 #include "cli.h"
 #include "commands.h"
 
-#include "cleanup.h"
-#include "job_request.h"
-#include "job_store.h"
+#include "core/cleanup.h"
+#include "job/job_request.h"
+#include "clients/job_store.h"
 
 #include <stdio.h>
 

@@ -1,13 +1,14 @@
 /* bundle-worker doctor: one line per dependency, saying what was found. */
 #include "cli.h"
+#include "clients/registry_credentials.h"
 #include "commands.h"
 
-#include "cleanup.h"
-#include "components.h"
-#include "docker_client.h"
-#include "kafka_client.h"
-#include "redis_store.h"
-#include "registry_client.h"
+#include "core/cleanup.h"
+#include "job/components.h"
+#include "clients/docker_client.h"
+#include "clients/kafka_client.h"
+#include "clients/redis_store.h"
+#include "clients/registry_client.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -127,7 +128,7 @@ static void check_component_image(doctor *d, const component *c) {
   cleanup_free char *pass = NULL;
   registry_manifest m = {0};
   if (image_ref_parse(text, &ref, &err) < 0 ||
-      component_credentials(c, image_ref_registry_host(&ref), &user, &pass, &err) < 0 ||
+      registry_credentials_of(c, image_ref_registry_host(&ref), &user, &pass, &err) < 0 ||
       registry_manifest_head(&ref, user, pass, d->timeout_ms, &m, &err) < 0) {
     report(d, "registry", false, "%s (component %s): %s", text, c->id, bw_error_msg(&err));
   } else {

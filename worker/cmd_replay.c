@@ -1,17 +1,17 @@
 /* bundle-worker replay: finds failed jobs in topic.events (job.finished) and
  * topic.dlq by time window, job id, component and status, and sends each
- * original request again as its next attempt (shared/replay.h explains why
+ * original request again as its next attempt (shared/ops/replay.h explains why
  * replaying twice never runs a job twice). */
 #include "cli.h"
 #include "commands.h"
 
-#include "cleanup.h"
-#include "job_request.h"
-#include "job_store.h"
-#include "replay.h"
-#include "run_requests.h"
-#include "timeutil.h"
-#include "topic_window.h"
+#include "core/cleanup.h"
+#include "job/job_request.h"
+#include "clients/job_store.h"
+#include "ops/replay.h"
+#include "ops/run_requests.h"
+#include "core/timeutil.h"
+#include "clients/topic_window.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,9 +4,9 @@
 #include "cli.h"
 #include "commands.h"
 
-#include "cleanup.h"
-#include "components.h"
-#include "pipeline.h"
+#include "core/cleanup.h"
+#include "job/components.h"
+#include "pipeline/pipeline.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -2,12 +2,12 @@
 #include "cli.h"
 #include "commands.h"
 
-#include "cleanup.h"
-#include "components.h"
-#include "job_store.h"
-#include "metrics_http.h"
-#include "worker_metrics.h"
-#include "worker_service.h"
+#include "core/cleanup.h"
+#include "job/components.h"
+#include "clients/job_store.h"
+#include "service/metrics_http.h"
+#include "service/worker_metrics.h"
+#include "service/worker_service.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -16,7 +16,7 @@
 
 /* The one mutable global: how many stop signals arrived (set by the
  * handler, which runs on the main thread only: every other thread blocks
- * signals, shared/thread.h), read by the main loop. */
+ * signals, shared/core/thread.h), read by the main loop. */
 static volatile sig_atomic_t stop_signals;
 
 static const char usage[] =

@@ -4,13 +4,13 @@
 #include "cli.h"
 #include "commands.h"
 
-#include "cleanup.h"
-#include "components.h"
-#include "event_follow.h"
-#include "job_request.h"
-#include "kafka_client.h"
-#include "run_requests.h"
-#include "timeutil.h"
+#include "core/cleanup.h"
+#include "job/components.h"
+#include "ops/event_follow.h"
+#include "job/job_request.h"
+#include "clients/kafka_client.h"
+#include "ops/run_requests.h"
+#include "core/timeutil.h"
 
 #include <errno.h>
 #include <stdio.h>

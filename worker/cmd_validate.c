@@ -3,9 +3,9 @@
 #include "cli.h"
 #include "commands.h"
 
-#include "cleanup.h"
-#include "components.h"
-#include "job_request.h"
+#include "core/cleanup.h"
+#include "job/components.h"
+#include "job/job_request.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -4,12 +4,12 @@
 #include "cli.h"
 #include "commands.h"
 
-#include "cleanup.h"
-#include "event_follow.h"
-#include "fleet_redis.h"
-#include "fleet_view.h"
-#include "term_screen.h"
-#include "timeutil.h"
+#include "core/cleanup.h"
+#include "ops/event_follow.h"
+#include "ops/fleet_redis.h"
+#include "ops/fleet_view.h"
+#include "ops/term_screen.h"
+#include "core/timeutil.h"
 
 #include <errno.h>
 #include <math.h>

@@ -12,7 +12,7 @@
  * buffer (the baseline, in the same process). Each case runs in a child
  * process, so its peak RSS (getrusage) is its own; the config document
  * (jansson) is part of that peak, "masker" is what the masker holds. */
-#include "masker.h"
+#include "job/masker.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -5,9 +5,9 @@
  *
  *   bench_run BUNDLE_WORKER_BIN REQUEST.json IMAGE [ITERATIONS]
  * The environment must configure bundle-worker (BUNDLE_WORKER_CONFIG, ...). */
-#include "cleanup.h"
-#include "docker_client.h"
-#include "timeutil.h"
+#include "core/cleanup.h"
+#include "clients/docker_client.h"
+#include "core/timeutil.h"
 
 #include <fcntl.h>
 #include <pthread.h>

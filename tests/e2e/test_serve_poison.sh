@@ -3,7 +3,7 @@
 # jobs.max.deliveries times, then goes to the DLQ with a job.finished
 # (infra_error) that says how many workers it took down; the fleet lives on.
 # The deaths are real: a test build (BW_TEST_HOOKS) aborts on purpose when
-# BW_TEST_CRASH names the job (shared/test_hooks.h).
+# BW_TEST_CRASH names the job (shared/core/test_hooks.h).
 source "$(dirname "${BASH_SOURCE[0]}")/serve_lib.sh"
 export BUNDLE_WORKER_KAFKA_SESSION_TIMEOUT_MS=6000
 export BUNDLE_WORKER_KAFKA_HEARTBEAT_INTERVAL_MS=1000

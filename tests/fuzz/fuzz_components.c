@@ -1,6 +1,6 @@
 /* libFuzzer: a components file's bytes through json_loadb and
  * components_load_json, then the lookups a run request makes. */
-#include "components.h"
+#include "job/components.h"
 
 #include <stddef.h>
 #include <stdint.h>

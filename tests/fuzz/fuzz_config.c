@@ -1,5 +1,5 @@
 /* libFuzzer: a config file's text through bw_config_load_string. */
-#include "config.h"
+#include "core/config.h"
 
 #include <stddef.h>
 #include <stdint.h>

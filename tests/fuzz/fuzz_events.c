@@ -1,11 +1,11 @@
 /* libFuzzer target for what `watch` and `replay` read from Kafka and Redis:
- * events (shared/fleet_view.c, shared/replay.c), heartbeats
+ * events (shared/ops/fleet_view.c, shared/ops/replay.c), heartbeats
  * (fleet_worker_from_json), dead-lettered bytes and the time points people
  * type (bw_time_parse_point). Input: one JSON document, or any bytes. Nothing
  * may crash, leak or render a line wider than asked. */
-#include "fleet_view.h"
-#include "replay.h"
-#include "timeutil.h"
+#include "ops/fleet_view.h"
+#include "ops/replay.h"
+#include "core/timeutil.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* libFuzzer: image references through image_ref_parse. A reference that
  * parses must print as a normalised string that parses back to itself. */
-#include "image_ref.h"
+#include "job/image_ref.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-/* libFuzzer target for a job's whole output path (shared/job_output.h) as the
+/* libFuzzer target for a job's whole output path (shared/pipeline/job_output.h) as the
  * pipeline drives it: Engine attach bytes, framed or with a TTY, cut at
  * arbitrary read sizes -> lines -> masking -> cutting -> tail -> budget ->
  * job.log events, with 1 to 4 secrets taken from the input.
@@ -95,7 +95,7 @@
  *    log_stream_footprint() within 2 * (max_line_bytes + 1) plus the two
  *    windows, whatever the input's length; the budget's ring_cap within its
  *    tail_budget. */
-#include "job_output.h"
+#include "pipeline/job_output.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
-/* libFuzzer target for shared/log_stream.c (Docker log frames, line assembly,
- * masking, cutting), with shared/log_budget.c behind it as the worker uses it.
+/* libFuzzer target for shared/pipeline/log_stream.c (Docker log frames, line assembly,
+ * masking, cutting), with shared/pipeline/log_budget.c behind it as the worker uses it.
  *
  * Input: byte 0 picks TTY mode and max_line_bytes, byte 1 seeds the chunk
  * sizes, the rest is the stream as the Engine would send it.
@@ -10,8 +10,8 @@
  * a bad header fails cleanly and stays failed; the stream's buffers stay
  * within their bound; the budget accounts for every byte (forwarded + dropped
  * = offered) and its ring stays within half the budget. */
-#include "log_budget.h"
-#include "log_stream.h"
+#include "pipeline/log_budget.h"
+#include "pipeline/log_stream.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -5,9 +5,9 @@
  *     a JSON array: every parsed input must pass the checks again;
  *   - the bytes as an input path and as a store key.
  * Links: bwshared (jansson, libcurl for curl_url, libcrypto). */
-#include "artifact_store.h"
-#include "inputs.h"
-#include "outputs.h"
+#include "clients/artifact_store.h"
+#include "pipeline/inputs.h"
+#include "pipeline/outputs.h"
 
 #include <jansson.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-/* libFuzzer target for shared/masker.c.
+/* libFuzzer target for shared/job/masker.c.
  *
  * Input: byte 0 picks the mode, byte 1 seeds the chunk sizes.
  *   mode & 0x80: config mode: the bytes up to the first NUL are a JSON document
@@ -31,7 +31,7 @@
  *     stream wrote a "[hidden]"; outside config mode first_end and first_len
  *     are the end and the longest form of the occurrence that ends first;
  *   - a masker used after each registration masks like one built at once. */
-#include "masker.h"
+#include "job/masker.h"
 
 #include <openssl/evp.h>
 #include <stdint.h>

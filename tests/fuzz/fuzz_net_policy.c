@@ -8,7 +8,7 @@
  * CIDRs and the names it lists; the decision never crashes on any bytes,
  * always says something, and an allow-list only ever opens (what the
  * defaults allow, every policy allows). */
-#include "net_policy.h"
+#include "core/net_policy.h"
 
 #include <netinet/in.h>
 #include <stddef.h>

@@ -1,9 +1,9 @@
-/* libFuzzer target for run requests (shared/job_request.c): the bytes a
+/* libFuzzer target for run requests (shared/job/job_request.c): the bytes a
  * client puts on the bundle.runs topic. Parsing must never crash, and an
  * accepted request must resolve against a small component registry without
  * crashing either (rejections are fine). */
-#include "components.h"
-#include "job_request.h"
+#include "job/components.h"
+#include "job/job_request.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 #include "stack_env.h"
 
-#include "error.h"
+#include "core/error.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

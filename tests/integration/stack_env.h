@@ -3,7 +3,7 @@
  * variable fails the test: nothing here passes by skipping. */
 #pragma once
 
-#include "config.h"
+#include "core/config.h"
 
 /* The variable's value; fails the running cmocka test when it is unset. */
 const char *stack_env(const char *name);

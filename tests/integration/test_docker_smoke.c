@@ -2,9 +2,9 @@
  * authenticated pull from the stack's registry through the Engine API. */
 #include "stack_env.h"
 
-#include "cleanup.h"
-#include "docker_client.h"
-#include "image_pull.h"
+#include "core/cleanup.h"
+#include "clients/docker_client.h"
+#include "clients/image_pull.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

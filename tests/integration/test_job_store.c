@@ -1,13 +1,13 @@
-/* shared/job_store.h against the stack's real redis-server: claims, leases
+/* shared/clients/job_store.h against the stack's real redis-server: claims, leases
  * that expire or are extended, finish with a lost lease, release at shutdown,
  * heartbeats and cancel flags. Each test has its own key prefix and deletes
  * its keys. */
 #include "stack_env.h"
 
-#include "cleanup.h"
-#include "job_store.h"
-#include "timeutil.h"
-#include "redis_store.h"
+#include "core/cleanup.h"
+#include "clients/job_store.h"
+#include "core/timeutil.h"
+#include "clients/redis_store.h"
 
 #include <pthread.h>
 #include <setjmp.h>

@@ -2,9 +2,9 @@
  * KRaft broker, on a topic the test creates and deletes itself. */
 #include "stack_env.h"
 
-#include "cleanup.h"
-#include "kafka_client.h"
-#include "timeutil.h"
+#include "core/cleanup.h"
+#include "clients/kafka_client.h"
+#include "core/timeutil.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

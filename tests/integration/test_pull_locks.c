@@ -1,14 +1,14 @@
-/* shared/pull_locks.h against the stack's real redis-server: threads of one
+/* shared/service/pull_locks.h against the stack's real redis-server: threads of one
  * process and separate objects (as separate processes) never hold one image
  * at once; release by a non-owner does nothing; refresh extends the TTL; an
  * outage (a proxy in front of Redis going down) falls back in-process and
  * recovers. Each test has its own key prefix and deletes its keys. */
 #include "stack_env.h"
 
-#include "cleanup.h"
-#include "pull_locks.h"
-#include "redis_store.h"
-#include "timeutil.h"
+#include "core/cleanup.h"
+#include "service/pull_locks.h"
+#include "clients/redis_store.h"
+#include "core/timeutil.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,8 +1,8 @@
 /* Redis SET/GET through hiredis, against the stack's real redis-server. */
 #include "stack_env.h"
 
-#include "cleanup.h"
-#include "redis_store.h"
+#include "core/cleanup.h"
+#include "clients/redis_store.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

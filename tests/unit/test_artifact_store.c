@@ -1,8 +1,8 @@
-/* shared/artifact_store.h: file:// copies and HTTP PUTs (against a scripted
+/* shared/clients/artifact_store.h: file:// copies and HTTP PUTs (against a scripted
  * server on 127.0.0.1 that answers 503 then 201, drops connections, ...). */
-#include "artifact_store.h"
+#include "clients/artifact_store.h"
 
-#include "digest.h"
+#include "core/digest.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>

@@ -1,5 +1,6 @@
-/* shared/components.h: the registry file, its checks, and credentials by reference. */
-#include "components.h"
+/* shared/job/components.h: the registry file, its checks, and credentials by reference. */
+#include "job/components.h"
+#include "clients/registry_credentials.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -284,7 +285,7 @@ static void test_credentials_none(void **state) {
   char *user = (char *)"x", *pass = (char *)"x";
   bw_error_t err = NULL;
   assert_int_equal(
-      component_credentials(find(state, "hello"), "registry-1.docker.io", &user, &pass, &err), 0);
+      registry_credentials_of(find(state, "hello"), "registry-1.docker.io", &user, &pass, &err), 0);
   assert_null(user);
   assert_null(pass);
 }
@@ -295,7 +296,7 @@ static void test_credentials_from_environment(void **state) {
   char *user = NULL, *pass = NULL;
   bw_error_t err = NULL;
   assert_int_equal(
-      component_credentials(find(state, "sample"), "127.0.0.1:5000", &user, &pass, &err), 0);
+      registry_credentials_of(find(state, "sample"), "127.0.0.1:5000", &user, &pass, &err), 0);
   assert_string_equal(user, "env-user");
   assert_string_equal(pass, "env-pass");
   free(user);
@@ -310,7 +311,7 @@ static void test_credentials_missing_variable_is_named_not_revealed(void **state
   char *user = NULL, *pass = NULL;
   bw_error_t err = NULL;
   assert_int_equal(
-      component_credentials(find(state, "sample"), "127.0.0.1:5000", &user, &pass, &err), -1);
+      registry_credentials_of(find(state, "sample"), "127.0.0.1:5000", &user, &pass, &err), -1);
   assert_null(user);
   assert_null(pass);
   assert_string_equal(
@@ -321,7 +322,7 @@ static void test_credentials_missing_variable_is_named_not_revealed(void **state
   unsetenv("BW_TEST_REG_USER");
   setenv("BW_TEST_REG_PASS", "pass-value-9c1e", 1);
   assert_int_equal(
-      component_credentials(find(state, "sample"), "127.0.0.1:5000", &user, &pass, &err), -1);
+      registry_credentials_of(find(state, "sample"), "127.0.0.1:5000", &user, &pass, &err), -1);
   assert_non_null(strstr(err->msg, "BW_TEST_REG_USER is not set"));
   assert_null(strstr(err->msg, "pass-value-9c1e"));
   bw_error_release(&err);
@@ -347,7 +348,7 @@ static void expect_credentials(const char *file, const char *host, const char *w
   load_with_auth_file(file, &reg);
   char *user = NULL, *pass = NULL;
   bw_error_t err = NULL;
-  if (component_credentials(&reg.items[0], host, &user, &pass, &err) < 0)
+  if (registry_credentials_of(&reg.items[0], host, &user, &pass, &err) < 0)
     fail_msg("%s for %s: %s", file, host, bw_error_msg(&err));
   assert_string_equal(user, want_user);
   assert_string_equal(pass, want_pass);
@@ -362,7 +363,7 @@ static void expect_credentials_error(const char *file, const char *host, const c
   load_with_auth_file(file, &reg);
   char *user = NULL, *pass = NULL;
   bw_error_t err = NULL;
-  assert_int_equal(component_credentials(&reg.items[0], host, &user, &pass, &err), -1);
+  assert_int_equal(registry_credentials_of(&reg.items[0], host, &user, &pass, &err), -1);
   assert_null(user);
   assert_null(pass);
   if (!strstr(err->msg, part))

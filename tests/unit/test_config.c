@@ -1,5 +1,5 @@
-/* shared/config.h: defaults, `key = value` files, BUNDLE_WORKER_* variables, --set. */
-#include "config.h"
+/* shared/core/config.h: defaults, `key = value` files, BUNDLE_WORKER_* variables, --set. */
+#include "core/config.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

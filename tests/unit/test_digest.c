@@ -1,5 +1,5 @@
-/* shared/digest.h: SHA-256 through EVP, hex, base64, files. */
-#include "digest.h"
+/* shared/core/digest.h: SHA-256 through EVP, hex, base64, files. */
+#include "core/digest.h"
 
 #include <fcntl.h>
 #include <setjmp.h>

@@ -1,6 +1,6 @@
-/* shared/disk_usage.h: what a data folder holds, as a container cannot fool
+/* shared/core/disk_usage.h: what a data folder holds, as a container cannot fool
  * it: sparse files at their size, symlinks not followed, bounds on depth. */
-#include "disk_usage.h"
+#include "core/disk_usage.h"
 
 #include <fcntl.h>
 #include <setjmp.h>

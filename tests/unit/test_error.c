@@ -1,5 +1,5 @@
-/* shared/error.h: the one error convention (set, prefix, release, kinds). */
-#include "error.h"
+/* shared/core/error.h: the one error convention (set, prefix, release, kinds). */
+#include "core/error.h"
 
 #include <errno.h>
 #include <setjmp.h>

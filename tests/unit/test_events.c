@@ -1,7 +1,7 @@
-/* shared/events.h: common fields, emit through a sink, masking of the serialised event. */
-#include "events.h"
+/* shared/job/events.h: common fields, emit through a sink, masking of the serialised event. */
+#include "job/events.h"
 
-#include "error.h"
+#include "core/error.h"
 
 #include <regex.h>
 #include <setjmp.h>

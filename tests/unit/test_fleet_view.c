@@ -1,5 +1,5 @@
-/* shared/fleet_view.h: the model and the frame of `bundle-worker watch`. */
-#include "fleet_view.h"
+/* shared/ops/fleet_view.h: the model and the frame of `bundle-worker watch`. */
+#include "ops/fleet_view.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

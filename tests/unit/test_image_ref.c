@@ -1,5 +1,5 @@
-/* shared/image_ref.h: parsing and normalising image references as Docker does. */
-#include "image_ref.h"
+/* shared/job/image_ref.h: parsing and normalising image references as Docker does. */
+#include "job/image_ref.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,9 +1,9 @@
-/* shared/inputs.h: validating a job's inputs and fetching them into in/
+/* shared/pipeline/inputs.h: validating a job's inputs and fetching them into in/
  * (file:// fixtures, a scripted HTTP server on 127.0.0.1, planted symlinks). */
-#include "inputs.h"
+#include "pipeline/inputs.h"
 
-#include "digest.h"
-#include "timeutil.h"
+#include "core/digest.h"
+#include "core/timeutil.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>

@@ -1,5 +1,5 @@
-/* shared/job_limits.h: memory sizes, limit objects, defaults, formatting. */
-#include "job_limits.h"
+/* shared/job/job_limits.h: memory sizes, limit objects, defaults, formatting. */
+#include "job/job_limits.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,6 +1,6 @@
-/* shared/job_request.h: parsing a run request, its errors, and resolving it
+/* shared/job/job_request.h: parsing a run request, its errors, and resolving it
  * against the registered components. */
-#include "job_request.h"
+#include "job/job_request.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,5 +1,5 @@
-/* shared/job_status.h: how a job ended, names, and the classification order. */
-#include "job_status.h"
+/* shared/job/job_status.h: how a job ended, names, and the classification order. */
+#include "job/job_status.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

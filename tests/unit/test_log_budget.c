@@ -1,5 +1,5 @@
-/* shared/log_budget.h: head forwarded at once, tail ring, marker, counters. */
-#include "log_budget.h"
+/* shared/pipeline/log_budget.h: head forwarded at once, tail ring, marker, counters. */
+#include "pipeline/log_budget.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

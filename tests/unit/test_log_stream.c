@@ -1,6 +1,6 @@
-/* shared/log_stream.h: Docker frame demux, line assembly, masking, cutting. */
-#include "log_budget.h"
-#include "log_stream.h"
+/* shared/pipeline/log_stream.h: Docker frame demux, line assembly, masking, cutting. */
+#include "pipeline/log_budget.h"
+#include "pipeline/log_stream.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,7 +1,7 @@
-/* shared/log_tail.h: the end of the output for messages. Every length next
+/* shared/pipeline/log_tail.h: the end of the output for messages. Every length next
  * to the buffer's size (N-1, N, N+1), after and before other lines, checked
  * against a model; and the crash of a 2047-byte line after a short one. */
-#include "log_tail.h"
+#include "pipeline/log_tail.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

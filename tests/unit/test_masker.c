@@ -1,5 +1,5 @@
-/* shared/masker.h: secret forms, config walk, overlap rules, streaming. */
-#include "masker.h"
+/* shared/job/masker.h: secret forms, config walk, overlap rules, streaming. */
+#include "job/masker.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

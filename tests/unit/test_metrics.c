@@ -1,12 +1,12 @@
-/* shared/metrics.h (the registry and its text format, read back by a small
+/* shared/service/metrics.h (the registry and its text format, read back by a small
  * parser of the exposition format), worker_metrics.h (what a reaped job
  * adds, readiness), metrics_http.h (the endpoints, over loopback) and the
  * metrics.listen setting. */
-#include "cleanup.h"
-#include "config.h"
-#include "metrics.h"
-#include "metrics_http.h"
-#include "worker_metrics.h"
+#include "core/cleanup.h"
+#include "core/config.h"
+#include "service/metrics.h"
+#include "service/metrics_http.h"
+#include "service/worker_metrics.h"
 
 #include <curl/curl.h>
 #include <math.h>

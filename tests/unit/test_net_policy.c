@@ -1,7 +1,7 @@
-/* shared/net_policy.h: the refused ranges (every edge: first and last
+/* shared/core/net_policy.h: the refused ranges (every edge: first and last
  * address inside, first outside), IPv6 wrappings of IPv4 addresses, the
  * allow-list's parsing, errors and matching. */
-#include "net_policy.h"
+#include "core/net_policy.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

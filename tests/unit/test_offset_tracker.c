@@ -1,5 +1,5 @@
 /* The contiguous-commit rule of at-least-once delivery. */
-#include "offset_tracker.h"
+#include "service/offset_tracker.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

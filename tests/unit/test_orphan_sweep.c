@@ -1,5 +1,5 @@
-/* shared/orphan_sweep.h: which containers and data folders a sweep removes. */
-#include "orphan_sweep.h"
+/* shared/service/orphan_sweep.h: which containers and data folders a sweep removes. */
+#include "service/orphan_sweep.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

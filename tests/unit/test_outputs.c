@@ -1,8 +1,8 @@
-/* shared/outputs.h: walking out/ after a container, with the things a
+/* shared/pipeline/outputs.h: walking out/ after a container, with the things a
  * container may leave there (symlinks out, fifos, bad manifests, ...). */
-#include "outputs.h"
+#include "pipeline/outputs.h"
 
-#include "digest.h"
+#include "core/digest.h"
 
 #include <curl/curl.h>
 #include <dirent.h>

@@ -1,12 +1,12 @@
-/* shared/pull_locks.h with Redis unreachable (127.0.0.1:1, a closed port):
+/* shared/service/pull_locks.h with Redis unreachable (127.0.0.1:1, a closed port):
  * the in-process single flight still serialises pulls of one image, lets
  * other images through, honours timeouts and cancels, ignores a release by
  * a thread that does not hold the image, and logs the outage once. */
-#include "pull_locks.h"
+#include "service/pull_locks.h"
 
-#include "cleanup.h"
-#include "config.h"
-#include "timeutil.h"
+#include "core/cleanup.h"
+#include "core/config.h"
+#include "core/timeutil.h"
 
 #include <pthread.h>
 #include <setjmp.h>

@@ -1,9 +1,9 @@
-/* shared/replay.h: which failed jobs a replay sends, as which attempt, and
+/* shared/ops/replay.h: which failed jobs a replay sends, as which attempt, and
  * the request it sends; and the time points replay's --since/--until take
- * (shared/timeutil.h). */
-#include "cleanup.h"
-#include "replay.h"
-#include "timeutil.h"
+ * (shared/core/timeutil.h). */
+#include "core/cleanup.h"
+#include "ops/replay.h"
+#include "core/timeutil.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

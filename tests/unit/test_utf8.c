@@ -1,5 +1,5 @@
-/* shared/utf8.h: validation by jansson's rules, and sanitizing. */
-#include "utf8.h"
+/* shared/core/utf8.h: validation by jansson's rules, and sanitizing. */
+#include "core/utf8.h"
 
 #include <jansson.h>
 #include <setjmp.h>

@@ -1,0 +1,326 @@
+#include "clients/artifact_store.h"
+
+#include "clients/artifact_store_internal.h"
+
+#include "core/safe_fs.h"
+
+#include "core/buffer.h"
+#include "core/cleanup.h"
+#include "core/digest.h"
+#include "core/timeutil.h"
+#include "core/version.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- names ------------------------------------------------------------------------------ */
+
+const char *artifact_store_key_problem(const char *key) {
+  size_t len = strlen(key);
+  if (len == 0)
+    return "empty key";
+  if (len > ARTIFACT_KEY_MAX)
+    return "key longer than 1024 bytes";
+  if (key[0] == '/')
+    return "key must be relative";
+  for (const char *p = key; *p; p++)
+    if ((unsigned char)*p < 0x20 || *p == 0x7f)
+      return "key has a control character";
+  for (const char *p = key;;) {
+    const char *slash = strchr(p, '/');
+    size_t n = slash ? (size_t)(slash - p) : strlen(p);
+    if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+      return "key has an empty, '.' or '..' component";
+    if (!slash)
+      return NULL;
+    p = slash + 1;
+  }
+}
+
+/* Percent-encodes all but RFC 3986 unreserved characters, keeping '/' as the
+ * separator; written here because curl_easy_escape needs a handle before
+ * libcurl 7.82. free() the result. */
+static char *escape_path(const char *path) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t len = strlen(path);
+  char *out = malloc(len * 3 + 1);
+  if (!out)
+    abort();
+  char *o = out;
+  for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+    unsigned char c = *p;
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~' || c == '/') {
+      *o++ = (char)c;
+    } else {
+      *o++ = '%';
+      *o++ = hex[c >> 4];
+      *o++ = hex[c & 0x0f];
+    }
+  }
+  *o = '\0';
+  return out;
+}
+
+static char *location_of(const artifact_store *s, const char *key) {
+  cleanup_free char *escaped = escape_path(key);
+  return bw_strdup_printf("%s/%s", s->public_url, escaped);
+}
+
+/* ---- open / free ------------------------------------------------------------------------ */
+
+void artifact_store_free(artifact_store *s) {
+  if (!s)
+    return;
+  if (s->dir_fd >= 0)
+    close(s->dir_fd);
+  free(s->public_url);
+  free(s->user);
+  if (s->password)
+    explicit_bzero(s->password, strlen(s->password));
+  free(s->password);
+  free(s);
+}
+
+const char *artifact_store_url(const artifact_store *s) {
+  return s->public_url;
+}
+
+/* mkdir -p for the operator's own folder (a trusted path: symlinks allowed). */
+static int make_dirs(const char *path, bw_error_t *err) {
+  cleanup_free char *copy = bw_strdup(path);
+  for (char *p = copy + 1;; p++) {
+    if (*p != '/' && *p != '\0')
+      continue;
+    char saved = *p;
+    *p = '\0';
+    if (mkdir(copy, 0755) < 0 && errno != EEXIST)
+      return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, errno, "mkdir %s", copy);
+    *p = saved;
+    if (!saved)
+      return 0;
+  }
+}
+
+static int open_file_store(artifact_store *s, CURLU *u, bw_error_t *err) {
+  char *path = NULL;
+  if (curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE) != CURLUE_OK || path[0] != '/') {
+    curl_free(path);
+    return bw_error_set(err, BW_ERR_INVALID, "artifact store: file URL needs an absolute path");
+  }
+  cleanup_free char *dir = bw_strdup(path);
+  curl_free(path);
+  size_t len = strlen(dir);
+  while (len > 1 && dir[len - 1] == '/')
+    dir[--len] = '\0';
+  if (make_dirs(dir, err) < 0)
+    return bw_error_prefix(err, "artifact store");
+  s->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (s->dir_fd < 0)
+    return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, errno, "artifact store: open %s", dir);
+  cleanup_free char *escaped = escape_path(strcmp(dir, "/") == 0 ? "" : dir);
+  s->public_url = bw_strdup_printf("file://%s", escaped);
+  return 0;
+}
+
+static char *url_part(CURLU *u, CURLUPart part, unsigned int flags) {
+  char *v = NULL;
+  if (curl_url_get(u, part, &v, flags) != CURLUE_OK)
+    return NULL;
+  char *out = bw_strdup(v);
+  curl_free(v);
+  return out;
+}
+
+static int open_http_store(artifact_store *s, CURLU *u, bw_error_t *err) {
+  s->user = url_part(u, CURLUPART_USER, CURLU_URLDECODE);
+  s->password = url_part(u, CURLUPART_PASSWORD, CURLU_URLDECODE);
+  curl_url_set(u, CURLUPART_USER, NULL, 0);
+  curl_url_set(u, CURLUPART_PASSWORD, NULL, 0);
+  curl_url_set(u, CURLUPART_OPTIONS, NULL, 0);
+  char *base = url_part(u, CURLUPART_URL, 0);
+  if (!base)
+    return bw_error_set(err, BW_ERR_INVALID, "artifact store: cannot rebuild the URL");
+  size_t len = strlen(base);
+  while (len > 0 && base[len - 1] == '/')
+    base[--len] = '\0';
+  s->public_url = base;
+  return 0;
+}
+
+static void opts_defaults(artifact_store_opts *o) {
+  if (o->connect_timeout_ms <= 0)
+    o->connect_timeout_ms = 10000;
+  if (o->low_speed_time_s <= 0)
+    o->low_speed_time_s = 60;
+  if (o->max_attempts <= 0)
+    o->max_attempts = 5;
+  if (o->backoff_initial_ms <= 0)
+    o->backoff_initial_ms = 500;
+  if (o->backoff_max_ms <= 0)
+    o->backoff_max_ms = 30000;
+}
+
+int artifact_store_open_opts(const char *url, const artifact_store_opts *opts, artifact_store **out,
+                             bw_error_t *err) {
+  *out = NULL;
+  CURLU *u = curl_url();
+  if (!u)
+    abort();
+  char *scheme = NULL;
+  char *query = NULL;
+  char *fragment = NULL;
+  artifact_store *s = calloc(1, sizeof(*s));
+  if (!s)
+    abort();
+  s->dir_fd = -1;
+  if (opts)
+    s->opts = *opts;
+  opts_defaults(&s->opts);
+  int rc;
+  /* The URL itself is not quoted in these messages: it may carry a password. */
+  if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+      curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK)
+    rc = bw_error_set(err, BW_ERR_INVALID, "artifact store: not a valid URL");
+  else if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK ||
+           curl_url_get(u, CURLUPART_FRAGMENT, &fragment, 0) == CURLUE_OK)
+    rc = bw_error_set(err, BW_ERR_INVALID,
+                      "artifact store: the URL must not have a query or a fragment");
+  else if (strcmp(scheme, "file") == 0) {
+    s->kind = STORE_FILE;
+    rc = open_file_store(s, u, err);
+  } else if (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0) {
+    s->kind = STORE_HTTP;
+    rc = open_http_store(s, u, err);
+  } else
+    rc = bw_error_set(err, BW_ERR_INVALID,
+                      "artifact store: scheme %s not supported (file, http, https)", scheme);
+  curl_free(scheme);
+  curl_free(query);
+  curl_free(fragment);
+  curl_url_cleanup(u);
+  if (rc < 0) {
+    artifact_store_free(s);
+    return -1;
+  }
+  *out = s;
+  return 0;
+}
+
+int artifact_store_open(const char *url, artifact_store **out, bw_error_t *err) {
+  return artifact_store_open_opts(url, NULL, out, err);
+}
+
+/* ---- file:// ---------------------------------------------------------------------------- */
+
+static int write_all(int fd, const unsigned char *data, size_t len) {
+  for (size_t done = 0; done < len;) {
+    ssize_t n = write(fd, data + done, len - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return -1;
+    done += (size_t)n;
+  }
+  return 0;
+}
+
+static int write_chunk(void *ctx, const void *data, size_t len, bw_error_t *err) {
+  if (write_all(*(const int *)ctx, data, len) < 0)
+    return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, errno, "write");
+  return 0;
+}
+
+/* Copies src (from offset 0) to dst, hashing on the way, and checks that what
+ * was copied is what the caller described. */
+static int copy_checked(int src, int dst, const char *sha256_hex, int64_t size, bw_error_t *err) {
+  char got[DIGEST_SHA256_HEX_LEN + 1];
+  int64_t copied = 0;
+  if (digest_sha256_pread_each(src, got, &copied, write_chunk, &dst, err) < 0)
+    return -1;
+  if (copied != size || strcasecmp(got, sha256_hex) != 0)
+    return bw_error_set(err, BW_ERR_UNAVAILABLE,
+                        "the file changed while being stored (%" PRId64 " bytes, sha256 %s; "
+                        "expected %" PRId64 " bytes, sha256 %s)",
+                        copied, got, size, sha256_hex);
+  if (fsync(dst) < 0)
+    return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, errno, "fsync");
+  return 0;
+}
+
+static int put_file(artifact_store *s, const char *key, int fd, const char *sha256_hex,
+                    int64_t size, bw_error_t *err) {
+  cleanup_close int dir_fd = -1;
+  const char *base = NULL;
+  int bad_errno = 0;
+  cleanup_free char *bad = NULL;
+  if (safe_fs_open_parent(s->dir_fd, key, &dir_fd, &base, &bad_errno, &bad) < 0) {
+    return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, bad_errno, "open folder %s", bad);
+  }
+  char temp[64];
+  cleanup_close int out = safe_fs_open_temp(dir_fd, "artifact", temp, err);
+  if (out < 0)
+    return -1;
+  if (copy_checked(fd, out, sha256_hex, size, err) < 0) {
+    unlinkat(dir_fd, temp, 0);
+    return -1;
+  }
+  if (renameat(dir_fd, temp, dir_fd, base) < 0) {
+    int e = errno;
+    unlinkat(dir_fd, temp, 0);
+    return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, e, "rename");
+  }
+  /* The rename is durable only once the folder itself is synced. */
+  if (fsync(dir_fd) < 0)
+    return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, errno, "fsync folder");
+  return 0;
+}
+
+/* ---- put -------------------------------------------------------------------------------- */
+
+int artifact_store_put_fd(artifact_store *s, const char *key, int fd, const char *sha256_hex,
+                          int64_t size, char **location_out, bw_error_t *err) {
+  if (location_out)
+    *location_out = NULL;
+  const char *problem = artifact_store_key_problem(key);
+  if (problem)
+    return bw_error_set(err, BW_ERR_INVALID, "artifact store: %s", problem);
+  struct stat st;
+  if (fstat(fd, &st) < 0)
+    return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, errno, "store %s: fstat", key);
+  if (!S_ISREG(st.st_mode))
+    return bw_error_set(err, BW_ERR_UNAVAILABLE, "store %s: not a regular file", key);
+  char computed[DIGEST_SHA256_HEX_LEN + 1];
+  if (!sha256_hex || size < 0) {
+    if (digest_sha256_pread_each(fd, computed, &size, NULL, NULL, err) < 0)
+      return bw_error_prefix(err, "store %s", key);
+    sha256_hex = computed;
+  } else if (!digest_sha256_hex_valid(sha256_hex)) {
+    return bw_error_set(err, BW_ERR_INVALID, "store %s: sha256 must be 64 hex digits", key);
+  }
+  cleanup_free char *location = location_of(s, key);
+  int rc = s->kind == STORE_FILE ? put_file(s, key, fd, sha256_hex, size, err)
+                                 : artifact_store_http_put(s, location, fd, sha256_hex, size, err);
+  if (rc < 0)
+    return bw_error_prefix(err, "store %s", key);
+  if (location_out)
+    *location_out = steal_pointer(&location);
+  return 0;
+}
+
+int artifact_store_put(artifact_store *s, const char *key, const char *local_path,
+                       const char *sha256_hex, int64_t size, char **location_out, bw_error_t *err) {
+  cleanup_close int fd = open(local_path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0)
+    return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, errno, "store %s: open %s", key, local_path);
+  return artifact_store_put_fd(s, key, fd, sha256_hex, size, location_out, err);
+}

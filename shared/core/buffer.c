@@ -1,0 +1,47 @@
+#include "core/buffer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void bw_buffer_init(bw_buffer *b, size_t cap_bytes) {
+  memset(b, 0, sizeof(*b));
+  b->cap_bytes = cap_bytes;
+}
+
+void bw_buffer_free(bw_buffer *b) {
+  if (!b)
+    return;
+  free(b->data);
+  b->data = NULL;
+  b->len = 0;
+}
+
+void bw_buffer_reset(bw_buffer *b) {
+  b->len = 0;
+  b->overflowed = false;
+  if (b->data)
+    b->data[0] = '\0';
+}
+
+bool bw_buffer_append(bw_buffer *b, const void *data, size_t len) {
+  size_t take = len;
+  if (b->cap_bytes && b->len + take > b->cap_bytes) {
+    take = b->cap_bytes > b->len ? b->cap_bytes - b->len : 0;
+    b->overflowed = true;
+  }
+  char *grown = realloc(b->data, b->len + take + 1);
+  if (!grown)
+    abort();
+  b->data = grown;
+  memcpy(b->data + b->len, data, take);
+  b->len += take;
+  b->data[b->len] = '\0';
+  return take == len;
+}
+
+size_t bw_buffer_curl_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
+  size_t len = size * nmemb;
+  if (!bw_buffer_append(userdata, ptr, len))
+    return 0;
+  return len;
+}

@@ -1,0 +1,209 @@
+#include "pipeline/outputs.h"
+
+#include "pipeline/outputs_walk.h"
+
+#include "core/cleanup.h"
+#include "core/digest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- the uploads ------------------------------------------------------------------------ */
+
+/* Opens out/<rel> again, component by component, never following a link. */
+static int open_planned(int out_fd, const char *rel, bw_error_t *err) {
+  cleanup_free char *copy = bw_strdup(rel);
+  int fd = dup(out_fd);
+  if (fd < 0)
+    return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, errno, "dup");
+  char *comp = copy;
+  char *slash;
+  while ((slash = strchr(comp, '/'))) {
+    *slash = '\0';
+    int next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int e = errno;
+    close(fd);
+    if (next < 0)
+      return bw_error_set_errno(err, BW_ERR_USER, e, "changed while outputs were collected");
+    fd = next;
+    comp = slash + 1;
+  }
+  int file = openat(fd, comp, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  int e = errno;
+  close(fd);
+  if (file < 0)
+    return bw_error_set_errno(err, BW_ERR_USER, e, "changed while outputs were collected");
+  return file;
+}
+
+static bool valid_job_id(const char *id) {
+  size_t len = id ? strlen(id) : 0;
+  if (len == 0 || len > JOB_ID_MAX || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+    return false;
+  for (const char *c = id; *c; c++)
+    if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+          *c == '.' || *c == '_' || *c == '-'))
+      return false;
+  return true;
+}
+
+static int scan_chunk(void *ctx, const void *data, size_t len, bw_error_t *err) {
+  masker_scan_feed(ctx, data, len);
+  return 0;
+}
+
+static int upload_one(int out_fd, artifact_store *store, const outputs_opts *opts, const planned *p,
+                      bw_error_t *err) {
+  cleanup_close int fd = open_planned(out_fd, p->rel, err);
+  if (fd < 0)
+    return -1;
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_dev != p->dev || st.st_ino != p->ino)
+    return bw_error_set(err, BW_ERR_USER, "changed while outputs were collected");
+  char hex[DIGEST_SHA256_HEX_LEN + 1];
+  int64_t size = 0;
+  masker_scan scan;
+  masker_scan_init(&scan, opts->refuse_secrets);
+  if (digest_sha256_fd_each(fd, hex, &size, scan_chunk, &scan, err) < 0)
+    return -1;
+  if (masker_scan_found(&scan)) {
+    if (opts->on_refused)
+      opts->on_refused(opts->ctx, p->rel,
+                       "it holds one of the job's secrets (artifacts.secrets is refuse): not "
+                       "stored");
+    return 0;
+  }
+  if (size != p->size)
+    return bw_error_set(err, BW_ERR_USER,
+                        "changed while outputs were collected (%" PRId64 " bytes, was %" PRId64 ")",
+                        size, p->size);
+  cleanup_free char *key = bw_strdup_printf("%s/%d/%s", opts->job_id, opts->attempt, p->rel);
+  cleanup_free char *location = NULL;
+  if (artifact_store_put_fd(store, key, fd, hex, size, &location, err) < 0)
+    return -1;
+  cleanup_json json_t *artifact =
+      json_pack("{s:s, s:I, s:s, s:s, s:O?}", "path", p->rel, "size", (json_int_t)size, "sha256",
+                hex, "location", location, "manifest", p->manifest);
+  if (!artifact)
+    return bw_error_set(err, BW_ERR_INTERNAL, "cannot build the artifact record");
+  if (opts->on_artifact)
+    opts->on_artifact(opts->ctx, artifact);
+  return 0;
+}
+
+int outputs_collect(const char *out_dir, artifact_store *store, const outputs_opts *opts,
+                    bw_error_t *err) {
+  if (!valid_job_id(opts->job_id) || opts->attempt < 0)
+    return bw_error_set(err, BW_ERR_INVALID,
+                        "outputs: the job id must be 1 to %d of [A-Za-z0-9._-] and the attempt "
+                        ">= 0",
+                        JOB_ID_MAX);
+  cleanup_close int out_fd = open(out_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (out_fd < 0 && errno == ENOENT)
+    return 0;
+  if (out_fd < 0 && (errno == ELOOP || errno == ENOTDIR))
+    return bw_error_set(err, BW_ERR_USER, "out: a symbolic link or not a folder (not followed)");
+  if (out_fd < 0)
+    return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, errno, "outputs: open %s", out_dir);
+  walk w = {.opts = opts,
+            .max_files = opts->max_files ? opts->max_files : OUTPUTS_MAX_FILES_DEFAULT};
+  int rc = outputs_walk_root(&w, out_fd, "tables", err);
+  if (rc == 0)
+    rc = outputs_walk_root(&w, out_fd, "files", err);
+  if (rc < 0) {
+    outputs_free_planned(w.items, w.count);
+    return bw_error_prefix(err, "outputs");
+  }
+  for (size_t i = 0; i < w.count && rc == 0; i++)
+    if ((rc = upload_one(out_fd, store, opts, &w.items[i], err)) < 0)
+      bw_error_prefix(err, "outputs: out/%s", w.items[i].rel);
+  outputs_free_planned(w.items, w.count);
+  return rc;
+}
+
+/* ---- state ------------------------------------------------------------------------------ */
+
+int outputs_read_state(const char *out_dir, json_t **state, bw_error_t *err) {
+  *state = NULL;
+  cleanup_close int out_fd = open(out_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (out_fd < 0 && errno == ENOENT)
+    return 0;
+  if (out_fd < 0 && (errno == ELOOP || errno == ENOTDIR))
+    return bw_error_set(err, BW_ERR_USER, "out: a symbolic link or not a folder (not followed)");
+  if (out_fd < 0)
+    return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, errno, "outputs: open %s", out_dir);
+  struct stat st;
+  if (fstatat(out_fd, "state.json", &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+    return 0;
+  cleanup_free char *data = NULL;
+  size_t len = 0;
+  if (outputs_read_small_file(out_fd, "state.json", OUTPUTS_STATE_MAX_BYTES, &data, &len, err) < 0)
+    return bw_error_prefix(err, "out/state.json");
+  if (outputs_parse_object(data, len, state, err) < 0)
+    return bw_error_prefix(err, "out/state.json");
+  return 0;
+}
+
+/* ---- secrets in the state ---------------------------------------------------------------- */
+
+static bool text_leaks(const masker *m, const char *s, size_t len) {
+  return masker_contains(m, s, len);
+}
+
+static bool value_leaks(const json_t *v, const masker *m, const char *path, char **where) {
+  switch (json_typeof(v)) {
+  case JSON_OBJECT: {
+    const char *key;
+    json_t *item;
+    json_object_foreach((json_t *)v, key, item) {
+      cleanup_free char *child = bw_strdup_printf("%s.%s", path, key);
+      if (text_leaks(m, key, strlen(key))) {
+        /* the key itself: name the object, not the key */
+        *where = bw_strdup(path);
+        return true;
+      }
+      if (key[0] == '#')
+        continue; /* a secret of the state's own, marked as one */
+      if (value_leaks(item, m, child, where))
+        return true;
+    }
+    return false;
+  }
+  case JSON_ARRAY: {
+    size_t i;
+    json_t *item;
+    json_array_foreach(v, i, item) {
+      cleanup_free char *child = bw_strdup_printf("%s[%zu]", path, i);
+      if (value_leaks(item, m, child, where))
+        return true;
+    }
+    return false;
+  }
+  case JSON_STRING:
+    if (!text_leaks(m, json_string_value(v), json_string_length(v)))
+      return false;
+    break;
+  case JSON_INTEGER:
+  case JSON_REAL: {
+    cleanup_free char *text = json_dumps(v, JSON_ENCODE_ANY);
+    if (!text || !text_leaks(m, text, strlen(text)))
+      return false;
+    break;
+  }
+  default:
+    return false;
+  }
+  *where = bw_strdup(path);
+  return true;
+}
+
+bool outputs_state_leaks(const json_t *state, const masker *m, char **where) {
+  *where = NULL;
+  if (!state || !m)
+    return false;
+  return value_leaks(state, m, "state", where);
+}
