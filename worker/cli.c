@@ -38,9 +38,7 @@ int cli_common_option(cli_context *ctx, int opt, const char *arg, const char *us
     ctx->config_path = arg;
     return 1;
   case 'X': {
-    char **grown = realloc(ctx->sets, (ctx->set_count + 1) * sizeof(char *));
-    if (!grown)
-      abort();
+    char **grown = bw_xrealloc(ctx->sets, (ctx->set_count + 1) * sizeof(char *));
     ctx->sets = grown;
     ctx->sets[ctx->set_count++] = (char *)arg;
     return 1;
@@ -108,4 +106,19 @@ int cli_load_components(const cli_context *ctx, const char *command, const char 
     return -1;
   }
   return 1;
+}
+
+int cli_exit_status_of(job_status status) {
+  static const int map[JOB_STATUS_COUNT] = {
+      [JOB_SUCCESS] = EXIT_OK,
+      [JOB_USER_ERROR] = EXIT_FAILED,
+      [JOB_REJECTED] = EXIT_REJECTED,
+      [JOB_APPLICATION_ERROR] = EXIT_APPLICATION_ERROR,
+      [JOB_TIMEOUT] = EXIT_TIMEOUT,
+      [JOB_OOM] = EXIT_OOM,
+      [JOB_CANCELLED] = EXIT_CANCELLED,
+      [JOB_INFRA_ERROR] = EXIT_UNAVAILABLE,
+      [JOB_DISK_LIMIT] = EXIT_DISK_LIMIT,
+  };
+  return map[status];
 }

@@ -3,19 +3,32 @@
 #pragma once
 
 #include "job/components.h"
+#include "job/job_status.h"
 #include "core/config.h"
 #include "core/log.h"
 
 #include <getopt.h>
 #include <stdbool.h>
 
-/* Exit statuses of the program (docs/cli.md). Job outcomes of `run` have
- * their own table in worker/cmd_run.c. */
+/* Exit statuses of the program, in one place (docs/cli.md). `run` exits with
+ * its job's status (cli_exit_status_of); the other commands use the same
+ * numbers for the same meanings: 3 a request is invalid, 8 a service (Kafka)
+ * could not be reached or a wait ran out. */
 enum {
   EXIT_OK = 0,
-  EXIT_FAILED = 1, /* the command ran and found a failure (doctor: a check failed) */
+  EXIT_FAILED = 1, /* the command ran and found a failure; run: user_error */
   EXIT_USAGE = 2,  /* bad arguments or configuration: nothing was done */
+  EXIT_REJECTED = 3,
+  EXIT_APPLICATION_ERROR = 4,
+  EXIT_TIMEOUT = 5,
+  EXIT_OOM = 6,
+  EXIT_CANCELLED = 7,
+  EXIT_UNAVAILABLE = 8, /* run: infra_error */
+  EXIT_DISK_LIMIT = 9,
 };
+
+/* The exit status of `run` for its job's status. */
+int cli_exit_status_of(job_status status);
 
 typedef struct cli_context {
   const char *config_path;

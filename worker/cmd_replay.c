@@ -194,8 +194,8 @@ static void prepare(replay_candidate *c, rd_kafka_t *reader, const component_reg
   const char *bytes = c->payload;
   size_t len = c->len;
   if (c->source == REPLAY_FROM_EVENTS) {
-    if (topic_fetch(reader, c->request_topic, c->request_partition, c->request_offset,
-                    KAFKA_TIMEOUT_MS, &orig, &err) < 0 ||
+    if (topic_window_fetch(reader, c->request_topic, c->request_partition, c->request_offset,
+                           KAFKA_TIMEOUT_MS, &orig, &err) < 0 ||
         !orig) {
       c->send = false;
       c->why = err ? bw_strdup_printf("fetching the request: %s", bw_error_msg(&err))
@@ -246,10 +246,8 @@ static int replay_run(cli_context *ctx, replay_opts *o, const component_registry
   job_store *store = job_store_new(&ctx->cfg, &ctx->log, o->redis_prefix);
   bool redis_warned = false;
   size_t selected = 0, to_send = 0;
-  char **payloads = calloc(set.count + 1, sizeof(char *));
-  size_t *lens = calloc(set.count + 1, sizeof(size_t));
-  if (!payloads || !lens)
-    abort();
+  char **payloads = bw_xcalloc(set.count + 1, sizeof(char *));
+  size_t *lens = bw_xcalloc(set.count + 1, sizeof(size_t));
   for (size_t i = 0; i < set.count; i++) {
     replay_candidate *c = &set.items[i];
     if (!c->matched)
@@ -273,9 +271,7 @@ static int replay_run(cli_context *ctx, replay_opts *o, const component_registry
   job_store_free(store);
 
   if (!o->dry_run && to_send > 0) {
-    run_request_msg *msgs = calloc(to_send, sizeof(*msgs));
-    if (!msgs)
-      abort();
+    run_request_msg *msgs = bw_xcalloc(to_send, sizeof(*msgs));
     size_t n = 0;
     for (size_t i = 0; i < set.count; i++)
       if (set.items[i].matched && set.items[i].send)

@@ -36,14 +36,6 @@ static const char usage[] =
     "options:\n"
     "  -C, --components FILE  registered components (default: components.file)\n" CLI_COMMON_HELP;
 
-static int exit_status_of(job_status s) {
-  static const int map[JOB_STATUS_COUNT] = {
-      [JOB_SUCCESS] = 0,           [JOB_USER_ERROR] = 1,  [JOB_REJECTED] = 3,
-      [JOB_APPLICATION_ERROR] = 4, [JOB_TIMEOUT] = 5,     [JOB_OOM] = 6,
-      [JOB_CANCELLED] = 7,         [JOB_INFRA_ERROR] = 8, [JOB_DISK_LIMIT] = 9};
-  return map[s];
-}
-
 static void on_signal(int sig) {
   bw_cancel_raise(&cancel_requested, PIPELINE_CANCEL_STOP);
 }
@@ -133,7 +125,7 @@ int cmd_run(int argc, char **argv) {
                       .host = host};
   job_result result;
   pipeline_run(&env, request, request_len, &result);
-  rc = exit_status_of(result.status);
+  rc = cli_exit_status_of(result.status);
   job_result_free(&result);
 out:
   components_free(&reg);

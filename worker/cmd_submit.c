@@ -109,9 +109,7 @@ static size_t follow(event_follow *events, submitted *jobs, size_t n, long timeo
 }
 
 static int produce_all(const bw_config *cfg, const submitted *jobs, size_t n, bw_error_t *err) {
-  run_request_msg *msgs = calloc(n ? n : 1, sizeof(*msgs));
-  if (!msgs)
-    abort();
+  run_request_msg *msgs = bw_xcalloc(n ? n : 1, sizeof(*msgs));
   for (size_t i = 0; i < n; i++)
     msgs[i] = (run_request_msg){jobs[i].job_id, jobs[i].payload, jobs[i].len};
   int rc = run_requests_send(cfg, msgs, n, err);
@@ -179,9 +177,7 @@ int cmd_submit(int argc, char **argv) {
   }
   have_components = loaded > 0;
   /* Every request is checked before any is sent. */
-  jobs = calloc((size_t)(argc - optind), sizeof(*jobs));
-  if (!jobs)
-    abort();
+  jobs = bw_xcalloc((size_t)(argc - optind), sizeof(*jobs));
   for (int i = optind; i < argc; i++) {
     submitted *s = &jobs[n];
     if (read_request(argv[i], &s->payload, &s->len) < 0) {
@@ -193,7 +189,7 @@ int cmd_submit(int argc, char **argv) {
     cleanup_job_request job_request req;
     if (job_request_parse(s->payload, s->len, &req, &err) < 0) {
       fprintf(stderr, "bundle-worker submit: %s: %s\n", argv[i], bw_error_msg(&err));
-      rc = 3;
+      rc = EXIT_REJECTED;
       goto out;
     }
     s->job_id = bw_strdup(req.job_id);
@@ -201,7 +197,7 @@ int cmd_submit(int argc, char **argv) {
     if (have_components) {
       if (job_plan_resolve(&req, &reg, &plan, &err) < 0) {
         fprintf(stderr, "bundle-worker submit: %s: %s\n", argv[i], bw_error_msg(&err));
-        rc = 3;
+        rc = EXIT_REJECTED;
         goto out;
       }
       job_plan_free(&plan);
@@ -209,12 +205,12 @@ int cmd_submit(int argc, char **argv) {
   }
   if (wait && event_follow_open(&ctx.cfg, "submit", EVENT_FOLLOW_END, 0, &events, &err) < 0) {
     fprintf(stderr, "bundle-worker submit: %s\n", bw_error_msg(&err));
-    rc = 8;
+    rc = EXIT_UNAVAILABLE;
     goto out;
   }
   if (produce_all(&ctx.cfg, jobs, n, &err) < 0) {
     fprintf(stderr, "bundle-worker submit: %s\n", bw_error_msg(&err));
-    rc = 8;
+    rc = EXIT_UNAVAILABLE;
     goto out;
   }
   for (size_t i = 0; i < n; i++)
@@ -226,7 +222,7 @@ int cmd_submit(int argc, char **argv) {
   if (open > 0) {
     fprintf(stderr, "bundle-worker submit: %zu job(s) had not finished after %ld s\n", open,
             timeout_s);
-    rc = 8;
+    rc = EXIT_UNAVAILABLE;
     goto out;
   }
   for (size_t i = 0; i < n; i++)

@@ -90,7 +90,7 @@ int cmd_validate(int argc, char **argv) {
   have_components = loaded > 0;
   for (int i = optind; i < argc; i++)
     if (validate_one(argv[i], have_components ? &reg : NULL) < 0)
-      rc = 3;
+      rc = EXIT_REJECTED;
 out:
   components_free(&reg);
   cli_free(&ctx);

@@ -7,6 +7,7 @@
 #include "core/cleanup.h"
 #include "ops/event_follow.h"
 #include "ops/fleet_redis.h"
+#include "ops/fleet_render.h"
 #include "ops/fleet_view.h"
 #include "ops/term_screen.h"
 #include "core/timeutil.h"
@@ -38,7 +39,6 @@ static const char usage[] =
     "  -i, --interval DURATION redraw and re-read the heartbeats this often (default 1s)\n"
     "      --redis-prefix P    prefix of every Redis key (default bw:)\n" CLI_COMMON_HELP;
 
-#define EXIT_UNAVAILABLE 8 /* Kafka could not be read (as submit) */
 #define EVENTS_PER_TURN 500
 #define REDRAW_AFTER_EVENT_MS 200
 
@@ -154,7 +154,7 @@ typedef struct tui {
   const watch_opts *opts;
   event_follow *events;
   fleet_view *view;
-  redis_conn redis;
+  redis_store_conn redis;
   term_screen screen;
   int64_t next_workers_ms, next_draw_ms; /* monotonic */
   bool dirty;
@@ -257,10 +257,10 @@ static int watch_tui(const cli_context *ctx, const watch_opts *opts, event_follo
                                                              : 0;
   cleanup_free char *title = bw_strdup_printf("%s", ctx->cfg.topic_events);
   tui t = {.opts = opts, .events = events, .view = fleet_view_new(title, observed_from)};
-  redis_conn_init(&t.redis, &ctx->cfg, &quiet, "the workers are not shown until it is back");
+  redis_store_conn_init(&t.redis, &ctx->cfg, &quiet, "the workers are not shown until it is back");
   cleanup_error bw_error_t err = NULL;
   int rc = tui_loop(&t, &err);
-  redis_conn_destroy(&t.redis);
+  redis_store_conn_destroy(&t.redis);
   fleet_view_free(t.view);
   if (rc < 0) {
     fprintf(stderr, "bundle-worker watch: %s\n", bw_error_msg(&err));

@@ -3,11 +3,11 @@
 # stack). Idempotent: a fast no-op (dpkg-query only) when all are installed;
 # `apt-get update` runs only when something is missing.
 #
-# Extra packages: STACK_EXTRA_PACKAGES="shellcheck valgrind" install-deps.sh
+# Extra packages: STACK_EXTRA_PACKAGES="valgrind gdb" install-deps.sh
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-dev
+  build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-dev shellcheck
   librdkafka-dev libcurl4-openssl-dev libjansson-dev libhiredis-dev
   libcmocka-dev libssl-dev libmicrohttpd-dev
   redis-server docker.io docker-registry busybox-static kcat apache2-utils

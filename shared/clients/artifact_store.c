@@ -52,9 +52,7 @@ const char *artifact_store_key_problem(const char *key) {
 static char *escape_path(const char *path) {
   static const char hex[] = "0123456789ABCDEF";
   size_t len = strlen(path);
-  char *out = malloc(len * 3 + 1);
-  if (!out)
-    abort();
+  char *out = bw_xmalloc(len * 3 + 1);
   char *o = out;
   for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
     unsigned char c = *p;
@@ -179,9 +177,7 @@ int artifact_store_open_opts(const char *url, const artifact_store_opts *opts, a
   char *scheme = NULL;
   char *query = NULL;
   char *fragment = NULL;
-  artifact_store *s = calloc(1, sizeof(*s));
-  if (!s)
-    abort();
+  artifact_store *s = bw_xcalloc(1, sizeof(*s));
   s->dir_fd = -1;
   if (opts)
     s->opts = *opts;

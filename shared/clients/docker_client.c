@@ -21,9 +21,7 @@ int docker_client_new(docker_client **out, const char *socket_path, long timeout
   if (!S_ISSOCK(st.st_mode))
     return bw_error_set(err, BW_ERR_UNAVAILABLE, "docker socket %s: not a unix socket",
                         socket_path);
-  docker_client *c = calloc(1, sizeof(*c));
-  if (!c)
-    abort();
+  docker_client *c = bw_xcalloc(1, sizeof(*c));
   c->curl = curl_easy_init();
   if (!c->curl)
     abort();
@@ -262,5 +260,18 @@ int docker_client_negotiate(docker_client *c, json_t **version_out, bw_error_t *
     *version_out = json_incref(resp.json);
   }
   snprintf(c->api_version, sizeof(c->api_version), "%s", chosen);
+  return 0;
+}
+
+int docker_client_open(docker_client **out, const char *socket_path, long timeout_ms,
+                       bw_error_t *err) {
+  *out = NULL;
+  docker_client *c = NULL;
+  if (docker_client_new(&c, socket_path, timeout_ms, err) < 0 ||
+      docker_client_negotiate(c, NULL, err) < 0) {
+    docker_client_free(c);
+    return -1;
+  }
+  *out = c;
   return 0;
 }

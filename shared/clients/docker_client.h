@@ -59,6 +59,11 @@ int docker_client_new(docker_client **out, const char *socket_path, long timeout
                       bw_error_t *err);
 void docker_client_free(docker_client *c); /* accepts NULL */
 
+/* docker_client_new and docker_client_negotiate in one: a client ready for
+ * calls. On failure *out is NULL (nothing to free). */
+int docker_client_open(docker_client **out, const char *socket_path, long timeout_ms,
+                       bw_error_t *err);
+
 /* Picks the API version from the engine's /_ping answer (its Api-Version
  * header), as the docker CLI does: /_ping is far cheaper than /version.
  * version_out (may be NULL) gets GET /version's document as well. */

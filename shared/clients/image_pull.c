@@ -44,9 +44,7 @@ char *image_registry_auth_header(const char *user, const char *pass, const char 
   if (!text)
     abort();
   size_t len = strlen(text);
-  char *encoded = calloc(4 * ((len + 2) / 3) + 1, 1);
-  if (!encoded)
-    abort();
+  char *encoded = bw_xcalloc(4 * ((len + 2) / 3) + 1, 1);
   EVP_EncodeBlock((unsigned char *)encoded, (const unsigned char *)text, (int)len);
   /* The engine decodes with the URL-safe alphabet. */
   for (char *p = encoded; *p; p++)
@@ -57,7 +55,7 @@ char *image_registry_auth_header(const char *user, const char *pass, const char 
   return header;
 }
 
-int image_inspect(docker_client *dc, const char *name, json_t **out, bw_error_t *err) {
+int image_pull_inspect(docker_client *dc, const char *name, json_t **out, bw_error_t *err) {
   *out = NULL;
   cleanup_free char *esc = docker_escape(dc, name);
   cleanup_free char *path = bw_strdup_printf("/images/%s/json", esc);
@@ -220,7 +218,7 @@ int image_pull(docker_client *dc, const image_ref *ref, const image_pull_opts *i
                            opts.max_attempts);
   cleanup_json json_t *inspect = NULL;
   cleanup_free char *local = image_ref_local_name(ref);
-  if (image_inspect(dc, local, &inspect, err) < 0)
+  if (image_pull_inspect(dc, local, &inspect, err) < 0)
     return bw_error_prefix(err, "pull %s", name);
   if (!inspect)
     return bw_error_set(err, BW_ERR_UNAVAILABLE,

@@ -33,7 +33,7 @@ typedef struct image_pull_result {
 } image_pull_result;
 
 /* The image's local inspect document, or 0 with *out NULL when absent. */
-int image_inspect(docker_client *dc, const char *name, json_t **out, bw_error_t *err);
+int image_pull_inspect(docker_client *dc, const char *name, json_t **out, bw_error_t *err);
 /* Does the local image carry `repository@digest` among its RepoDigests? */
 bool image_has_repo_digest(const json_t *inspect, const char *repository, const char *digest);
 

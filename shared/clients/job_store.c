@@ -18,22 +18,21 @@
 
 struct job_store {
   char *prefix;
-  redis_conn conn;
+  redis_store_conn conn;
 };
 
 job_store *job_store_new(const bw_config *cfg, const bw_logger *log, const char *prefix) {
-  job_store *js = calloc(1, sizeof(*js));
-  if (!js)
-    abort();
+  job_store *js = bw_xcalloc(1, sizeof(*js));
   js->prefix = bw_strdup(prefix);
-  redis_conn_init(&js->conn, cfg, log, "job leases, records and heartbeats fail until it is back");
+  redis_store_conn_init(&js->conn, cfg, log,
+                        "job leases, records and heartbeats fail until it is back");
   return js;
 }
 
 void job_store_free(job_store *js) {
   if (!js)
     return;
-  redis_conn_destroy(&js->conn);
+  redis_store_conn_destroy(&js->conn);
   free(js->prefix);
   free(js);
 }
@@ -82,7 +81,7 @@ int job_store_claim(job_store *js, const job_claim_request *req, job_claim *out,
       "EVAL", job_store_claim_script, "2",     record,  lease,      token,
       ttl,    req->worker_id,         attempt, started, record_ttl, req->replay ? "1" : "0",
       max};
-  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 13, argv, err);
+  cleanup_redis_reply redisReply *r = redis_store_conn_run(&js->conn, 13, argv, err);
   if (!r)
     return bw_error_prefix(err, "claim job %s", job_id);
   if (want_type(r, REDIS_REPLY_ARRAY, "EVAL", err) < 0 || r->elements < 3 || r->elements > 4 ||
@@ -129,7 +128,7 @@ int job_store_extend(job_store *js, const char *job_id, const char *token, long 
   char ttl[24];
   snprintf(ttl, sizeof(ttl), "%ld", ttl_ms);
   const char *argv[] = {"EVAL", job_store_extend_script, "1", lease, token, ttl};
-  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 6, argv, err);
+  cleanup_redis_reply redisReply *r = redis_store_conn_run(&js->conn, 6, argv, err);
   if (!r || want_type(r, REDIS_REPLY_INTEGER, "EVAL", err) < 0)
     return bw_error_prefix(err, "extend lease of job %s", job_id);
   *still_ours = r->integer == 1;
@@ -142,7 +141,7 @@ int job_store_lease_is_ours(job_store *js, const char *job_id, const char *token
     return bw_error_prefix(err, "lease of job %s", job_id ? job_id : "");
   cleanup_free char *lease = key_of(js, "lease:", job_id);
   const char *argv[] = {"GET", lease};
-  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 2, argv, err);
+  cleanup_redis_reply redisReply *r = redis_store_conn_run(&js->conn, 2, argv, err);
   if (!r)
     return bw_error_prefix(err, "lease of job %s", job_id);
   *ours = r->type == REDIS_REPLY_STRING && strcmp(r->str, token) == 0;
@@ -154,27 +153,41 @@ int job_store_lease_alive(job_store *js, const char *job_id, bool *alive, bw_err
     return bw_error_prefix(err, "lease of job");
   cleanup_free char *lease = key_of(js, "lease:", job_id);
   const char *argv[] = {"EXISTS", lease};
-  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 2, argv, err);
+  cleanup_redis_reply redisReply *r = redis_store_conn_run(&js->conn, 2, argv, err);
   if (!r || want_type(r, REDIS_REPLY_INTEGER, "EXISTS", err) < 0)
     return bw_error_prefix(err, "lease of job %s", job_id);
   *alive = r->integer == 1;
   return 0;
 }
 
+/* A final record's job id and status, checked. */
+static int check_final(const char *what, const char *job_id, const char *status, bw_error_t *err) {
+  job_status parsed;
+  if (check_id("job id", job_id, err) < 0)
+    return bw_error_prefix(err, "%s %s", what, job_id ? job_id : "");
+  if (!status || job_status_parse(status, &parsed) < 0)
+    return bw_error_set(err, BW_ERR_INVALID, "%s %s: %s is not a final status", what, job_id,
+                        status ? status : "(null)");
+  return 0;
+}
+
+/* When a final record is written, and how long it is kept (seconds). */
+static void finish_stamps(char finished[BW_RFC3339_LEN], char *ttl, size_t ttl_size) {
+  bw_time_rfc3339_now(finished);
+  snprintf(ttl, ttl_size, "%ld", JOB_STORE_RECORD_TTL_S);
+}
+
 int job_store_finish(job_store *js, const char *job_id, const char *token, const char *status,
                      const char *result_json, const char *event_json, bool *was_ours, bool *written,
                      bw_error_t *err) {
-  job_status parsed;
-  if (check_id("job id", job_id, err) < 0 || check_id("token", token, err) < 0)
+  if (check_id("token", token, err) < 0)
     return bw_error_prefix(err, "finish job %s", job_id ? job_id : "");
-  if (!status || job_status_parse(status, &parsed) < 0)
-    return bw_error_set(err, BW_ERR_INVALID, "finish job %s: %s is not a final status", job_id,
-                        status ? status : "(null)");
+  if (check_final("finish job", job_id, status, err) < 0)
+    return -1;
   cleanup_free char *record = key_of(js, "job:", job_id);
   cleanup_free char *lease = key_of(js, "lease:", job_id);
   char finished[BW_RFC3339_LEN], record_ttl[24];
-  bw_time_rfc3339_now(finished);
-  snprintf(record_ttl, sizeof(record_ttl), "%ld", JOB_STORE_RECORD_TTL_S);
+  finish_stamps(finished, record_ttl, sizeof(record_ttl));
   const char *argv[] = {"EVAL",
                         job_store_finish_script,
                         "2",
@@ -187,7 +200,7 @@ int job_store_finish(job_store *js, const char *job_id, const char *token, const
                         result_json ? "1" : "0",
                         record_ttl,
                         event_json ? event_json : ""};
-  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 12, argv, err);
+  cleanup_redis_reply redisReply *r = redis_store_conn_run(&js->conn, 12, argv, err);
   if (!r || want_type(r, REDIS_REPLY_INTEGER, "EVAL", err) < 0)
     return bw_error_prefix(err, "finish job %s", job_id);
   *was_ours = r->integer == 1;
@@ -198,23 +211,18 @@ int job_store_finish(job_store *js, const char *job_id, const char *token, const
 int job_store_finish_unrun(job_store *js, const char *job_id, const char *status,
                            const char *result_json, const char *event_json, bool *written,
                            bw_error_t *err) {
-  job_status parsed;
-  if (check_id("job id", job_id, err) < 0)
-    return bw_error_prefix(err, "finish job");
-  if (!status || job_status_parse(status, &parsed) < 0)
-    return bw_error_set(err, BW_ERR_INVALID, "finish job %s: %s is not a final status", job_id,
-                        status ? status : "(null)");
+  if (check_final("finish job", job_id, status, err) < 0)
+    return -1;
   cleanup_free char *record = key_of(js, "job:", job_id);
   cleanup_free char *lease = key_of(js, "lease:", job_id);
   char finished[BW_RFC3339_LEN], record_ttl[24];
-  bw_time_rfc3339_now(finished);
-  snprintf(record_ttl, sizeof(record_ttl), "%ld", JOB_STORE_RECORD_TTL_S);
+  finish_stamps(finished, record_ttl, sizeof(record_ttl));
   const char *argv[] = {"EVAL",     job_store_finish_unrun_script,
                         "2",        record,
                         lease,      status,
                         finished,   result_json,
                         event_json, record_ttl};
-  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 10, argv, err);
+  cleanup_redis_reply redisReply *r = redis_store_conn_run(&js->conn, 10, argv, err);
   if (!r || want_type(r, REDIS_REPLY_INTEGER, "EVAL", err) < 0)
     return bw_error_prefix(err, "finish job %s", job_id);
   *written = r->integer == 1;
@@ -228,7 +236,7 @@ int job_store_confirm_delivery(job_store *js, const char *job_id, const char *ev
   cleanup_free char *record = key_of(js, "job:", job_id);
   cleanup_free char *needle = bw_strdup_printf("\"event_id\":\"%s\"", event_id);
   const char *argv[] = {"EVAL", job_store_confirm_script, "1", record, needle};
-  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 5, argv, err);
+  cleanup_redis_reply redisReply *r = redis_store_conn_run(&js->conn, 5, argv, err);
   if (!r)
     return bw_error_prefix(err, "confirm delivery of job %s", job_id);
   return 0;
@@ -242,7 +250,7 @@ int job_store_release(job_store *js, const char *job_id, const char *token, bw_e
   char record_ttl[24];
   snprintf(record_ttl, sizeof(record_ttl), "%ld", JOB_STORE_RECORD_TTL_S);
   const char *argv[] = {"EVAL", job_store_release_script, "2", record, lease, token, record_ttl};
-  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 7, argv, err);
+  cleanup_redis_reply redisReply *r = redis_store_conn_run(&js->conn, 7, argv, err);
   if (!r || want_type(r, REDIS_REPLY_INTEGER, "EVAL", err) < 0)
     return bw_error_prefix(err, "release job %s", job_id);
   return 0;
@@ -265,7 +273,7 @@ int job_store_get(job_store *js, const char *job_id, json_t **record_out, bw_err
     return bw_error_prefix(err, "read job");
   cleanup_free char *record = key_of(js, "job:", job_id);
   const char *argv[] = {"HGETALL", record};
-  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 2, argv, err);
+  cleanup_redis_reply redisReply *r = redis_store_conn_run(&js->conn, 2, argv, err);
   if (!r || want_type(r, REDIS_REPLY_ARRAY, "HGETALL", err) < 0)
     return bw_error_prefix(err, "read job %s", job_id);
   if (r->elements == 0) {
@@ -302,7 +310,7 @@ int job_store_heartbeat(job_store *js, const char *worker_id, const json_t *info
   const char *argv[] = {
       "EVAL", job_store_heartbeat_script, "2", worker, workers, text, ttl, now_s, worker_id, cutoff,
       window};
-  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 11, argv, err);
+  cleanup_redis_reply redisReply *r = redis_store_conn_run(&js->conn, 11, argv, err);
   if (!r)
     return bw_error_prefix(err, "heartbeat of %s", worker_id);
   return 0;
@@ -311,7 +319,7 @@ int job_store_heartbeat(job_store *js, const char *worker_id, const json_t *info
 int job_store_workers(job_store *js, json_t **array_out, bw_error_t *err) {
   cleanup_free char *workers = key_of(js, "workers", "");
   const char *zargv[] = {"ZRANGE", workers, "0", "-1"};
-  cleanup_redis_reply redisReply *ids = redis_conn_run(&js->conn, 4, zargv, err);
+  cleanup_redis_reply redisReply *ids = redis_store_conn_run(&js->conn, 4, zargv, err);
   if (!ids || want_type(ids, REDIS_REPLY_ARRAY, "ZRANGE", err) < 0)
     return bw_error_prefix(err, "list workers");
   cleanup_json json_t *out = json_array();
@@ -320,17 +328,15 @@ int job_store_workers(job_store *js, json_t **array_out, bw_error_t *err) {
     return 0;
   }
   size_t n = ids->elements;
-  cleanup_free const char **argv = calloc(n + 1, sizeof(*argv));
-  cleanup_free char **keys = calloc(n, sizeof(*keys));
-  if (!argv || !keys)
-    abort();
+  cleanup_free const char **argv = bw_xcalloc(n + 1, sizeof(*argv));
+  cleanup_free char **keys = bw_xcalloc(n, sizeof(*keys));
   argv[0] = "MGET";
   for (size_t i = 0; i < n; i++) {
     const redisReply *id = ids->element[i];
     keys[i] = key_of(js, "worker:", id->type == REDIS_REPLY_STRING ? id->str : "");
     argv[i + 1] = keys[i];
   }
-  cleanup_redis_reply redisReply *infos = redis_conn_run(&js->conn, (int)(n + 1), argv, err);
+  cleanup_redis_reply redisReply *infos = redis_store_conn_run(&js->conn, (int)(n + 1), argv, err);
   for (size_t i = 0; i < n; i++)
     free(keys[i]);
   if (!infos || want_type(infos, REDIS_REPLY_ARRAY, "MGET", err) < 0)
@@ -356,7 +362,7 @@ int job_store_cancel_request(job_store *js, const char *job_id, bw_error_t *err)
   char ttl[24];
   snprintf(ttl, sizeof(ttl), "%ld", JOB_STORE_CANCEL_TTL_S);
   const char *argv[] = {"SET", key, "1", "EX", ttl};
-  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 5, argv, err);
+  cleanup_redis_reply redisReply *r = redis_store_conn_run(&js->conn, 5, argv, err);
   if (!r)
     return bw_error_prefix(err, "cancel job %s", job_id);
   return 0;
@@ -365,16 +371,14 @@ int job_store_cancel_request(job_store *js, const char *job_id, bw_error_t *err)
 /* One MGET of PREFIX KIND ID for each id; the reply has n elements. */
 static redisReply *mget(job_store *js, const char *kind, const char *const *ids, size_t n,
                         const char *what, bw_error_t *err) {
-  cleanup_free const char **argv = calloc(n + 1, sizeof(*argv));
-  cleanup_free char **keys = calloc(n, sizeof(*keys));
-  if (!argv || !keys)
-    abort();
+  cleanup_free const char **argv = bw_xcalloc(n + 1, sizeof(*argv));
+  cleanup_free char **keys = bw_xcalloc(n, sizeof(*keys));
   argv[0] = "MGET";
   for (size_t i = 0; i < n; i++) {
     keys[i] = key_of(js, kind, ids[i] ? ids[i] : "");
     argv[i + 1] = keys[i];
   }
-  redisReply *r = redis_conn_run(&js->conn, (int)(n + 1), argv, err);
+  redisReply *r = redis_store_conn_run(&js->conn, (int)(n + 1), argv, err);
   for (size_t i = 0; i < n; i++)
     free(keys[i]);
   if (r && (r->type != REDIS_REPLY_ARRAY || r->elements != n)) {
@@ -405,7 +409,7 @@ int job_store_abandon(job_store *js, const char *job_id, const char *token, bw_e
     return bw_error_prefix(err, "give up the lease of job %s", job_id ? job_id : "");
   cleanup_free char *lease = key_of(js, "lease:", job_id);
   const char *argv[] = {"EVAL", job_store_abandon_script, "1", lease, token};
-  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 5, argv, err);
+  cleanup_redis_reply redisReply *r = redis_store_conn_run(&js->conn, 5, argv, err);
   if (!r)
     return bw_error_prefix(err, "give up the lease of job %s", job_id);
   return 0;
@@ -432,7 +436,7 @@ int job_store_worker_info(job_store *js, const char *worker_id, json_t **info_ou
     return bw_error_prefix(err, "worker info");
   cleanup_free char *key = key_of(js, "worker:", worker_id);
   const char *argv[] = {"GET", key};
-  cleanup_redis_reply redisReply *r = redis_conn_run(&js->conn, 2, argv, err);
+  cleanup_redis_reply redisReply *r = redis_store_conn_run(&js->conn, 2, argv, err);
   if (!r)
     return bw_error_prefix(err, "worker info of %s", worker_id);
   if (r->type == REDIS_REPLY_STRING) {

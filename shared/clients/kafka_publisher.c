@@ -22,9 +22,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 
 int kafka_publisher_new(const bw_config *cfg, const bw_logger *log, kafka_delivered_fn on_delivered,
                         void *ctx, kafka_publisher **out, bw_error_t *err) {
-  kafka_publisher *p = calloc(1, sizeof(*p));
-  if (!p)
-    abort();
+  kafka_publisher *p = bw_xcalloc(1, sizeof(*p));
   p->cfg = cfg;
   p->log = log;
   p->on_delivered = on_delivered;

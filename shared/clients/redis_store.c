@@ -81,8 +81,8 @@ int redis_store_ping(redisContext *ctx, char **version_out, bw_error_t *err) {
  * queueing behind the mutex for a connect timeout each. */
 #define REDIS_CONN_RETRY_MS 500
 
-void redis_conn_init(redis_conn *c, const bw_config *cfg, const bw_logger *log,
-                     const char *down_note) {
+void redis_store_conn_init(redis_store_conn *c, const bw_config *cfg, const bw_logger *log,
+                           const char *down_note) {
   c->cfg = cfg;
   c->log = log;
   c->down_note = down_note;
@@ -92,7 +92,7 @@ void redis_conn_init(redis_conn *c, const bw_config *cfg, const bw_logger *log,
   c->next_connect_ms = 0;
 }
 
-void redis_conn_destroy(redis_conn *c) {
+void redis_store_conn_destroy(redis_store_conn *c) {
   redis_store_close(c->ctx);
   c->ctx = NULL;
   pthread_mutex_destroy(&c->mu);
@@ -107,7 +107,7 @@ static bool conn_idle_ok(redisContext *ctx) {
   return poll(&p, 1, 0) == 0;
 }
 
-static int conn_ready(redis_conn *c, bw_error_t *err) {
+static int conn_ready(redis_store_conn *c, bw_error_t *err) {
   if (c->ctx && !conn_idle_ok(c->ctx)) {
     redis_store_close(c->ctx);
     c->ctx = NULL;
@@ -126,7 +126,7 @@ static int conn_ready(redis_conn *c, bw_error_t *err) {
   return 0;
 }
 
-static void conn_note(redis_conn *c, bool ok, bw_error_t *err) {
+static void conn_note(redis_store_conn *c, bool ok, bw_error_t *err) {
   if (ok && c->down) {
     c->down = false;
     bw_log_info(c->log, "redis %s:%ld reachable again", c->cfg->redis_host, c->cfg->redis_port);
@@ -140,7 +140,8 @@ static void conn_note(redis_conn *c, bool ok, bw_error_t *err) {
 
 /* One command; NULL with *err set (BW_ERR_UNAVAILABLE) when Redis failed or
  * answered with an error. At most one connection attempt. */
-redisReply *redis_conn_run(redis_conn *c, int argc, const char **argv, bw_error_t *err) {
+redisReply *redis_store_conn_run(redis_store_conn *c, int argc, const char **argv,
+                                 bw_error_t *err) {
   pthread_mutex_lock(&c->mu);
   redisReply *r = NULL;
   if (conn_ready(c, err) == 0) {

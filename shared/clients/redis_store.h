@@ -23,7 +23,7 @@ int redis_store_ping(redisContext *ctx, char **version_out, bw_error_t *err);
  * failed attempt calls fail fast for half a second), a dead idle connection
  * noticed before use, and an outage logged once (warn, with `down_note` saying
  * what it means for the module) and its end once (info). */
-typedef struct redis_conn {
+typedef struct redis_store_conn {
   const bw_config *cfg;
   const bw_logger *log;
   const char *down_note;
@@ -31,14 +31,14 @@ typedef struct redis_conn {
   redisContext *ctx;
   bool down;
   int64_t next_connect_ms; /* monotonic */
-} redis_conn;
+} redis_store_conn;
 
-void redis_conn_init(redis_conn *c, const bw_config *cfg, const bw_logger *log,
-                     const char *down_note);
-void redis_conn_destroy(redis_conn *c);
+void redis_store_conn_init(redis_store_conn *c, const bw_config *cfg, const bw_logger *log,
+                           const char *down_note);
+void redis_store_conn_destroy(redis_store_conn *c);
 /* One command (argv form); NULL with *err set (BW_ERR_UNAVAILABLE) when Redis
  * failed or answered with an error. Free the reply with freeReplyObject. */
-redisReply *redis_conn_run(redis_conn *c, int argc, const char **argv, bw_error_t *err);
+redisReply *redis_store_conn_run(redis_store_conn *c, int argc, const char **argv, bw_error_t *err);
 
 static inline void redis_cleanup_contextp(redisContext **c) {
   redis_store_close(*c);

@@ -28,9 +28,7 @@ static int credentials_from_docker_config(const json_t *auths, const char *host,
     return bw_error_set(err, BW_ERR_INVALID, "credentials file %s: entry %s has no auth", path,
                         host);
   size_t len = strlen(b64);
-  cleanup_free unsigned char *plain = calloc(len + 4, 1);
-  if (!plain)
-    abort();
+  cleanup_free unsigned char *plain = bw_xcalloc(len + 4, 1);
   int n = EVP_DecodeBlock(plain, (const unsigned char *)b64, (int)len);
   char *colon = n > 0 ? memchr(plain, ':', (size_t)n) : NULL;
   if (!colon)

@@ -44,9 +44,7 @@ static int partitions_of(rd_kafka_t *rk, const char *topic, long timeout_ms, top
                         rd_kafka_err2str(rc));
   }
   *count = md->topics[0].partition_cnt;
-  *spans = calloc((size_t)*count + 1, sizeof(topic_span));
-  if (!*spans)
-    abort();
+  *spans = bw_xcalloc((size_t)*count + 1, sizeof(topic_span));
   for (int i = 0; i < *count; i++)
     (*spans)[i].partition = md->topics[0].partitions[i].id;
   rd_kafka_metadata_destroy(md);
@@ -128,9 +126,7 @@ int topic_window_read(rd_kafka_t *rk, const char *topic, int64_t since_ms, int64
   int n = 0;
   if (topic_spans(rk, topic, since_ms, timeout_ms, &spans, &n, err) < 0)
     return -1;
-  cleanup_free window_part *parts = calloc((size_t)n + 1, sizeof(window_part));
-  if (!parts)
-    abort();
+  cleanup_free window_part *parts = bw_xcalloc((size_t)n + 1, sizeof(window_part));
   for (int i = 0; i < n; i++)
     parts[i] = (window_part){.id = spans[i].partition,
                              .start = spans[i].start,
@@ -184,8 +180,8 @@ int topic_window_read(rd_kafka_t *rk, const char *topic, int64_t since_ms, int64
   return result;
 }
 
-int topic_fetch(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t offset,
-                long timeout_ms, rd_kafka_message_t **out, bw_error_t *err) {
+int topic_window_fetch(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t offset,
+                       long timeout_ms, rd_kafka_message_t **out, bw_error_t *err) {
   *out = NULL;
   int64_t lo = 0, hi = 0;
   rd_kafka_resp_err_t rc =

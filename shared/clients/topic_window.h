@@ -44,5 +44,5 @@ int topic_window_read(rd_kafka_t *reader, const char *topic, int64_t since_ms, i
 /* The one message at topic/partition/offset in *out (the caller's:
  * rd_kafka_message_destroy), or *out = NULL when the topic no longer keeps it
  * (retention) or never had it. */
-int topic_fetch(rd_kafka_t *reader, const char *topic, int32_t partition, int64_t offset,
-                long timeout_ms, rd_kafka_message_t **out, bw_error_t *err);
+int topic_window_fetch(rd_kafka_t *reader, const char *topic, int32_t partition, int64_t offset,
+                       long timeout_ms, rd_kafka_message_t **out, bw_error_t *err);

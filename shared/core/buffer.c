@@ -1,4 +1,5 @@
 #include "core/buffer.h"
+#include "core/error.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -29,9 +30,7 @@ bool bw_buffer_append(bw_buffer *b, const void *data, size_t len) {
     take = b->cap_bytes > b->len ? b->cap_bytes - b->len : 0;
     b->overflowed = true;
   }
-  char *grown = realloc(b->data, b->len + take + 1);
-  if (!grown)
-    abort();
+  char *grown = bw_xrealloc(b->data, b->len + take + 1);
   b->data = grown;
   memcpy(b->data + b->len, data, take);
   b->len += take;

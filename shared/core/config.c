@@ -2,6 +2,7 @@
 
 #include "core/cleanup.h"
 #include "core/config_keys.h"
+#include "core/ident.h"
 #include "core/net_policy.h"
 
 #include <ctype.h>
@@ -124,17 +125,6 @@ int bw_config_parse_long(const char *text, long *out) {
   return 0;
 }
 
-static bool id_valid(const char *s) {
-  size_t n = strlen(s);
-  if (n == 0 || n > 64)
-    return false;
-  for (size_t i = 0; i < n; i++) {
-    if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
-      return false;
-  }
-  return true;
-}
-
 static const char *key_choices(const key_spec *spec) {
   for (size_t i = 0; i < sizeof(choice_table) / sizeof(choice_table[0]); i++)
     if (strcmp(choice_table[i].key, spec->name) == 0)
@@ -154,7 +144,7 @@ static int key_store(bw_config *cfg, const key_spec *spec, const char *value, co
     *(char **)dst = bw_strdup(value);
     return 0;
   case KEY_ID:
-    if (!id_valid(value))
+    if (!bw_id_valid(value, 64))
       return bw_error_set(err, BW_ERR_INVALID,
                           "%s: %s: expected 1 to 64 characters of [A-Za-z0-9._-], got '%s'", origin,
                           spec->name, value);
@@ -256,9 +246,7 @@ static int kafka_store(bw_config *cfg, const char *name, const char *value, cons
       return 0;
     }
   }
-  bw_config_pair *grown = realloc(cfg->kafka, (cfg->kafka_count + 1) * sizeof(*grown));
-  if (!grown)
-    abort();
+  bw_config_pair *grown = bw_xrealloc(cfg->kafka, (cfg->kafka_count + 1) * sizeof(*grown));
   cfg->kafka = grown;
   cfg->kafka[cfg->kafka_count].key = bw_strdup(name);
   cfg->kafka[cfg->kafka_count].value = bw_strdup(value);
@@ -284,16 +272,14 @@ int bw_config_set(bw_config *cfg, const char *key, const char *value, const char
 
 static char *host_name_or_worker(void) {
   char host[256] = "";
-  if (gethostname(host, sizeof(host) - 1) < 0 || !id_valid(host))
+  if (gethostname(host, sizeof(host) - 1) < 0 || !bw_id_valid(host, 64))
     return bw_strdup("worker");
   return bw_strdup(host);
 }
 
 void bw_config_init(bw_config *cfg) {
   memset(cfg, 0, sizeof(*cfg));
-  cfg->origins = calloc(KEY_COUNT, sizeof(char *));
-  if (!cfg->origins)
-    abort();
+  cfg->origins = bw_xcalloc(KEY_COUNT, sizeof(char *));
   for (size_t i = 0; i < KEY_COUNT; i++) {
     const key_spec *spec = &bw_config_keys[i];
     cleanup_error bw_error_t err = NULL;

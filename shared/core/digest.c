@@ -161,9 +161,7 @@ char *digest_base64(const void *data, size_t len) {
   /* EVP_EncodeBlock takes an int length and writes 4 bytes per 3, plus NUL. */
   if (len > (size_t)(INT32_MAX / 4 * 3))
     abort();
-  char *out = malloc((len + 2) / 3 * 4 + 1);
-  if (!out)
-    abort();
+  char *out = bw_xmalloc((len + 2) / 3 * 4 + 1);
   EVP_EncodeBlock((unsigned char *)out, data, (int)len);
   return out;
 }

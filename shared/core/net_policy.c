@@ -125,17 +125,13 @@ static int entry_error(bw_error_t *err, const char *entry, size_t len, const cha
 }
 
 static void add_cidr(net_policy *p, const net_cidr *c) {
-  net_cidr *grown = realloc(p->cidrs, (p->cidr_count + 1) * sizeof(*grown));
-  if (!grown)
-    abort();
+  net_cidr *grown = bw_xrealloc(p->cidrs, (p->cidr_count + 1) * sizeof(*grown));
   p->cidrs = grown;
   p->cidrs[p->cidr_count++] = *c;
 }
 
 static void add_host(net_policy *p, const char *name, size_t len, bool subdomains) {
-  net_host *grown = realloc(p->hosts, (p->host_count + 1) * sizeof(*grown));
-  if (!grown)
-    abort();
+  net_host *grown = bw_xrealloc(p->hosts, (p->host_count + 1) * sizeof(*grown));
   p->hosts = grown;
   char *copy = bw_strdup_bytes(name, len);
   for (char *c = copy; *c; c++)

@@ -1,4 +1,5 @@
 #include "core/utf8.h"
+#include "core/error.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -55,9 +56,7 @@ char *bw_utf8_sanitize(const char *s, size_t len, bool replace_nul, size_t *out_
   /* Every input byte becomes at most `repl` output bytes. */
   if (len > (((size_t)-1) - 1) / repl)
     abort();
-  char *out = malloc(len * repl + 1);
-  if (!out)
-    abort();
+  char *out = bw_xmalloc(len * repl + 1);
   const unsigned char *p = (const unsigned char *)s;
   size_t o = 0;
   for (size_t i = 0; i < len;) {

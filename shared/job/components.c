@@ -1,5 +1,7 @@
 #include "job/components.h"
 
+#include "core/ident.h"
+
 #include "core/cleanup.h"
 
 #include <ctype.h>
@@ -11,25 +13,6 @@ static const char *const pull_policy_names[] = {"if-not-present", "always", "nev
 
 const char *pull_policy_name(pull_policy p) {
   return pull_policy_names[p];
-}
-
-static bool id_valid(const char *s) {
-  size_t n = strlen(s);
-  if (n == 0 || n > 128)
-    return false;
-  for (size_t i = 0; i < n; i++)
-    if (!isalnum((unsigned char)s[i]) && !strchr("._-", s[i]))
-      return false;
-  return true;
-}
-
-static bool env_name_valid(const char *s) {
-  if (!s || !*s || isdigit((unsigned char)*s))
-    return false;
-  for (; *s; s++)
-    if (!isalnum((unsigned char)*s) && *s != '_')
-      return false;
-  return true;
 }
 
 static void component_free(component *c) {
@@ -47,8 +30,8 @@ static void component_free(component *c) {
   free(c->auth_username_env);
   free(c->auth_password_env);
   free(c->auth_file);
-  limits_free(&c->defaults);
-  limits_free(&c->maxima);
+  job_limits_free(&c->defaults);
+  job_limits_free(&c->maxima);
   for (size_t i = 0; i < c->network_count; i++)
     free(c->networks[i]);
   free(c->networks);
@@ -64,29 +47,34 @@ void components_free(component_registry *reg) {
   reg->count = 0;
 }
 
-static int get_string(const json_t *obj, const char *key, const char *where, bool required,
-                      char **out, bw_error_t *err) {
-  json_t *v = json_object_get(obj, key);
+/* A key's value (NULL: absent) at its JSON path. */
+static int string_value(const json_t *v, const char *where, bool required, char **out,
+                        bw_error_t *err) {
   if (!v) {
     if (required)
-      return bw_error_set(err, BW_ERR_INVALID, "%s.%s: required", where, key);
+      return bw_error_set(err, BW_ERR_INVALID, "%s: required", where);
     return 0;
   }
   if (!json_is_string(v) || json_string_length(v) == 0)
-    return bw_error_set(err, BW_ERR_INVALID, "%s.%s: expected a non-empty string", where, key);
+    return bw_error_set(err, BW_ERR_INVALID, "%s: expected a non-empty string", where);
   *out = bw_strdup(json_string_value(v));
   return 0;
 }
 
-static int get_bool(const json_t *obj, const char *key, const char *where, bool *out,
-                    bw_error_t *err) {
-  json_t *v = json_object_get(obj, key);
+static int bool_value(const json_t *v, const char *where, bool *out, bw_error_t *err) {
   if (!v)
     return 0;
   if (!json_is_boolean(v))
-    return bw_error_set(err, BW_ERR_INVALID, "%s.%s: expected true or false", where, key);
+    return bw_error_set(err, BW_ERR_INVALID, "%s: expected true or false", where);
   *out = json_is_true(v);
   return 0;
+}
+
+/* obj's key, at its path where.key. */
+static int get_string(const json_t *obj, const char *key, const char *where, bool required,
+                      char **out, bw_error_t *err) {
+  cleanup_free char *key_where = bw_strdup_printf("%s.%s", where, key);
+  return string_value(json_object_get(obj, key), key_where, required, out, err);
 }
 
 static int string_list(const json_t *arr, const char *where, char ***out, size_t *count,
@@ -94,9 +82,7 @@ static int string_list(const json_t *arr, const char *where, char ***out, size_t
   if (!json_is_array(arr) || json_array_size(arr) == 0)
     return bw_error_set(err, BW_ERR_INVALID, "%s: expected a non-empty list of strings", where);
   size_t n = json_array_size(arr);
-  char **items = calloc(n, sizeof(char *));
-  if (!items)
-    abort();
+  char **items = bw_xcalloc(n, sizeof(char *));
   for (size_t i = 0; i < n; i++) {
     const char *s = json_string_value(json_array_get(arr, i));
     if (!s || !*s) {
@@ -110,78 +96,6 @@ static int string_list(const json_t *arr, const char *where, char ***out, size_t
   *out = items;
   *count = n;
   return 0;
-}
-
-/* glibc's regcomp spends time and memory far beyond linear on repetition that
- * is nested or adjacent ("a***...", "((a{999}){999}){999}") and recurses once
- * per '(' ; a tag pattern needs none of that. This estimates the size regcomp
- * expands a pattern to (each repetition counts at least twice), capped. */
-#define TAG_PATTERN_MAX_SIZE 10000
-#define TAG_PATTERN_MAX_DEPTH 16
-
-static const char *skip_bracket(const char *p) {
-  if (*p == '^')
-    p++;
-  if (*p == ']')
-    p++;
-  while (*p && *p != ']') {
-    if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
-      char close = p[1];
-      p += 2;
-      while (*p && !(p[0] == close && p[1] == ']'))
-        p++;
-      if (*p)
-        p += 2;
-      continue;
-    }
-    p++;
-  }
-  return *p ? p + 1 : p;
-}
-
-static size_t pattern_size(const char **pp, int depth) {
-  if (depth > TAG_PATTERN_MAX_DEPTH)
-    return TAG_PATTERN_MAX_SIZE + 1;
-  const char *p = *pp;
-  size_t total = 0, atom = 0;
-  bool after_quantifier = false;
-  while (*p && total <= TAG_PATTERN_MAX_SIZE) {
-    char ch = *p++;
-    if (ch == ')' && depth > 0)
-      break;
-    bool quantifier = ch == '*' || ch == '+' || ch == '?' || ch == '{';
-    /* "a**" repeats a repetition: glibc's regcomp builds its closure in time
-     * that explodes with each stacked quantifier (seven took 68 s under ASan). */
-    if (quantifier && after_quantifier)
-      return TAG_PATTERN_MAX_SIZE + 1;
-    after_quantifier = quantifier;
-    if (quantifier) {
-      size_t mult = 2;
-      for (size_t n = 0; ch == '{' && *p && *p != '}'; p++) { /* the larger bound of {m,n} */
-        n = isdigit((unsigned char)*p) ? n * 10 + (size_t)(*p - '0') : 0;
-        if (n > TAG_PATTERN_MAX_SIZE)
-          n = TAG_PATTERN_MAX_SIZE + 1;
-        mult = n > mult ? n : mult;
-      }
-      if (ch == '{' && *p)
-        p++;
-      total += atom * (mult - 1); /* the atom was counted once already */
-      atom *= mult;               /* an adjacent repetition repeats this one */
-      continue;
-    }
-    if (ch == '\\' && isdigit((unsigned char)*p))
-      return TAG_PATTERN_MAX_SIZE + 1; /* a back-reference: exponential matching */
-    atom = 1;
-    if (ch == '(')
-      atom = 2 + pattern_size(&p, depth + 1); /* a group is two nodes, even when empty */
-    else if (ch == '[')
-      p = skip_bracket(p);
-    else if (ch == '\\' && *p)
-      p++;
-    total += atom;
-  }
-  *pp = p;
-  return total;
 }
 
 static int parse_allowed_tags(component *c, const json_t *v, const char *where, bw_error_t *err) {
@@ -199,8 +113,7 @@ static int parse_allowed_tags(component *c, const json_t *v, const char *where, 
     return bw_error_set(err, BW_ERR_INVALID,
                         "%s: expected a list of tags or {\"pattern\": \"EXTENDED REGEX\"}", where);
   c->tag_pattern = bw_strdup(pattern);
-  const char *scan = pattern;
-  if (pattern_size(&scan, 0) > TAG_PATTERN_MAX_SIZE)
+  if (!image_ref_tag_pattern_simple(pattern))
     return bw_error_set(err, BW_ERR_INVALID,
                         "%s.pattern: too complex for a tag pattern (nested or adjacent "
                         "repetition, back-references or deep nesting)",
@@ -244,33 +157,12 @@ static int parse_auth(component *c, const json_t *v, const char *where, bw_error
       (by_env && (!c->auth_username_env || !c->auth_password_env)))
     return bw_error_set(err, BW_ERR_INVALID, "%s: give both username_env and password_env, or file",
                         where);
-  if (c->auth_username_env && !env_name_valid(c->auth_username_env))
+  if (c->auth_username_env && !bw_env_name_valid(c->auth_username_env))
     return bw_error_set(err, BW_ERR_INVALID, "%s.username_env: '%s' is not a variable name", where,
                         c->auth_username_env);
-  if (c->auth_password_env && !env_name_valid(c->auth_password_env))
+  if (c->auth_password_env && !bw_env_name_valid(c->auth_password_env))
     return bw_error_set(err, BW_ERR_INVALID,
                         "%s.password_env: expected the NAME of an environment variable", where);
-  return 0;
-}
-
-static const char *const component_keys[] = {
-    "image",      "tag",      "allowed_tags", "digest",           "auth", "pull_policy", "limits",
-    "max_limits", "networks", "run_as_root",  "read_only_rootfs", "tty",  "description", NULL};
-
-static int check_keys(const json_t *obj, const char *where, bw_error_t *err) {
-  const char *key;
-  json_t *v;
-  json_object_foreach((json_t *)obj, key, v) {
-    bool known = false;
-    for (size_t i = 0; component_keys[i]; i++)
-      known = known || strcmp(key, component_keys[i]) == 0;
-    if (!known)
-      return bw_error_set(err, BW_ERR_INVALID,
-                          "%s.%s: unknown key (expected image, tag, allowed_tags, digest, auth, "
-                          "pull_policy, limits, max_limits, networks, run_as_root, "
-                          "read_only_rootfs, tty, description)",
-                          where, key);
-  }
   return 0;
 }
 
@@ -279,15 +171,15 @@ static int check_within(const component *c, const char *where, bw_error_t *err) 
   /* Name the limit: "a default is above a maximum" leaves the reader to guess which. */
   if (d->memory_bytes > m->memory_bytes) {
     char dv[32], mv[32];
-    limits_format_bytes(d->memory_bytes, dv, sizeof(dv));
-    limits_format_bytes(m->memory_bytes, mv, sizeof(mv));
+    job_limits_format_bytes(d->memory_bytes, dv, sizeof(dv));
+    job_limits_format_bytes(m->memory_bytes, mv, sizeof(mv));
     return bw_error_set(err, BW_ERR_INVALID, "%s.limits.memory: %s is above max_limits.memory %s",
                         where, dv, mv);
   }
   if (d->disk_bytes > m->disk_bytes) {
     char dv[32], mv[32];
-    limits_format_bytes(d->disk_bytes, dv, sizeof(dv));
-    limits_format_bytes(m->disk_bytes, mv, sizeof(mv));
+    job_limits_format_bytes(d->disk_bytes, dv, sizeof(dv));
+    job_limits_format_bytes(m->disk_bytes, mv, sizeof(mv));
     return bw_error_set(err, BW_ERR_INVALID, "%s.limits.disk: %s is above max_limits.disk %s",
                         where, dv, mv);
   }
@@ -308,66 +200,71 @@ static int check_within(const component *c, const char *where, bw_error_t *err) 
   return 0;
 }
 
-static int parse_component(component *c, const char *id, const json_t *obj, const char *origin,
-                           bw_error_t *err) {
-  cleanup_free char *where = bw_strdup_printf("%s: components.%s", origin, id);
-  if (!id_valid(id))
-    return bw_error_set(err, BW_ERR_INVALID, "%s: component ids are 1 to 128 of [A-Za-z0-9._-]",
-                        where);
-  if (!json_is_object(obj))
-    return bw_error_set(err, BW_ERR_INVALID, "%s: expected an object", where);
-  if (check_keys(obj, where, err) < 0)
-    return -1;
-  c->id = bw_strdup(id);
-  if (get_string(obj, "image", where, true, &c->image, err) < 0)
+/* A component's keys, each parsed from its value (NULL when absent) at its
+ * JSON path ("FILE: components.ID.KEY"), in this order: a later key may use
+ * what an earlier one set (max_limits the limits, networks the default
+ * network). check_keys refuses any key not listed. */
+static int parse_image(component *c, const json_t *v, const char *where, bw_error_t *err) {
+  if (string_value(v, where, true, &c->image, err) < 0)
     return -1;
   if (strchr(c->image, '@') ||
       strchr(strrchr(c->image, '/') ? strrchr(c->image, '/') : c->image, ':'))
     return bw_error_set(err, BW_ERR_INVALID,
-                        "%s.image: give the repository only; the tag and digest have keys of "
+                        "%s: give the repository only; the tag and digest have keys of "
                         "their own",
                         where);
   if (image_ref_parse(c->image, &c->repo, err) < 0)
-    return bw_error_prefix(err, "%s.image", where);
+    return bw_error_prefix(err, "%s", where);
   free(c->repo.tag);
   c->repo.tag = NULL;
-  if (get_string(obj, "tag", where, false, &c->default_tag, err) < 0)
+  return 0;
+}
+
+static int parse_tag(component *c, const json_t *v, const char *where, bw_error_t *err) {
+  if (string_value(v, where, false, &c->default_tag, err) < 0)
     return -1;
   if (!c->default_tag)
     c->default_tag = bw_strdup("latest");
   if (!image_ref_tag_valid(c->default_tag))
-    return bw_error_set(err, BW_ERR_INVALID, "%s.tag: '%s' is not a valid tag", where,
-                        c->default_tag);
-  json_t *allowed = json_object_get(obj, "allowed_tags");
-  if (allowed) {
-    cleanup_free char *w = bw_strdup_printf("%s.allowed_tags", where);
-    if (parse_allowed_tags(c, allowed, w, err) < 0)
-      return -1;
-  }
-  if (get_string(obj, "digest", where, false, &c->digest, err) < 0)
+    return bw_error_set(err, BW_ERR_INVALID, "%s: '%s' is not a valid tag", where, c->default_tag);
+  return 0;
+}
+
+static int parse_allowed_tags_key(component *c, const json_t *v, const char *where,
+                                  bw_error_t *err) {
+  return v ? parse_allowed_tags(c, v, where, err) : 0;
+}
+
+static int parse_digest(component *c, const json_t *v, const char *where, bw_error_t *err) {
+  if (string_value(v, where, false, &c->digest, err) < 0)
     return -1;
   if (c->digest && !image_ref_digest_valid(c->digest))
-    return bw_error_set(err, BW_ERR_INVALID, "%s.digest: expected sha256:<64 hex>, got '%s'", where,
+    return bw_error_set(err, BW_ERR_INVALID, "%s: expected sha256:<64 hex>, got '%s'", where,
                         c->digest);
-  json_t *auth = json_object_get(obj, "auth");
-  if (auth) {
-    cleanup_free char *w = bw_strdup_printf("%s.auth", where);
-    if (parse_auth(c, auth, w, err) < 0)
-      return -1;
-  }
+  return 0;
+}
+
+static int parse_auth_key(component *c, const json_t *v, const char *where, bw_error_t *err) {
+  return v ? parse_auth(c, v, where, err) : 0;
+}
+
+static int parse_pull_policy(component *c, const json_t *v, const char *where, bw_error_t *err) {
   cleanup_free char *pull = NULL;
-  if (get_string(obj, "pull_policy", where, false, &pull, err) < 0)
+  if (string_value(v, where, false, &pull, err) < 0)
     return -1;
-  if (pull) {
-    size_t i = 0;
-    while (i < 3 && strcmp(pull, pull_policy_names[i]) != 0)
-      i++;
-    if (i == 3)
-      return bw_error_set(err, BW_ERR_INVALID,
-                          "%s.pull_policy: expected if-not-present, always or never, got '%s'",
-                          where, pull);
-    c->pull = (pull_policy)i;
-  }
+  if (!pull)
+    return 0;
+  size_t i = 0;
+  while (i < 3 && strcmp(pull, pull_policy_names[i]) != 0)
+    i++;
+  if (i == 3)
+    return bw_error_set(err, BW_ERR_INVALID,
+                        "%s: expected if-not-present, always or never, got '%s'", where, pull);
+  c->pull = (pull_policy)i;
+  return 0;
+}
+
+static int parse_limits(component *c, const json_t *v, const char *where, bw_error_t *err) {
   /* Defaults as the reference has them: 256 MB, 1 CPU, 1 hour, no network. */
   c->defaults = (job_limits){.memory_bytes = 256LL << 20,
                              .disk_bytes = LIMITS_DISK_DEFAULT,
@@ -375,43 +272,108 @@ static int parse_component(component *c, const char *id, const json_t *obj, cons
                              .timeout_seconds = 3600,
                              .pids = 1024,
                              .network = NULL};
-  json_t *lim = json_object_get(obj, "limits");
-  if (lim) {
-    cleanup_free char *w = bw_strdup_printf("%s.limits", where);
-    if (limits_parse(lim, w, &c->defaults, err) < 0)
-      return -1;
-  }
+  if (v && job_limits_parse(v, where, &c->defaults, err) < 0)
+    return -1;
   if (!c->defaults.network)
     c->defaults.network = bw_strdup("none");
+  return 0;
+}
+
+static int parse_max_limits(component *c, const json_t *v, const char *where, bw_error_t *err) {
   c->maxima = (job_limits){0};
-  json_t *max = json_object_get(obj, "max_limits");
-  if (max) {
-    cleanup_free char *w = bw_strdup_printf("%s.max_limits", where);
-    if (limits_parse(max, w, &c->maxima, err) < 0)
+  if (v) {
+    if (job_limits_parse(v, where, &c->maxima, err) < 0)
       return -1;
     if (c->maxima.network)
-      return bw_error_set(err, BW_ERR_INVALID,
-                          "%s.max_limits.network: allowed networks go in \"networks\"", where);
+      return bw_error_set(err, BW_ERR_INVALID, "%s.network: allowed networks go in \"networks\"",
+                          where);
   }
-  limits_apply_defaults(&c->maxima, &c->defaults);
+  job_limits_apply_defaults(&c->maxima, &c->defaults);
   free(c->maxima.network);
   c->maxima.network = NULL;
-  json_t *nets = json_object_get(obj, "networks");
-  if (nets) {
-    cleanup_free char *w = bw_strdup_printf("%s.networks", where);
-    if (string_list(nets, w, &c->networks, &c->network_count, err) < 0)
-      return -1;
-  } else {
-    c->networks = calloc(1, sizeof(char *));
-    if (!c->networks)
-      abort();
-    c->networks[0] = bw_strdup(c->defaults.network);
-    c->network_count = 1;
+  return 0;
+}
+
+static int parse_networks(component *c, const json_t *v, const char *where, bw_error_t *err) {
+  if (v)
+    return string_list(v, where, &c->networks, &c->network_count, err);
+  c->networks = bw_xcalloc(1, sizeof(char *));
+  c->networks[0] = bw_strdup(c->defaults.network);
+  c->network_count = 1;
+  return 0;
+}
+
+static int parse_run_as_root(component *c, const json_t *v, const char *where, bw_error_t *err) {
+  return bool_value(v, where, &c->run_as_root, err);
+}
+
+static int parse_read_only_rootfs(component *c, const json_t *v, const char *where,
+                                  bw_error_t *err) {
+  return bool_value(v, where, &c->read_only_rootfs, err);
+}
+
+static int parse_tty(component *c, const json_t *v, const char *where, bw_error_t *err) {
+  return bool_value(v, where, &c->tty, err);
+}
+
+typedef struct component_key {
+  const char *name;
+  int (*parse)(component *c, const json_t *v, const char *where, bw_error_t *err); /* NULL: prose */
+} component_key;
+
+static const component_key component_keys[] = {
+    {"image", parse_image},
+    {"tag", parse_tag},
+    {"allowed_tags", parse_allowed_tags_key},
+    {"digest", parse_digest},
+    {"auth", parse_auth_key},
+    {"pull_policy", parse_pull_policy},
+    {"limits", parse_limits},
+    {"max_limits", parse_max_limits},
+    {"networks", parse_networks},
+    {"run_as_root", parse_run_as_root},
+    {"read_only_rootfs", parse_read_only_rootfs},
+    {"tty", parse_tty},
+    {"description", NULL},
+};
+#define COMPONENT_KEY_COUNT (sizeof(component_keys) / sizeof(component_keys[0]))
+
+static int check_keys(const json_t *obj, const char *where, bw_error_t *err) {
+  const char *key;
+  json_t *v;
+  json_object_foreach((json_t *)obj, key, v) {
+    bool known = false;
+    for (size_t i = 0; i < COMPONENT_KEY_COUNT; i++)
+      known = known || strcmp(key, component_keys[i].name) == 0;
+    if (!known)
+      return bw_error_set(err, BW_ERR_INVALID,
+                          "%s.%s: unknown key (expected image, tag, allowed_tags, digest, auth, "
+                          "pull_policy, limits, max_limits, networks, run_as_root, "
+                          "read_only_rootfs, tty, description)",
+                          where, key);
   }
-  if (get_bool(obj, "run_as_root", where, &c->run_as_root, err) < 0 ||
-      get_bool(obj, "read_only_rootfs", where, &c->read_only_rootfs, err) < 0 ||
-      get_bool(obj, "tty", where, &c->tty, err) < 0)
+  return 0;
+}
+
+static int parse_component(component *c, const char *id, const json_t *obj, const char *origin,
+                           bw_error_t *err) {
+  cleanup_free char *where = bw_strdup_printf("%s: components.%s", origin, id);
+  if (!bw_id_valid(id, 128))
+    return bw_error_set(err, BW_ERR_INVALID, "%s: component ids are 1 to 128 of [A-Za-z0-9._-]",
+                        where);
+  if (!json_is_object(obj))
+    return bw_error_set(err, BW_ERR_INVALID, "%s: expected an object", where);
+  if (check_keys(obj, where, err) < 0)
     return -1;
+  c->id = bw_strdup(id);
+  for (size_t i = 0; i < COMPONENT_KEY_COUNT; i++) {
+    const component_key *k = &component_keys[i];
+    if (!k->parse)
+      continue;
+    cleanup_free char *key_where = bw_strdup_printf("%s.%s", where, k->name);
+    if (k->parse(c, json_object_get(obj, k->name), key_where, err) < 0)
+      return -1;
+  }
   return check_within(c, where, err);
 }
 
@@ -423,9 +385,7 @@ int components_load_json(const json_t *root, const char *origin, component_regis
     return bw_error_set(err, BW_ERR_INVALID, "%s: expected {\"components\": {ID: {...}, ...}}",
                         origin);
   cleanup_components component_registry reg = {0};
-  reg.items = calloc(json_object_size(map) + 1, sizeof(component));
-  if (!reg.items)
-    abort();
+  reg.items = bw_xcalloc(json_object_size(map) + 1, sizeof(component));
   const char *id;
   json_t *obj;
   json_object_foreach((json_t *)map, id, obj) {

@@ -238,3 +238,80 @@ const char *image_ref_registry_host(const image_ref *ref) {
     return "registry-1.docker.io";
   return ref->domain;
 }
+
+/* glibc's regcomp spends time and memory far beyond linear on repetition that
+ * is nested or adjacent ("a***...", "((a{999}){999}){999}") and recurses once
+ * per '(' ; a tag pattern needs none of that. This estimates the size regcomp
+ * expands a pattern to (each repetition counts at least twice), capped. */
+#define TAG_PATTERN_MAX_SIZE 10000
+#define TAG_PATTERN_MAX_DEPTH 16
+
+static const char *skip_bracket(const char *p) {
+  if (*p == '^')
+    p++;
+  if (*p == ']')
+    p++;
+  while (*p && *p != ']') {
+    if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+      char close = p[1];
+      p += 2;
+      while (*p && !(p[0] == close && p[1] == ']'))
+        p++;
+      if (*p)
+        p += 2;
+      continue;
+    }
+    p++;
+  }
+  return *p ? p + 1 : p;
+}
+
+static size_t pattern_size(const char **pp, int depth) {
+  if (depth > TAG_PATTERN_MAX_DEPTH)
+    return TAG_PATTERN_MAX_SIZE + 1;
+  const char *p = *pp;
+  size_t total = 0, atom = 0;
+  bool after_quantifier = false;
+  while (*p && total <= TAG_PATTERN_MAX_SIZE) {
+    char ch = *p++;
+    if (ch == ')' && depth > 0)
+      break;
+    bool quantifier = ch == '*' || ch == '+' || ch == '?' || ch == '{';
+    /* "a**" repeats a repetition: glibc's regcomp builds its closure in time
+     * that explodes with each stacked quantifier (seven took 68 s under ASan). */
+    if (quantifier && after_quantifier)
+      return TAG_PATTERN_MAX_SIZE + 1;
+    after_quantifier = quantifier;
+    if (quantifier) {
+      size_t mult = 2;
+      for (size_t n = 0; ch == '{' && *p && *p != '}'; p++) { /* the larger bound of {m,n} */
+        n = isdigit((unsigned char)*p) ? n * 10 + (size_t)(*p - '0') : 0;
+        if (n > TAG_PATTERN_MAX_SIZE)
+          n = TAG_PATTERN_MAX_SIZE + 1;
+        mult = n > mult ? n : mult;
+      }
+      if (ch == '{' && *p)
+        p++;
+      total += atom * (mult - 1); /* the atom was counted once already */
+      atom *= mult;               /* an adjacent repetition repeats this one */
+      continue;
+    }
+    if (ch == '\\' && isdigit((unsigned char)*p))
+      return TAG_PATTERN_MAX_SIZE + 1; /* a back-reference: exponential matching */
+    atom = 1;
+    if (ch == '(')
+      atom = 2 + pattern_size(&p, depth + 1); /* a group is two nodes, even when empty */
+    else if (ch == '[')
+      p = skip_bracket(p);
+    else if (ch == '\\' && *p)
+      p++;
+    total += atom;
+  }
+  *pp = p;
+  return total;
+}
+
+bool image_ref_tag_pattern_simple(const char *pattern) {
+  const char *scan = pattern;
+  return pattern_size(&scan, 0) <= TAG_PATTERN_MAX_SIZE;
+}

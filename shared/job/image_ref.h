@@ -5,6 +5,8 @@
  * "localhost", or has upper-case letters (which a repository cannot). */
 #pragma once
 
+#include <stdbool.h>
+
 #include "core/error.h"
 
 #define IMAGE_REF_DEFAULT_DOMAIN "docker.io"
@@ -31,6 +33,9 @@ const char *image_ref_registry_host(const image_ref *ref);
 
 /* Checks a tag against Docker's grammar: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}. */
 int image_ref_tag_valid(const char *tag);
+/* Is a tag pattern (an extended regex) simple enough for regcomp: no nested
+ * or adjacent repetition, no deep nesting, a bounded expansion? */
+bool image_ref_tag_pattern_simple(const char *pattern);
 /* Checks "sha256:<64 lowercase hex>" (and other algorithms of the grammar). */
 int image_ref_digest_valid(const char *digest);
 

@@ -181,9 +181,7 @@ int inputs_parse(const json_t *array, job_input **out, size_t *count, bw_error_t
     return 0;
   if (n > INPUTS_MAX_COUNT)
     return bw_error_set(err, BW_ERR_INVALID, "inputs: more than %d entries", INPUTS_MAX_COUNT);
-  job_input *list = calloc(n, sizeof(*list));
-  if (!list)
-    abort();
+  job_input *list = bw_xcalloc(n, sizeof(*list));
   for (size_t i = 0; i < n; i++) {
     if (parse_one(json_array_get(array, i), i, &list[i], err) < 0 ||
         check_overlap(list, i, err) < 0) {

@@ -12,7 +12,7 @@
 static int size_error(const json_t *value, const char *where, int64_t min_bytes, bw_error_t *err) {
   cleanup_free char *got = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
   char min[32];
-  limits_format_bytes(min_bytes, min, sizeof(min));
+  job_limits_format_bytes(min_bytes, min, sizeof(min));
   return bw_error_set(err, BW_ERR_INVALID,
                       "%s: expected bytes or a size like \"512m\" (at least %s), got %s", where,
                       min, got ? got : "?");
@@ -57,12 +57,12 @@ static int parse_size(const json_t *value, const char *where, int64_t min_bytes,
   return 0;
 }
 
-int limits_parse_memory(const json_t *value, const char *where, int64_t *out, bw_error_t *err) {
+int job_limits_parse_memory(const json_t *value, const char *where, int64_t *out, bw_error_t *err) {
   /* The engine refuses limits under 6 MB on newer versions, 4 MB on older. */
   return parse_size(value, where, 4LL << 20, out, err);
 }
 
-int limits_parse_disk(const json_t *value, const char *where, int64_t *out, bw_error_t *err) {
+int job_limits_parse_disk(const json_t *value, const char *where, int64_t *out, bw_error_t *err) {
   return parse_size(value, where, LIMITS_DISK_MIN, out, err);
 }
 
@@ -90,7 +90,7 @@ static int positive_integer(const json_t *v, const char *where, const char *key,
   return 0;
 }
 
-int limits_parse(const json_t *obj, const char *where, job_limits *out, bw_error_t *err) {
+int job_limits_parse(const json_t *obj, const char *where, job_limits *out, bw_error_t *err) {
   if (!json_is_object(obj))
     return bw_error_set(err, BW_ERR_INVALID, "%s: expected an object", where);
   const char *key;
@@ -98,11 +98,11 @@ int limits_parse(const json_t *obj, const char *where, job_limits *out, bw_error
   json_object_foreach((json_t *)obj, key, v) {
     if (strcmp(key, "memory") == 0) {
       cleanup_free char *path = bw_strdup_printf("%s.memory", where);
-      if (limits_parse_memory(v, path, &out->memory_bytes, err) < 0)
+      if (job_limits_parse_memory(v, path, &out->memory_bytes, err) < 0)
         return -1;
     } else if (strcmp(key, "disk") == 0) {
       cleanup_free char *path = bw_strdup_printf("%s.disk", where);
-      if (limits_parse_disk(v, path, &out->disk_bytes, err) < 0)
+      if (job_limits_parse_disk(v, path, &out->disk_bytes, err) < 0)
         return -1;
     } else if (strcmp(key, "cpus") == 0) {
       if (positive_number(v, where, key, 256, &out->cpus, err) < 0)
@@ -129,14 +129,14 @@ int limits_parse(const json_t *obj, const char *where, job_limits *out, bw_error
   return 0;
 }
 
-void limits_free(job_limits *l) {
+void job_limits_free(job_limits *l) {
   if (!l)
     return;
   free(l->network);
   l->network = NULL;
 }
 
-void limits_apply_defaults(job_limits *l, const job_limits *d) {
+void job_limits_apply_defaults(job_limits *l, const job_limits *d) {
   if (!l->memory_bytes)
     l->memory_bytes = d->memory_bytes;
   if (!l->disk_bytes)
@@ -151,7 +151,7 @@ void limits_apply_defaults(job_limits *l, const job_limits *d) {
     l->network = bw_strdup(d->network);
 }
 
-void limits_format_bytes(int64_t bytes, char *out, size_t out_len) {
+void job_limits_format_bytes(int64_t bytes, char *out, size_t out_len) {
   if (bytes > 0 && bytes % (1 << 30) == 0)
     snprintf(out, out_len, "%lldg", (long long)(bytes >> 30));
   else if (bytes > 0 && bytes % (1 << 20) == 0)

@@ -22,13 +22,13 @@ typedef struct job_limits {
 /* Parses {memory, disk, cpus, timeout_seconds, pids, network}; `where` is the JSON
  * path used in error messages ("limits", "components.x.limits.max"). Unknown
  * keys are errors. Unset fields stay as they were. */
-int limits_parse(const json_t *obj, const char *where, job_limits *out, bw_error_t *err);
+int job_limits_parse(const json_t *obj, const char *where, job_limits *out, bw_error_t *err);
 /* 123, "512m", "1g", "64k", "2048b" (powers of 1024). */
-int limits_parse_memory(const json_t *value, const char *where, int64_t *out, bw_error_t *err);
+int job_limits_parse_memory(const json_t *value, const char *where, int64_t *out, bw_error_t *err);
 /* The same sizes, at least LIMITS_DISK_MIN. */
-int limits_parse_disk(const json_t *value, const char *where, int64_t *out, bw_error_t *err);
-void limits_free(job_limits *l);
+int job_limits_parse_disk(const json_t *value, const char *where, int64_t *out, bw_error_t *err);
+void job_limits_free(job_limits *l);
 /* Fills every unset field of `l` from `defaults`. */
-void limits_apply_defaults(job_limits *l, const job_limits *defaults);
+void job_limits_apply_defaults(job_limits *l, const job_limits *defaults);
 /* "512m"-style text of a byte count, for messages. */
-void limits_format_bytes(int64_t bytes, char *out, size_t out_len);
+void job_limits_format_bytes(int64_t bytes, char *out, size_t out_len);

@@ -1,6 +1,7 @@
 #include "job/job_request.h"
 
 #include "core/cleanup.h"
+#include "core/ident.h"
 #include "job/masker.h"
 
 #include <ctype.h>
@@ -17,25 +18,13 @@ static const char *const top_level_keys[] = {
     "state",          "inputs",         "limits",    "env",       NULL};
 
 bool job_id_valid(const char *id) {
-  size_t n = strlen(id);
-  /* "." and ".." would name folders above the job's own in data.root. */
-  if (n == 0 || n > 128 || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
-    return false;
-  for (size_t i = 0; i < n; i++)
-    if (!isalnum((unsigned char)id[i]) && !strchr("._-", id[i]))
-      return false;
-  return true;
+  return bw_id_valid(id, 128);
 }
 
 bool job_env_name_allowed(const char *name) {
-  size_t n = strlen(name);
-  if (n == 0 || n > 128 || isdigit((unsigned char)name[0]))
-    return false;
-  for (size_t i = 0; i < n; i++)
-    if (!isalnum((unsigned char)name[i]) && name[i] != '_')
-      return false;
   /* The runner owns these: a job must not pretend to be another run. */
-  return strncmp(name, "KBC_", 4) != 0 && strncmp(name, "BUNDLE_", 7) != 0;
+  return bw_env_name_valid(name) && strncmp(name, "KBC_", 4) != 0 &&
+         strncmp(name, "BUNDLE_", 7) != 0;
 }
 
 void job_request_free(job_request *req) {
@@ -53,7 +42,7 @@ void job_request_free(job_request *req) {
   json_decref(req->config);
   json_decref(req->state);
   inputs_free(req->inputs, req->input_count);
-  limits_free(&req->limits);
+  job_limits_free(&req->limits);
   for (size_t i = 0; i < req->env_count; i++) {
     free(req->env[i].name);
     free(req->env[i].value);
@@ -150,9 +139,7 @@ static int parse_env(const json_t *v, job_request *req, bw_error_t *err) {
     return bw_error_set(err, BW_ERR_INVALID, "env: expected an object of NAME: \"value\"");
   if (json_object_size(v) > ENV_MAX_COUNT)
     return bw_error_set(err, BW_ERR_INVALID, "env: at most %d variables", ENV_MAX_COUNT);
-  req->env = calloc(json_object_size(v) + 1, sizeof(job_env_var));
-  if (!req->env)
-    abort();
+  req->env = bw_xcalloc(json_object_size(v) + 1, sizeof(job_env_var));
   const char *name;
   json_t *value;
   json_object_foreach((json_t *)v, name, value) {
@@ -231,7 +218,7 @@ static int from_json(const json_t *doc, job_request *out, bw_error_t *err) {
   if (inputs && inputs_parse(inputs, &out->inputs, &out->input_count, err) < 0)
     return -1;
   json_t *limits = json_object_get(doc, "limits");
-  if (limits && limits_parse(limits, "limits", &out->limits, err) < 0)
+  if (limits && job_limits_parse(limits, "limits", &out->limits, err) < 0)
     return -1;
   json_t *env = json_object_get(doc, "env");
   if (env && parse_env(env, out, err) < 0)
@@ -286,7 +273,7 @@ void job_plan_free(job_plan *plan) {
     return;
   free(plan->tag);
   image_ref_free(&plan->image);
-  limits_free(&plan->limits);
+  job_limits_free(&plan->limits);
   memset(plan, 0, sizeof(*plan));
 }
 
@@ -294,14 +281,14 @@ static int check_limits(const job_limits *asked, const component *c, bw_error_t 
   const job_limits *max = &c->maxima;
   char a[32], m[32];
   if (asked->memory_bytes > max->memory_bytes) {
-    limits_format_bytes(asked->memory_bytes, a, sizeof(a));
-    limits_format_bytes(max->memory_bytes, m, sizeof(m));
+    job_limits_format_bytes(asked->memory_bytes, a, sizeof(a));
+    job_limits_format_bytes(max->memory_bytes, m, sizeof(m));
     return bw_error_set(err, BW_ERR_INVALID, "limits.memory: %s is above the maximum %s of %s", a,
                         m, c->id);
   }
   if (asked->disk_bytes > max->disk_bytes) {
-    limits_format_bytes(asked->disk_bytes, a, sizeof(a));
-    limits_format_bytes(max->disk_bytes, m, sizeof(m));
+    job_limits_format_bytes(asked->disk_bytes, a, sizeof(a));
+    job_limits_format_bytes(max->disk_bytes, m, sizeof(m));
     return bw_error_set(err, BW_ERR_INVALID, "limits.disk: %s is above the maximum %s of %s", a, m,
                         c->id);
   }
@@ -348,6 +335,6 @@ int job_plan_resolve(const job_request *req, const component_registry *reg, job_
                    .timeout_seconds = req->limits.timeout_seconds,
                    .pids = req->limits.pids,
                    .network = req->limits.network ? bw_strdup(req->limits.network) : NULL};
-  limits_apply_defaults(&out->limits, &c->defaults);
+  job_limits_apply_defaults(&out->limits, &c->defaults);
   return 0;
 }

@@ -108,9 +108,7 @@ typedef struct link_stack {
 static void link_push(link_stack *st, uint32_t v) {
   if (st->n == st->cap) {
     st->cap = st->cap ? st->cap * 2 : 64;
-    st->frames = realloc(st->frames, st->cap * sizeof(link_frame));
-    if (!st->frames)
-      abort();
+    st->frames = bw_xrealloc(st->frames, st->cap * sizeof(link_frame));
   }
   st->frames[st->n++] = (link_frame){v, UINT32_MAX};
 }

@@ -216,9 +216,7 @@ static void apply_sink(void *ctx, const char *bytes, size_t len, bool hidden) {
     size_t cap = o->cap * 2;
     while (cap < o->len + len + 1)
       cap *= 2;
-    char *grown = realloc(o->buf, cap);
-    if (!grown)
-      abort();
+    char *grown = bw_xrealloc(o->buf, cap);
     o->buf = grown;
     o->cap = cap;
   }

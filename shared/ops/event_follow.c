@@ -43,9 +43,7 @@ int event_follow_open(const bw_config *cfg, const char *client_name, event_follo
     return bw_error_set(err, BW_ERR_UNAVAILABLE, "kafka: assign %s: %s", cfg->topic_events,
                         rd_kafka_err2str(rc));
   }
-  event_follow *f = calloc(1, sizeof(*f));
-  if (!f)
-    abort();
+  event_follow *f = bw_xcalloc(1, sizeof(*f));
   f->rk = rk;
   f->partitions = n;
   *out = f;

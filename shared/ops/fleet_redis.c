@@ -40,31 +40,27 @@ static size_t member_count(const redisReply *r) {
   return r->elements / 2;
 }
 
-int fleet_redis_workers(redis_conn *conn, const char *prefix, fleet_worker **out, size_t *n,
+int fleet_redis_workers(redis_store_conn *conn, const char *prefix, fleet_worker **out, size_t *n,
                         bw_error_t *err) {
   *out = NULL;
   *n = 0;
   cleanup_free char *set = bw_strdup_printf("%sworkers", prefix);
   const char *zargv[] = {"ZRANGE", set, "0", "-1", "WITHSCORES"};
-  cleanup_redis_reply redisReply *ids = redis_conn_run(conn, 5, zargv, err);
+  cleanup_redis_reply redisReply *ids = redis_store_conn_run(conn, 5, zargv, err);
   if (!ids)
     return bw_error_prefix(err, "workers");
   if (ids->type != REDIS_REPLY_ARRAY)
     return bw_error_set(err, BW_ERR_UNAVAILABLE, "workers: redis ZRANGE: unexpected reply type %d",
                         ids->type);
   size_t count = member_count(ids);
-  fleet_worker *ws = calloc(count + 1, sizeof(*ws));
-  if (!ws)
-    abort();
+  fleet_worker *ws = bw_xcalloc(count + 1, sizeof(*ws));
   if (count == 0) {
     *out = ws;
     return 0;
   }
-  const char **argv = calloc(count + 1, sizeof(*argv));
-  char **keys = calloc(count, sizeof(*keys));
-  double *scores = calloc(count, sizeof(*scores));
-  if (!argv || !keys || !scores)
-    abort();
+  const char **argv = bw_xcalloc(count + 1, sizeof(*argv));
+  char **keys = bw_xcalloc(count, sizeof(*keys));
+  double *scores = bw_xcalloc(count, sizeof(*scores));
   argv[0] = "MGET";
   for (size_t i = 0; i < count; i++) {
     const char *id = "";
@@ -73,7 +69,7 @@ int fleet_redis_workers(redis_conn *conn, const char *prefix, fleet_worker **out
     keys[i] = bw_strdup_printf("%sworker:%s", prefix, id);
     argv[i + 1] = keys[i];
   }
-  redisReply *infos = redis_conn_run(conn, (int)(count + 1), argv, err);
+  redisReply *infos = redis_store_conn_run(conn, (int)(count + 1), argv, err);
   size_t got = 0;
   int rc = 0;
   if (!infos) {

@@ -12,5 +12,5 @@
 
 /* A new array in *out (fleet_workers_free), *n entries, oldest heartbeat
  * first. BW_ERR_UNAVAILABLE when Redis cannot be read. */
-int fleet_redis_workers(redis_conn *conn, const char *prefix, fleet_worker **out, size_t *n,
+int fleet_redis_workers(redis_store_conn *conn, const char *prefix, fleet_worker **out, size_t *n,
                         bw_error_t *err);

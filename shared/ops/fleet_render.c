@@ -3,6 +3,7 @@
  * byte is a column and nothing ever wraps; tables give up width in steps:
  * columns shrink to a readable minimum, then the least useful ones go, then
  * the rest shrink further. */
+#include "ops/fleet_render.h"
 #include "ops/fleet_view.h"
 
 #include "core/buffer.h"
@@ -57,9 +58,7 @@ static const column finish_cols[] = {
  * sequence one '?'. */
 static char *sanitize(const char *s) {
   size_t len = s ? strlen(s) : 0;
-  char *out = malloc(len + 1);
-  if (!out)
-    abort();
+  char *out = bw_xmalloc(len + 1);
   size_t o = 0;
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)s[i];
@@ -125,9 +124,7 @@ static void table_free(table *t) {
 
 /* One row: `cells[i]` for column i (NULL: empty). */
 static void table_add(table *t, const char *const *cells) {
-  char **grown = realloc(t->cells, (size_t)(t->rows + 1) * (size_t)t->n * sizeof(char *));
-  if (!grown)
-    abort();
+  char **grown = bw_xrealloc(t->cells, (size_t)(t->rows + 1) * (size_t)t->n * sizeof(char *));
   t->cells = grown;
   for (int i = 0; i < t->n; i++) {
     char *c = sanitize(cells[i]);
@@ -391,9 +388,7 @@ static void running_section(frame *f, const fleet_view *fv, const section *s, in
   const fleet_job *jobs;
   size_t n = fleet_view_running(fv, &jobs);
   /* The longest-running first, as top shows the busiest first. */
-  const fleet_job **sorted = calloc(n + 1, sizeof(*sorted));
-  if (!sorted)
-    abort();
+  const fleet_job **sorted = bw_xcalloc(n + 1, sizeof(*sorted));
   for (size_t i = 0; i < n; i++)
     sorted[i] = &jobs[i];
   qsort(sorted, n, sizeof(*sorted), by_start);
@@ -441,9 +436,7 @@ char *fleet_view_render(const fleet_view *fv, int width, int height, int64_t now
     width = 1;
   if (height < 1)
     height = 1;
-  frame f = {.lines = calloc((size_t)height, sizeof(char *)), .height = height, .width = width};
-  if (!f.lines)
-    abort();
+  frame f = {.lines = bw_xcalloc((size_t)height, sizeof(char *)), .height = height, .width = width};
   summary_line(&f, fv, now_ms);
   if (fleet_view_notice(fv))
     frame_text(&f, fleet_view_notice(fv));

@@ -58,9 +58,7 @@ static void *grow(void *p, size_t *cap, size_t need, size_t size) {
   size_t n = *cap ? *cap * 2 : 8;
   while (n < need)
     n *= 2;
-  void *q = realloc(p, n * size);
-  if (!q)
-    abort();
+  void *q = bw_xrealloc(p, n * size);
   *cap = n;
   return q;
 }
@@ -117,9 +115,7 @@ bool fleet_worker_from_json(const json_t *info, int64_t last_seen_ms, fleet_work
     out->started_ms = 0;
   const json_t *jobs = json_object_get(info, "jobs");
   size_t n = json_is_array(jobs) ? json_array_size(jobs) : 0;
-  out->jobs = calloc(n + 1, sizeof(char *));
-  if (!out->jobs)
-    abort();
+  out->jobs = bw_xcalloc(n + 1, sizeof(char *));
   for (size_t i = 0; i < n; i++) {
     const char *job = json_string_value(json_array_get(jobs, i));
     if (job && *job)
@@ -149,9 +145,7 @@ void fleet_workers_free(fleet_worker *ws, size_t n) {
 /* ---- the view ---- */
 
 fleet_view *fleet_view_new(const char *title, int64_t observed_from_ms) {
-  fleet_view *fv = calloc(1, sizeof(*fv));
-  if (!fv)
-    abort();
+  fleet_view *fv = bw_xcalloc(1, sizeof(*fv));
   fv->title = bw_strdup(title ? title : "");
   fv->observed_from_ms = observed_from_ms;
   return fv;
@@ -270,9 +264,7 @@ static void count_status(fleet_view *fv, const char *status) {
       fv->counts[i].n++;
       return;
     }
-  status_count *grown = realloc(fv->counts, (fv->counts_n + 1) * sizeof(*grown));
-  if (!grown)
-    abort();
+  status_count *grown = bw_xrealloc(fv->counts, (fv->counts_n + 1) * sizeof(*grown));
   fv->counts = grown;
   fv->counts[fv->counts_n++] = (status_count){bw_strdup(status), 1};
 }

@@ -94,14 +94,5 @@ size_t fleet_view_workers(const fleet_view *fv, const fleet_worker **ws, bool *h
  * view began, at least one minute, when that is shorter). */
 double fleet_view_jobs_per_minute(const fleet_view *fv, int64_t now_ms);
 
-/* ---- rendering (fleet_render.c) ---- */
-
-/* The frame: at most `height` lines separated by '\n' (none after the last),
- * each at most `width` bytes of printable ASCII (other characters become
- * '?'), never wrapping: columns shrink, then the least useful ones go, for a
- * narrow terminal; sections shorten (with "... N more") for a short one.
- * A new string. */
-char *fleet_view_render(const fleet_view *fv, int width, int height, int64_t now_ms);
-
 /* "2026-11-28T00:10:00.001Z" -> epoch ms; false when it is not RFC 3339 UTC. */
 bool fleet_parse_rfc3339(const char *s, int64_t *epoch_ms);

@@ -52,9 +52,7 @@ static replay_candidate *find_or_add(replay_set *set, const char *job_id) {
       return &set->items[i];
   if (set->count == set->cap) {
     set->cap = set->cap ? set->cap * 2 : 16;
-    set->items = realloc(set->items, set->cap * sizeof(*set->items));
-    if (!set->items)
-      abort();
+    set->items = bw_xrealloc(set->items, set->cap * sizeof(*set->items));
   }
   replay_candidate *c = &set->items[set->count++];
   memset(c, 0, sizeof(*c));
@@ -139,9 +137,7 @@ void replay_set_add_dead_letter(replay_set *set, const replay_filter *f, const c
   set_str(&c->status, DEAD_LETTER);
   set_str(&c->component, readable ? req.component : NULL);
   clear_source(c);
-  c->payload = malloc(len + 1);
-  if (!c->payload)
-    abort();
+  c->payload = bw_xmalloc(len + 1);
   memcpy(c->payload, payload ? payload : "", len);
   c->payload[len] = '\0';
   c->len = len;

@@ -77,7 +77,7 @@ void disk_watch_free(disk_watch *w) {
 
 char *disk_watch_message(const disk_usage *u, int64_t layer_bytes, int64_t limit) {
   char lim[32];
-  limits_format_bytes(limit, lim, sizeof(lim));
+  job_limits_format_bytes(limit, lim, sizeof(lim));
   if (u->unmeasurable)
     return bw_strdup_printf("disk limit: the job's data folder cannot be measured (%s at "
                             "/data/%s), so it was stopped: limits.disk is %s",

@@ -1,4 +1,5 @@
 #include "pipeline/log_budget.h"
+#include "core/error.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -107,9 +108,7 @@ static void ring_reserve(log_budget *lb, size_t need) {
     cap = cap > SIZE_MAX / 2 ? need : cap * 2;
   if (cap > lb->tail_budget)
     cap = lb->tail_budget;
-  unsigned char *grown = realloc(lb->ring, cap);
-  if (!grown)
-    abort();
+  unsigned char *grown = bw_xrealloc(lb->ring, cap);
   lb->ring = grown;
   lb->ring_cap = cap;
 }

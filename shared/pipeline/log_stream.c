@@ -32,9 +32,7 @@ static void line_reserve(log_stream *ls, log_stream_line *o, size_t need) {
     cap *= 2;
   if (cap > ls->max_line_bytes + 1)
     cap = ls->max_line_bytes + 1;
-  char *grown = realloc(o->buf, cap);
-  if (!grown)
-    abort();
+  char *grown = bw_xrealloc(o->buf, cap);
   o->buf = grown;
   o->cap = cap;
 }

@@ -3,6 +3,7 @@
 #include "pipeline/outputs_walk.h"
 
 #include "core/cleanup.h"
+#include "core/ident.h"
 #include "core/digest.h"
 
 #include <errno.h>
@@ -40,15 +41,14 @@ static int open_planned(int out_fd, const char *rel, bw_error_t *err) {
   return file;
 }
 
-static bool valid_job_id(const char *id) {
-  size_t len = id ? strlen(id) : 0;
-  if (len == 0 || len > JOB_ID_MAX || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
-    return false;
-  for (const char *c = id; *c; c++)
-    if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-          *c == '.' || *c == '_' || *c == '-'))
-      return false;
-  return true;
+/* out/, opened without following a link; *fd stays -1 when there is none. */
+static int open_out_dir(const char *out_dir, int *fd, bw_error_t *err) {
+  *fd = open(out_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (*fd >= 0 || errno == ENOENT)
+    return 0;
+  if (errno == ELOOP || errno == ENOTDIR)
+    return bw_error_set(err, BW_ERR_USER, "out: a symbolic link or not a folder (not followed)");
+  return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, errno, "outputs: open %s", out_dir);
 }
 
 static int scan_chunk(void *ctx, const void *data, size_t len, bw_error_t *err) {
@@ -97,18 +97,16 @@ static int upload_one(int out_fd, artifact_store *store, const outputs_opts *opt
 
 int outputs_collect(const char *out_dir, artifact_store *store, const outputs_opts *opts,
                     bw_error_t *err) {
-  if (!valid_job_id(opts->job_id) || opts->attempt < 0)
+  if (!bw_id_valid(opts->job_id, JOB_ID_MAX) || opts->attempt < 0)
     return bw_error_set(err, BW_ERR_INVALID,
                         "outputs: the job id must be 1 to %d of [A-Za-z0-9._-] and the attempt "
                         ">= 0",
                         JOB_ID_MAX);
-  cleanup_close int out_fd = open(out_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (out_fd < 0 && errno == ENOENT)
-    return 0;
-  if (out_fd < 0 && (errno == ELOOP || errno == ENOTDIR))
-    return bw_error_set(err, BW_ERR_USER, "out: a symbolic link or not a folder (not followed)");
+  cleanup_close int out_fd = -1;
+  if (open_out_dir(out_dir, &out_fd, err) < 0)
+    return -1;
   if (out_fd < 0)
-    return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, errno, "outputs: open %s", out_dir);
+    return 0; /* no out/: nothing to do */
   walk w = {.opts = opts,
             .max_files = opts->max_files ? opts->max_files : OUTPUTS_MAX_FILES_DEFAULT};
   int rc = outputs_walk_root(&w, out_fd, "tables", err);
@@ -129,13 +127,11 @@ int outputs_collect(const char *out_dir, artifact_store *store, const outputs_op
 
 int outputs_read_state(const char *out_dir, json_t **state, bw_error_t *err) {
   *state = NULL;
-  cleanup_close int out_fd = open(out_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (out_fd < 0 && errno == ENOENT)
-    return 0;
-  if (out_fd < 0 && (errno == ELOOP || errno == ENOTDIR))
-    return bw_error_set(err, BW_ERR_USER, "out: a symbolic link or not a folder (not followed)");
+  cleanup_close int out_fd = -1;
+  if (open_out_dir(out_dir, &out_fd, err) < 0)
+    return -1;
   if (out_fd < 0)
-    return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, errno, "outputs: open %s", out_dir);
+    return 0; /* no out/: nothing to do */
   struct stat st;
   if (fstatat(out_fd, "state.json", &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
     return 0;

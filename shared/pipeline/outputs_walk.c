@@ -99,9 +99,7 @@ int outputs_read_small_file(int dirfd, const char *name, size_t cap, char **data
   struct stat again;
   if (fstat(fd, &again) < 0 || !S_ISREG(again.st_mode) || again.st_ino != st.st_ino)
     return bw_error_set(err, BW_ERR_USER, "changed while being read");
-  cleanup_free char *buf = malloc(cap + 1);
-  if (!buf)
-    abort();
+  cleanup_free char *buf = bw_xmalloc(cap + 1);
   size_t got = 0;
   for (;;) {
     ssize_t n = read(fd, buf + got, cap + 1 - got);
@@ -198,9 +196,7 @@ static int list_dir(walk *w, int dirfd, dir_entry **out, size_t *count, bw_error
     }
     if (n == cap) {
       cap = cap ? cap * 2 : 16;
-      entries = realloc(entries, cap * sizeof(*entries));
-      if (!entries)
-        abort();
+      entries = bw_xrealloc(entries, cap * sizeof(*entries));
     }
     entries[n++] = (dir_entry){.name = bw_strdup(de->d_name)};
   }
@@ -275,9 +271,7 @@ static int plan_file(walk *w, const char *rel, const struct stat *st, json_t *ma
   w->total_bytes += st->st_size;
   if (w->count == w->cap) {
     w->cap = w->cap ? w->cap * 2 : 16;
-    w->items = realloc(w->items, w->cap * sizeof(*w->items));
-    if (!w->items)
-      abort();
+    w->items = bw_xrealloc(w->items, w->cap * sizeof(*w->items));
   }
   w->items[w->count++] = (planned){.rel = bw_strdup(rel),
                                    .size = st->st_size,

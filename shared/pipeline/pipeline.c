@@ -204,9 +204,8 @@ static job_status run_steps(job_run *run, const char *bytes, size_t len, bw_erro
   collect_secrets(run, pass);
   if (env->docker) {
     run->dc = env->docker;
-  } else if (docker_client_new(&run->dc, env->cfg->docker_socket, env->cfg->docker_timeout_ms,
-                               err) < 0 ||
-             docker_client_negotiate(run->dc, NULL, err) < 0) {
+  } else if (docker_client_open(&run->dc, env->cfg->docker_socket, env->cfg->docker_timeout_ms,
+                                err) < 0) {
     return JOB_INFRA_ERROR;
   }
   run->container_name = pipeline_container_name(run->req.job_id, run->req.attempt);

@@ -23,7 +23,7 @@ int pipeline_ensure_image(job_run *run, const char *user, const char *pass, bw_e
   bool locked = false;
   int rc = 0;
 
-  if (c->pull != PULL_ALWAYS && image_inspect(run->dc, local, &inspect, err) < 0)
+  if (c->pull != PULL_ALWAYS && image_pull_inspect(run->dc, local, &inspect, err) < 0)
     return bw_error_prefix(err, "image %s", local);
   if (inspect) {
     cached = true;
@@ -37,7 +37,7 @@ int pipeline_ensure_image(job_run *run, const char *user, const char *pass, bw_e
         return bw_error_prefix(err, "image %s", local);
       locked = true;
       /* Whoever held the lock may have pulled it meanwhile. */
-      if (c->pull != PULL_ALWAYS && image_inspect(run->dc, local, &inspect, err) < 0) {
+      if (c->pull != PULL_ALWAYS && image_pull_inspect(run->dc, local, &inspect, err) < 0) {
         rc = bw_error_prefix(err, "image %s", local);
         goto out;
       }
@@ -54,7 +54,7 @@ int pipeline_ensure_image(job_run *run, const char *user, const char *pass, bw_e
         rc = -1;
         goto out;
       }
-      if (image_inspect(run->dc, local, &inspect, err) < 0 || !inspect) {
+      if (image_pull_inspect(run->dc, local, &inspect, err) < 0 || !inspect) {
         rc = inspect ? -1 : bw_error_set(err, BW_ERR_UNAVAILABLE, "image %s vanished", local);
         goto out;
       }
@@ -102,9 +102,7 @@ out:
 static char **build_env(const job_run *run) {
   const job_request *r = &run->req;
   size_t cap = 16 + r->env_count;
-  char **env = calloc(cap + 1, sizeof(char *));
-  if (!env)
-    abort();
+  char **env = bw_xcalloc(cap + 1, sizeof(char *));
   size_t n = 0;
   env[n++] = bw_strdup_printf("KBC_RUNID=%s", r->job_id);
   env[n++] = bw_strdup("KBC_DATADIR=/data/");

@@ -25,7 +25,7 @@ void pipeline_emit_started(job_run *run) {
   json_t *ev = event_new(&run->events, "job.started");
   cleanup_free char *image = image_ref_string(&run->plan.image);
   char mem[32];
-  limits_format_bytes(run->plan.limits.memory_bytes, mem, sizeof(mem));
+  job_limits_format_bytes(run->plan.limits.memory_bytes, mem, sizeof(mem));
   json_object_set_new(ev, "component", json_string(run->req.component));
   json_object_set_new(ev, "image", json_string(image));
   if (run->req.project_id)
@@ -34,7 +34,7 @@ void pipeline_emit_started(job_run *run) {
     json_object_set_new(ev, "replay_of", json_string(run->req.replay_of));
   add_request_source(run, ev);
   char disk[32];
-  limits_format_bytes(run->plan.limits.disk_bytes, disk, sizeof(disk));
+  job_limits_format_bytes(run->plan.limits.disk_bytes, disk, sizeof(disk));
   json_object_set_new(ev, "limits",
                       json_pack("{s:s, s:s, s:f, s:i, s:i, s:s}", "memory", mem, "disk", disk,
                                 "cpus", run->plan.limits.cpus, "timeout_seconds",
@@ -46,7 +46,7 @@ void pipeline_emit_started(job_run *run) {
 char *pipeline_outcome_message(const job_run *run, job_status status) {
   cleanup_free char *tail = run->logs_started ? job_logs_tail(&run->logs) : bw_strdup("");
   char mem[32];
-  limits_format_bytes(run->plan.limits.memory_bytes, mem, sizeof(mem));
+  job_limits_format_bytes(run->plan.limits.memory_bytes, mem, sizeof(mem));
   switch (status) {
   case JOB_SUCCESS:
     return bw_strdup("the container exited with 0");

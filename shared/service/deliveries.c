@@ -12,9 +12,7 @@
 #include <string.h>
 
 void deliveries_ack_later(worker_service *svc, const rd_kafka_message_t *m, offset_ack **out) {
-  offset_ack *ack = calloc(1, sizeof(*ack));
-  if (!ack)
-    abort();
+  offset_ack *ack = bw_xcalloc(1, sizeof(*ack));
   ack->topic = bw_strdup(rd_kafka_topic_name(m->rkt));
   ack->partition = m->partition;
   ack->offset = m->offset;
@@ -35,9 +33,7 @@ void deliveries_ack_free(offset_ack *ack) {
 }
 
 static delivery *delivery_for(offset_ack *ack, delivery_kind kind) {
-  delivery *d = calloc(1, sizeof(*d));
-  if (!d)
-    abort();
+  delivery *d = bw_xcalloc(1, sizeof(*d));
   d->ack = ack;
   d->kind = kind;
   return d;
@@ -82,9 +78,7 @@ static void ack_settle(worker_service *svc, offset_ack *ack) {
   if (!ack->failed)
     offset_tracker_done(svc->tracker, ack->topic, ack->partition, ack->offset);
   if (!ack->failed && ack->confirm_job_id) {
-    confirmation *c = calloc(1, sizeof(*c));
-    if (!c)
-      abort();
+    confirmation *c = bw_xcalloc(1, sizeof(*c));
     c->job_id = steal_pointer(&ack->confirm_job_id);
     c->event_id = steal_pointer(&ack->confirm_event_id);
     pthread_mutex_lock(&svc->confirm_lock);

@@ -46,11 +46,8 @@ static void sweep_orphans(worker_service *svc, docker_client *dc) {
 void heartbeat_sweep_at_start(worker_service *svc) {
   cleanup_error bw_error_t err = NULL;
   cleanup_docker_client docker_client *dc = NULL;
-  if (docker_client_new(&dc, svc->cfg->docker_socket, svc->cfg->docker_timeout_ms, &err) < 0 ||
-      docker_client_negotiate(dc, NULL, &err) < 0) {
+  if (docker_client_open(&dc, svc->cfg->docker_socket, svc->cfg->docker_timeout_ms, &err) < 0) {
     bw_log_warn(svc->log, "the sweep at start found no Engine: %s", bw_error_msg(&err));
-    docker_client_free(dc);
-    dc = NULL;
     bw_error_release(&err);
   }
   cleanup_json json_t *previous = NULL;
@@ -76,12 +73,11 @@ static void heartbeat_once(worker_service *svc, docker_client *dc, long beat) {
   cleanup_error bw_error_t err = NULL;
   /* A snapshot of the running jobs. */
   int n = svc->slot_count;
-  char **ids = calloc((size_t)n + 1, sizeof(char *));
-  char(*tokens)[33] = calloc((size_t)n + 1, sizeof(*tokens));
-  job_slot **slots = calloc((size_t)n + 1, sizeof(job_slot *));
-  bool *flags = calloc((size_t)n + 1, sizeof(bool));
-  if (!ids || !tokens || !slots || !flags)
-    abort();
+  char **ids = bw_xcalloc((size_t)n + 1, sizeof(char *));
+  char(*tokens)[33] = bw_xcalloc((size_t)n + 1, sizeof(*tokens));
+  job_slot **slots = bw_xcalloc((size_t)n + 1, sizeof(job_slot *));
+  bool *flags = bw_xcalloc((size_t)n + 1, sizeof(bool));
+
   int running = 0;
   json_t *running_ids = json_array();
   json_t *runs = json_array(); /* with their tokens: the orphan sweep keeps what is listed */
@@ -159,12 +155,8 @@ static void heartbeat_once(worker_service *svc, docker_client *dc, long beat) {
 static void probe_docker(worker_service *svc, docker_client **dc) {
   cleanup_error bw_error_t err = NULL;
   cleanup_docker_response docker_response resp = {0};
-  if (!*dc &&
-      (docker_client_new(dc, svc->cfg->docker_socket, svc->cfg->docker_timeout_ms, &err) < 0 ||
-       docker_client_negotiate(*dc, NULL, &err) < 0)) {
-    docker_client_free(*dc);
-    *dc = NULL;
-  }
+  if (!*dc)
+    docker_client_open(dc, svc->cfg->docker_socket, svc->cfg->docker_timeout_ms, &err);
   bool ok = *dc && docker_call_ok(*dc, "GET", "/_ping", NULL, &resp, &err) == 0;
   worker_metrics_docker_reached(svc->opts->metrics, ok);
 }
@@ -173,12 +165,8 @@ void *heartbeat_main(void *arg) {
   worker_service *svc = arg;
   cleanup_error bw_error_t err = NULL;
   cleanup_docker_client docker_client *dc = NULL;
-  if (docker_client_new(&dc, svc->cfg->docker_socket, svc->cfg->docker_timeout_ms, &err) < 0 ||
-      docker_client_negotiate(dc, NULL, &err) < 0) {
+  if (docker_client_open(&dc, svc->cfg->docker_socket, svc->cfg->docker_timeout_ms, &err) < 0)
     bw_log_warn(svc->log, "orphan sweeps are off until the Engine answers: %s", bw_error_msg(&err));
-    docker_client_free(dc);
-    dc = NULL;
-  }
   for (long beat = 0; !bw_cancel_level(&svc->heartbeat_stop); beat++) {
     heartbeat_once(svc, dc, beat);
     probe_docker(svc, &dc);

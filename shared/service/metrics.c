@@ -45,9 +45,7 @@ struct metrics_registry {
 };
 
 static void *xcalloc(size_t n, size_t size) {
-  void *p = calloc(n ? n : 1, size);
-  if (!p)
-    abort();
+  void *p = bw_xcalloc(n ? n : 1, size);
   return p;
 }
 

@@ -168,9 +168,7 @@ int metrics_server_start(const char *key, const char *addr, metrics_registry *re
                          metrics_ready_fn ready, void *ready_ctx, const bw_logger *log,
                          metrics_server **out, bw_error_t *err) {
   *out = NULL;
-  metrics_server *s = calloc(1, sizeof(*s));
-  if (!s)
-    abort();
+  metrics_server *s = bw_xcalloc(1, sizeof(*s));
   *s = (metrics_server){.reg = reg, .ready = ready, .ready_ctx = ready_ctx, .log = log};
   int fd = listen_socket(key, addr, &s->port, err);
   if (fd < 0) {

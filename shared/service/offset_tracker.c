@@ -26,9 +26,7 @@ struct offset_tracker {
 };
 
 offset_tracker *offset_tracker_new(void) {
-  offset_tracker *t = calloc(1, sizeof(*t));
-  if (!t)
-    abort();
+  offset_tracker *t = bw_xcalloc(1, sizeof(*t));
   return t;
 }
 
@@ -61,9 +59,7 @@ static partition_state *find(offset_tracker *t, const char *topic, int32_t parti
   if (!free_slot) {
     if (t->count == t->cap) {
       t->cap = t->cap ? t->cap * 2 : 8;
-      t->parts = realloc(t->parts, t->cap * sizeof(*t->parts));
-      if (!t->parts)
-        abort();
+      t->parts = bw_xrealloc(t->parts, t->cap * sizeof(*t->parts));
     }
     free_slot = &t->parts[t->count++];
     memset(free_slot, 0, sizeof(*free_slot));
@@ -90,9 +86,7 @@ void offset_tracker_take(offset_tracker *t, const char *topic, int32_t partition
     }
     if (p->count == p->cap) {
       p->cap = p->cap ? p->cap * 2 : 16;
-      p->items = realloc(p->items, p->cap * sizeof(*p->items));
-      if (!p->items)
-        abort();
+      p->items = bw_xrealloc(p->items, p->cap * sizeof(*p->items));
     }
   }
   p->items[p->count++] = (pending_offset){.offset = offset, .done = false};

@@ -57,9 +57,7 @@ static size_t live_tokens_of(const json_t *workers, const char ***out) {
   size_t n = 0, i, k;
   const json_t *w, *r;
   json_array_foreach(workers, i, w) n += json_array_size(json_object_get(w, "runs"));
-  const char **tokens = calloc(n + 1, sizeof(*tokens));
-  if (!tokens)
-    abort();
+  const char **tokens = bw_xcalloc(n + 1, sizeof(*tokens));
   n = 0;
   json_array_foreach(workers, i, w){json_array_foreach(json_object_get(w, "runs"), k, r){
       const char *t = json_string_value(json_object_get(r, "token"));
@@ -102,10 +100,8 @@ static void abandon(orphan_sweep_env *env, const orphan_item *it) {
 static char **leases_of(orphan_sweep_env *env, const orphan_item *items, size_t n) {
   if (!env->view.redis_known || n == 0)
     return NULL;
-  cleanup_free const char **ids = calloc(n, sizeof(*ids));
-  char **values = calloc(n, sizeof(*values));
-  if (!ids || !values)
-    abort();
+  cleanup_free const char **ids = bw_xcalloc(n, sizeof(*ids));
+  char **values = bw_xcalloc(n, sizeof(*values));
   for (size_t i = 0; i < n; i++)
     ids[i] = items[i].job_id ? items[i].job_id : "";
   cleanup_error bw_error_t err = NULL;
@@ -134,9 +130,7 @@ static size_t sweep_containers(orphan_sweep_env *env) {
   size_t n = json_array_size(list), removed = 0;
   if (n == 0)
     return 0;
-  cleanup_free orphan_item *items = calloc(n, sizeof(*items));
-  if (!items)
-    abort();
+  cleanup_free orphan_item *items = bw_xcalloc(n, sizeof(*items));
   for (size_t i = 0; i < n; i++)
     items[i] = item_of_container(json_array_get(list, i));
   char **leases = leases_of(env, items, n);
@@ -180,9 +174,7 @@ static void collect_folder(void *ctx, const char *path, const char *owner_path,
   folder_list *l = ctx;
   if (l->n == l->cap) {
     l->cap = l->cap ? l->cap * 2 : 16;
-    l->items = realloc(l->items, l->cap * sizeof(*l->items));
-    if (!l->items)
-      abort();
+    l->items = bw_xrealloc(l->items, l->cap * sizeof(*l->items));
   }
   l->items[l->n++] = (folder){bw_strdup(path), bw_strdup(owner_path), json_incref((json_t *)owner)};
 }
@@ -192,9 +184,7 @@ static size_t sweep_folders(orphan_sweep_env *env) {
   cleanup_error bw_error_t err = NULL;
   if (data_dir_each_owned(env->data_root, collect_folder, &l, &err) < 0)
     bw_log_warn(env->log, "orphan sweep: %s", bw_error_msg(&err));
-  cleanup_free orphan_item *items = calloc(l.n + 1, sizeof(*items));
-  if (!items)
-    abort();
+  cleanup_free orphan_item *items = bw_xcalloc(l.n + 1, sizeof(*items));
   for (size_t i = 0; i < l.n; i++)
     items[i] = item_of_owner(l.items[i].owner);
   char **leases = leases_of(env, items, l.n);

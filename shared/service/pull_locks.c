@@ -55,7 +55,7 @@ struct pull_locks {
   char *host;
   char *prefix;
   char token[33];
-  redis_conn conn;
+  redis_store_conn conn;
   pthread_mutex_t mu; /* guards holds and stats; never held during Redis I/O */
   pthread_cond_t changed;
   hold *holds;
@@ -64,9 +64,7 @@ struct pull_locks {
 
 pull_locks *pull_locks_new(const bw_config *cfg, const bw_logger *log, const char *host,
                            const char *prefix) {
-  pull_locks *pl = calloc(1, sizeof(*pl));
-  if (!pl)
-    abort();
+  pull_locks *pl = bw_xcalloc(1, sizeof(*pl));
   cleanup_error bw_error_t err = NULL;
   if (bw_random_id(pl->token, &err) < 0) {
     bw_log_error(log, "pull locks: %s", bw_error_msg(&err));
@@ -76,7 +74,7 @@ pull_locks *pull_locks_new(const bw_config *cfg, const bw_logger *log, const cha
   pl->log = log;
   pl->host = bw_strdup(host);
   pl->prefix = bw_strdup(prefix);
-  redis_conn_init(&pl->conn, cfg, log, "image pulls are serialised in this process only");
+  redis_store_conn_init(&pl->conn, cfg, log, "image pulls are serialised in this process only");
   pthread_mutex_init(&pl->mu, NULL);
   pthread_condattr_t attr;
   pthread_condattr_init(&attr);
@@ -126,7 +124,7 @@ static int key_take(pull_locks *pl, const char *key, bw_error_t *err) {
   char ttl[24];
   snprintf(ttl, sizeof(ttl), "%ld", PULL_LOCKS_TTL_MS);
   const char *argv[] = {"EVAL", take_script, "1", key, pl->token, ttl};
-  cleanup_redis_reply redisReply *r = redis_conn_run(&pl->conn, 6, argv, err);
+  cleanup_redis_reply redisReply *r = redis_store_conn_run(&pl->conn, 6, argv, err);
   if (!r)
     return -1;
   if (r->type != REDIS_REPLY_INTEGER)
@@ -136,7 +134,7 @@ static int key_take(pull_locks *pl, const char *key, bw_error_t *err) {
 
 static int key_release(pull_locks *pl, const char *key, bw_error_t *err) {
   const char *argv[] = {"EVAL", release_script, "1", key, pl->token};
-  cleanup_redis_reply redisReply *r = redis_conn_run(&pl->conn, 5, argv, err);
+  cleanup_redis_reply redisReply *r = redis_store_conn_run(&pl->conn, 5, argv, err);
   return r ? 0 : -1;
 }
 
@@ -168,9 +166,7 @@ static hold *claim_in_process(pull_locks *pl, const char *image, int64_t deadlin
     }
     wait_changed(pl, left < PULL_LOCKS_POLL_MIN_MS ? left : PULL_LOCKS_POLL_MIN_MS);
   }
-  hold *h = calloc(1, sizeof(*h));
-  if (!h)
-    abort();
+  hold *h = bw_xcalloc(1, sizeof(*h));
   h->image = bw_strdup(image);
   h->key = bw_strdup_printf("%spull:%s:%s", pl->prefix, pl->host, image);
   h->owner = pthread_self();
@@ -291,9 +287,7 @@ void pull_locks_refresh(pull_locks *pl) {
     pthread_mutex_unlock(&pl->mu);
     return;
   }
-  cleanup_free hold **todo = calloc(n, sizeof(*todo));
-  if (!todo)
-    abort();
+  cleanup_free hold **todo = bw_xcalloc(n, sizeof(*todo));
   size_t i = 0;
   for (hold *h = pl->holds; h; h = h->next) {
     if (h->state == HOLD_REDIS || h->state == HOLD_LOCAL) {
@@ -323,7 +317,7 @@ void pull_locks_free(pull_locks *pl) {
       key_release(pl, h->key, &err);
     hold_free(h);
   }
-  redis_conn_destroy(&pl->conn);
+  redis_store_conn_destroy(&pl->conn);
   pthread_cond_destroy(&pl->changed);
   pthread_mutex_destroy(&pl->mu);
   free(pl->host);

@@ -116,8 +116,7 @@ static void slot_before_create(void *ctx, const char *job_id) {
   docker_client *dc = slot->docker;
   cleanup_docker_client docker_client *own = NULL;
   if (!dc) {
-    if (docker_client_new(&own, svc->cfg->docker_socket, svc->cfg->docker_timeout_ms, &err) < 0 ||
-        docker_client_negotiate(own, NULL, &err) < 0)
+    if (docker_client_open(&own, svc->cfg->docker_socket, svc->cfg->docker_timeout_ms, &err) < 0)
       return; /* the create will fail and say why */
     dc = own;
   }
@@ -132,12 +131,7 @@ static void *slot_main(void *arg) {
     /* Once per slot; if the engine is down now, the pipeline makes its own
      * client per job (and reports the failure) until this succeeds. */
     cleanup_error bw_error_t derr = NULL;
-    if (docker_client_new(&slot->docker, svc->cfg->docker_socket, svc->cfg->docker_timeout_ms,
-                          &derr) < 0 ||
-        docker_client_negotiate(slot->docker, NULL, &derr) < 0) {
-      docker_client_free(slot->docker);
-      slot->docker = NULL;
-    }
+    docker_client_open(&slot->docker, svc->cfg->docker_socket, svc->cfg->docker_timeout_ms, &derr);
   }
   pipeline_env env = {
       .docker = slot->docker,

@@ -58,9 +58,7 @@ struct worker_metrics {
 };
 
 worker_metrics *worker_metrics_new(long slots, long heartbeat_interval_ms) {
-  worker_metrics *wm = calloc(1, sizeof(*wm));
-  if (!wm)
-    abort();
+  worker_metrics *wm = bw_xcalloc(1, sizeof(*wm));
   wm->reg = metrics_registry_new();
   for (int i = 0; i < JOB_STATUS_COUNT; i++)
     wm->statuses[i] = job_status_name((job_status)i);
@@ -208,9 +206,7 @@ static lag_entry *lag_find(worker_metrics *wm, const char *topic, int32_t partit
 
 /* The entries of the current assignment, carrying over what is known. */
 static lag_entry *lag_entries(worker_metrics *wm, const rd_kafka_topic_partition_list_t *parts) {
-  lag_entry *fresh = calloc((size_t)parts->cnt + 1, sizeof(*fresh));
-  if (!fresh)
-    abort();
+  lag_entry *fresh = bw_xcalloc((size_t)parts->cnt + 1, sizeof(*fresh));
   for (int i = 0; i < parts->cnt; i++) {
     const rd_kafka_topic_partition_t *p = &parts->elems[i];
     const lag_entry *old = lag_find(wm, p->topic, p->partition);
@@ -256,11 +252,10 @@ static void refresh_lag(worker_metrics *wm, rd_kafka_t *consumer, bool paused, i
     wm->last_slow_ms = now;
     query_committed(consumer, parts, lags);
   }
-  metric_row *rows = calloc((size_t)parts->cnt + 1, sizeof(*rows));
-  char(*numbers)[16] = calloc((size_t)parts->cnt + 1, sizeof(*numbers));
-  const char **values = calloc((size_t)parts->cnt * 2 + 1, sizeof(char *));
-  if (!rows || !numbers || !values)
-    abort();
+  metric_row *rows = bw_xcalloc((size_t)parts->cnt + 1, sizeof(*rows));
+  char(*numbers)[16] = bw_xcalloc((size_t)parts->cnt + 1, sizeof(*numbers));
+  const char **values = bw_xcalloc((size_t)parts->cnt * 2 + 1, sizeof(char *));
+
   size_t n = 0;
   bool broker_failed = false;
   for (int i = 0; i < parts->cnt; i++) {

@@ -98,10 +98,8 @@ int worker_service_run(const worker_service_opts *opts, bw_error_t *err) {
   svc.started_epoch_ms = bw_time_epoch_ms();
   svc.tracker = offset_tracker_new();
   svc.slot_count = (int)opts->cfg->worker_slots;
-  svc.slots = calloc((size_t)svc.slot_count, sizeof(job_slot));
-  svc.parked = calloc(MAX_PARKED, sizeof(parked_job));
-  if (!svc.slots || !svc.parked)
-    abort();
+  svc.slots = bw_xcalloc((size_t)svc.slot_count, sizeof(job_slot));
+  svc.parked = bw_xcalloc(MAX_PARKED, sizeof(parked_job));
   slots_init(&svc);
   svc.store = job_store_new(opts->cfg, opts->log, opts->redis_prefix);
   svc.locks = pull_locks_new(opts->cfg, opts->log, opts->host, opts->redis_prefix);

@@ -105,8 +105,7 @@ static void *raw_worker(void *arg) {
   raw_pool *pool = arg;
   bw_error_t err = NULL;
   docker_client *dc = NULL;
-  if (docker_client_new(&dc, pool->socket, 60000, &err) < 0 ||
-      docker_client_negotiate(dc, NULL, &err) < 0) {
+  if (docker_client_open(&dc, pool->socket, 60000, &err) < 0) {
     fprintf(stderr, "%s\n", bw_error_msg(&err));
     exit(1);
   }
@@ -153,8 +152,7 @@ int main(int argc, char **argv) {
   const char *sock = getenv("BUNDLE_WORKER_DOCKER_SOCKET");
   bw_error_t err = NULL;
   docker_client *dc = NULL;
-  if (docker_client_new(&dc, sock ? sock : "/var/run/docker.sock", 60000, &err) < 0 ||
-      docker_client_negotiate(dc, NULL, &err) < 0) {
+  if (docker_client_open(&dc, sock ? sock : "/var/run/docker.sock", 60000, &err) < 0) {
     fprintf(stderr, "%s\n", bw_error_msg(&err));
     return 1;
   }

@@ -43,7 +43,8 @@ rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 # JOBS requests; then the raw baseline at the same concurrency. Prints
 # "THROUGHPUT RAW" (jobs/s); the dispatch latencies go to $work/lat-SLOTS-ROUND.
 round() {
-  local slots=$1 r=$2 id="bench-$1-$2-$$-$(date +%s)"
+  local slots=$1 r=$2 id
+  id="bench-$1-$2-$$-$(date +%s)"
   "$build/tests/kafka_topics" "$broker" create 8 "r-$id" "e-$id" "u-$id" "d-$id" >/dev/null
   BUNDLE_WORKER_TOPIC_RUNS=r-$id BUNDLE_WORKER_TOPIC_EVENTS=e-$id BUNDLE_WORKER_TOPIC_UPLOADS=u-$id \
     BUNDLE_WORKER_TOPIC_DLQ=d-$id BUNDLE_WORKER_KAFKA_GROUP_ID=g-$id \

@@ -1,9 +1,11 @@
+# shellcheck shell=bash
 # Helpers for the end-to-end tests: they drive the bundle-worker program as a
 # user would and check its exit status and output.
 # Needs BW_TEST_BIN (set by ctest) and the stack's STACK_* variables.
 set -uo pipefail
 
 bw=${BW_TEST_BIN:?BW_TEST_BIN must name the bundle-worker binary}
+# shellcheck disable=SC2034 # for the scripts that source this
 src=${BW_SOURCE_DIR:?BW_SOURCE_DIR must name the source folder}
 passed=0
 failed=0

@@ -1,6 +1,8 @@
+# shellcheck shell=bash
 # Helpers for the tests of `bundle-worker serve`: per-run topics, consumer
 # group and Redis prefix (so runs never see each other's messages), workers
 # started in the background, requests produced and events read with kcat.
+# shellcheck source=tests/e2e/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_stack STACK_KAFKA_BOOTSTRAP STACK_REDIS_HOST STACK_REDIS_PORT STACK_DOCKER_SOCKET \
   STACK_IMAGE_PREFIX STACK_IMAGE_TAG STACK_REGISTRY_USER STACK_REGISTRY_PASSWORD
@@ -53,8 +55,8 @@ start_worker() { # start_worker NAME SLOTS [bundle-worker serve options...]
   worker_pids[$name]=$!
 }
 wait_assigned() { # wait until the worker logged a non-empty assignment (or 30 s)
-  local name=$1 i
-  for i in $(seq 1 300); do
+  local name=$1
+  for _ in $(seq 1 300); do
     grep '"partitions assigned"' "$work/$name.log" 2>/dev/null | grep -vq '"count":"0"' && return 0
     sleep 0.1
   done

@@ -4,6 +4,7 @@
 # is uploaded; within the limit everything is; a limit above the component's
 # maximum is rejected. Checked with `bundle-worker run` against the real
 # Engine, the store on disk and the Engine's container list.
+# shellcheck source=tests/e2e/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_stack STACK_DOCKER_SOCKET
 
@@ -100,6 +101,7 @@ run_bw run "$work/big.json"
 check "a request of 1 MiB + 1 byte: rejected before it is parsed" too_big_refused
 python3 -c 'import json; r = {"job_id": "big-2", "component": "bundle.exit", "config": {"pad": ""}}; s = json.dumps(r); r["config"]["pad"] = "x" * (1048576 - len(s)); print(json.dumps(r), end="")' >"$work/big2.json"
 run_bw run "$work/big2.json"
-check "a request of exactly 1 MiB: runs" eval '[ "$rc" -eq 0 ] && [ "$(finished status)" = success ]'
+a_request_of_exactly_1_mib_runs() { [ "$rc" -eq 0 ] && [ "$(finished status)" = success ]; }
+check "a request of exactly 1 MiB: runs" a_request_of_exactly_1_mib_runs
 
 finish

@@ -8,6 +8,7 @@
 # through `bundle-worker run`; then the hostile job through two `serve` workers.
 # Each run must end with exactly one job.finished, every printed line must be
 # reassembled exactly from its job.log events, and nothing may be left behind.
+# shellcheck source=tests/e2e/serve_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/serve_lib.sh"
 
 sock=$STACK_DOCKER_SOCKET
@@ -101,33 +102,36 @@ check_events() {
   [ "$want" = user_error ] && want_code=1
   out=$(jq -c 'select(.type == "job.finished") | .message |= .[0:300]' "$file" 2>&1)
   types=$(jq -r '"\(.type) \(.job_id)"' "$file" 2>/dev/null) || types="not JSON"
-  check "$label: every line is a JSON event of $id" eval \
-    '[ "$types" != "not JSON" ] && [ -z "$(grep -v " $id\$" <<<"$types")" ]'
-  check "$label: exactly one job.started and one job.finished, the last event${later:+ (but for $later)}" eval \
-    '[ "$(grep -c "^job.finished " <<<"$types")" = 1 ] && [ "$(grep -c "^job.started " <<<"$types")" = 1 ] &&
-     [ -z "$(awk "f; /^job.finished /{f=1}" <<<"$types" | grep -v "^${later:-none} ")" ]'
-  check "$label: status $want, exit_code $want_code" eval \
-    '[ "$(jq -r "select(.type == \"job.finished\") | \"\(.status) \(.exit_code)\"" "$file")" = "$want $want_code" ]'
-  check "$label: within the log budget (no job.log.trimmed, nothing dropped)" eval \
-    '! grep -q "^job.log.trimmed " <<<"$types" && [ "$(jq -r "select(.type == \"job.finished\") | .log_bytes_dropped" "$file")" = 0 ]'
-  check "$label: no job.log piece over $max_piece bytes, every cut piece exactly $max_piece" eval \
-    '[ -z "$(jq -c "select(.type == \"job.log\" and ((.line | length) > $max_piece or (.cut == true and (.line | length) != $max_piece))) | [.stream, (.line | length), .cut]" "$file" | head -3)" ]'
+  every_line_is_a_json_event_of() { [ "$types" != "not JSON" ] && ! grep -qv " $id\$" <<<"$types"; }
+  check "$label: every line is a JSON event of $id" every_line_is_a_json_event_of
+  exactly_one_job_started_and_one_job() {
+    [ "$(grep -c "^job.finished " <<<"$types")" = 1 ] && [ "$(grep -c "^job.started " <<<"$types")" = 1 ] &&
+    ! awk "f; /^job.finished /{f=1}" <<<"$types" | grep -qv "^${later:-none} "
+  }
+  check "$label: exactly one job.started and one job.finished, the last event${later:+ (but for $later)}" exactly_one_job_started_and_one_job
+  status_exit_code() { [ "$(jq -r "select(.type == \"job.finished\") | \"\(.status) \(.exit_code)\"" "$file")" = "$want $want_code" ]; }
+  check "$label: status $want, exit_code $want_code" status_exit_code
+  within_the_log_budget() { ! grep -q "^job.log.trimmed " <<<"$types" && [ "$(jq -r "select(.type == \"job.finished\") | .log_bytes_dropped" "$file")" = 0 ]; }
+  check "$label: within the log budget (no job.log.trimmed, nothing dropped)" within_the_log_budget
+  no_job_log_piece_over_bytes_every_cut() { [ -z "$(jq -c "select(.type == \"job.log\" and ((.line | length) > $max_piece or (.cut == true and (.line | length) != $max_piece))) | [.stream, (.line | length), .cut]" "$file" | head -3)" ]; }
+  check "$label: no job.log piece over $max_piece bytes, every cut piece exactly $max_piece" no_job_log_piece_over_bytes_every_cut
   local want_pieces
+  # shellcheck disable=SC2086 # the pieces are words on purpose
   set -- $pieces
   for s in stdout stderr; do
     want_pieces=$1
     jq -j --arg s "$s" 'select(.type == "job.log" and .stream == $s) | .line + (if .cut then "" else "\n" end)' \
       "$file" >"$work/$id.got.$s"
     n=$(jq -c --arg s "$s" 'select(.type == "job.log" and .stream == $s)' "$file" | wc -l)
-    check "$label: $s: every line reassembled exactly ($(wc -l <"$work/$id.exp.$s") lines, $(wc -c <"$work/$id.exp.$s") bytes), in $want_pieces job.log events (got $n)" eval \
-      'cmp "$work/$id.exp.$s" "$work/$id.got.$s" >&2 && [ "$n" = "$want_pieces" ]'
+    every_line_reassembled_exactly_in_job() { cmp "$work/$id.exp.$s" "$work/$id.got.$s" >&2 && [ "$n" = "$want_pieces" ]; }
+    check "$label: $s: every line reassembled exactly ($(wc -l <"$work/$id.exp.$s") lines, $(wc -c <"$work/$id.exp.$s") bytes), in $want_pieces job.log events (got $n)" every_line_reassembled_exactly_in_job
     shift
   done
   if [ "$want" = user_error ]; then
     local verdict
     verdict=$(tail_verdict "$file")
-    check "$label: the message quotes the end of the output, at most $tail_max bytes ($verdict)" eval \
-      '[ "$verdict" = "whole lines" ]'
+    the_message_quotes_the_end_of_the_output() { [ "$verdict" = "whole lines" ]; }
+    check "$label: the message quotes the end of the output, at most $tail_max bytes ($verdict)" the_message_quotes_the_end_of_the_output
   fi
 }
 
@@ -145,11 +149,11 @@ hostile_run() {
   rc=$?
   out=$(jq -c 'select(.type == "job.finished") | .message |= .[0:300]' "$work/$id.out" 2>&1)
   err=$(grep -v '"level":"\(debug\|info\)"' "$work/$id.err" | tail -c 1500)
-  check "$name: bundle-worker run exits $want_rc (docs/cli.md: $want)" eval \
-    '[ $rc -eq $want_rc ] && ! grep -q "AddressSanitizer\|runtime error:" "$work/$id.err"'
+  bundle_worker_run_exits() { [ "$rc" -eq "$want_rc" ] && ! grep -q "AddressSanitizer\|runtime error:" "$work/$id.err"; }
+  check "$name: bundle-worker run exits $want_rc (docs/cli.md: $want)" bundle_worker_run_exits
   check_events "$name" "$id" "$want" "$pieces" "$work/$id.out"
-  check "$name: no container and no data folder left" eval \
-    '[ "$(containers_of "$id")" = 0 ] && [ "$(data_left)" = 0 ]'
+  no_container_and_no_data_folder_left() { [ "$(containers_of "$id")" = 0 ] && [ "$(data_left)" = 0 ]; }
+  check "$name: no container and no data folder left" no_container_and_no_data_folder_left
   rm -f "$work/$id".{out,got.stdout,got.stderr,exp.stdout,exp.stderr}
 }
 
@@ -188,8 +192,8 @@ hostile_run tiny user_error STREAM=both TINY=100000 FINAL_NEWLINE=0 EXIT_CODE=1
 # not valid"), be read again and answered with job.duplicate: so wait until
 # both workers own partitions.
 wait_owns() { # wait_owns NAME: until the worker logged a non-empty assignment (or 30 s)
-  local i
-  for i in $(seq 1 300); do
+  local _
+  for _ in $(seq 1 300); do
     grep -q '"partitions assigned","count":"[1-9]' "$work/$1.log" 2>/dev/null && return 0
     sleep 0.1
   done
@@ -205,8 +209,8 @@ pieces=$(expect_output "$hid" "${hostile_env[@]}")
 produce "$hid" "$(jq -cn --arg id "$hid" '{job_id: $id, component: "bundle.print-lines",
   env: ([$ARGS.positional[] | capture("^(?<k>[^=]+)=(?<v>.*)$") | {(.k): .v}] | add)}' --args "${hostile_env[@]}")"
 wait_events 1 ".type == \"job.finished\" and .job_id == \"$hid\"" 90
-check "serve: both workers alive after the hostile job" eval \
-  'kill -0 "${worker_pids[hw1]}" 2>/dev/null && kill -0 "${worker_pids[hw2]}" 2>/dev/null'
+serve_both_workers_alive_after_the() { kill -0 "${worker_pids[hw1]}" 2>/dev/null && kill -0 "${worker_pids[hw2]}" 2>/dev/null; }
+check "serve: both workers alive after the hostile job" serve_both_workers_alive_after_the
 # One normal job on each of the 4 partitions (serve_lib.sh creates 4): each
 # worker owns some, so both must take one.
 for p in 0 1 2 3; do
@@ -221,16 +225,16 @@ err=$(grep -hv '"level":"\(debug\|info\)"' "$work/hw1.log" "$work/hw2.log" | tai
 # Read after the next jobs finished: a crashed worker's job would have run again by now.
 check_events "serve" "$hid" user_error "$pieces" "$work/$hid.out" job.duplicate
 out=$(jq -c 'select(.type == "job.finished" and (.job_id | startswith("hostile-next-"))) | [.job_id, .worker, .status]' "$work/serve.events")
-check "serve: the next 4 jobs succeed, both workers ran some" eval \
-  '[ "$(grep -c "\"success\"" <<<"$out")" = 4 ] && [ "$(jq -r ".[1]" <<<"$out" | sort -u | tr "\n" " ")" = "hw1 hw2 " ]'
+serve_the_next_4_jobs_succeed_both() { [ "$(grep -c "\"success\"" <<<"$out")" = 4 ] && [ "$(jq -r ".[1]" <<<"$out" | sort -u | tr "\n" " ")" = "hw1 hw2 " ]; }
+check "serve: the next 4 jobs succeed, both workers ran some" serve_the_next_4_jobs_succeed_both
 kill -TERM "${worker_pids[hw1]}" "${worker_pids[hw2]}"
 wait "${worker_pids[hw1]}"
 rc_1=$?
 wait "${worker_pids[hw2]}"
 rc_2=$?
 unset 'worker_pids[hw1]' 'worker_pids[hw2]'
-check "serve: both workers exit 0 on SIGTERM (hw1 $rc_1, hw2 $rc_2), no error logged, no sanitizer report" eval \
-  '[ $rc_1 -eq 0 ] && [ $rc_2 -eq 0 ] && ! grep -q "\"level\":\"error\"\|AddressSanitizer\|runtime error:" "$work/hw1.log" "$work/hw2.log"'
+serve_both_workers_exit_0_on_sigterm_no() { [ "$rc_1" -eq 0 ] && [ "$rc_2" -eq 0 ] && ! grep -q "\"level\":\"error\"\|AddressSanitizer\|runtime error:" "$work/hw1.log" "$work/hw2.log"; }
+check "serve: both workers exit 0 on SIGTERM (hw1 $rc_1, hw2 $rc_2), no error logged, no sanitizer report" serve_both_workers_exit_0_on_sigterm_no
 nothing_left() {
   local id
   for id in "$hid" hostile-next-{0,1,2,3}-"$run_id"; do

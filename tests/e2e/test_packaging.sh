@@ -8,6 +8,7 @@
 # the Dockerfile follows the rules docs/deployment.md reviews and installs
 # the packages the build needs. Last, `serve` runs with the ConfigMap's
 # configuration against the local stack and answers the Deployment's probes.
+# shellcheck source=tests/e2e/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 py=/usr/bin/python3 # Debian's, with python3-yaml (not a pyenv shim's)
 compose_file=$src/docker-compose.yml
@@ -40,15 +41,17 @@ py_checks() {
 cfg_value() { sed -n "s/^$2 = \(.*\)    # from .*/\1/p" <<<"$1"; }
 
 # The tools: installed by deploy/local/install-deps.sh.
-check "install-deps lists docker-compose and python3-yaml" eval \
-  'grep -qw docker-compose "$src/deploy/local/install-deps.sh" && grep -qw python3-yaml "$src/deploy/local/install-deps.sh"'
-check "docker-compose is installed" eval 'command -v docker-compose >/dev/null'
+install_deps_lists_docker_compose_and() { grep -qw docker-compose "$src/deploy/local/install-deps.sh" && grep -qw python3-yaml "$src/deploy/local/install-deps.sh"; }
+check "install-deps lists docker-compose and python3-yaml" install_deps_lists_docker_compose_and
+docker_compose_is_installed() { command -v docker-compose >/dev/null; }
+check "docker-compose is installed" docker_compose_is_installed
 check "python3-yaml is installed" "$py" -c 'import yaml'
 
 # The worker's defaults, for the files that rely on them.
 run_bw config
 defaults=$out
-check "bundle-worker config prints the defaults" eval '[ $rc -eq 0 ]'
+bundle_worker_config_prints_the_defaults() { [ "$rc" -eq 0 ]; }
+check "bundle-worker config prints the defaults" bundle_worker_config_prints_the_defaults
 
 #
 # docker-compose.yml
@@ -62,12 +65,15 @@ compose() {
   err=$(cat "$work/err")
 }
 DOCKER_GID=4242 compose config -q
-check "compose: docker-compose config -q accepts the file (no engine, no pull)" eval '[ $rc -eq 0 ] && [ -z "$err" ]'
+compose_docker_compose_config_q_accepts() { [ "$rc" -eq 0 ] && [ -z "$err" ]; }
+check "compose: docker-compose config -q accepts the file (no engine, no pull)" compose_docker_compose_config_q_accepts
 (unset DOCKER_GID; compose config -q; declare -p rc out err >"$work/nogid")
 source "$work/nogid"
-check "compose: without DOCKER_GID it stops and says what to set" eval '[ $rc -ne 0 ] && has "$err" "DOCKER_GID"'
+compose_without_docker_gid_it_stops_and() { [ "$rc" -ne 0 ] && has "$err" "DOCKER_GID"; }
+check "compose: without DOCKER_GID it stops and says what to set" compose_without_docker_gid_it_stops_and
 DOCKER_GID=4242 compose config
-check "compose: docker-compose config resolves the file" eval '[ $rc -eq 0 ]'
+compose_docker_compose_config_resolves() { [ "$rc" -eq 0 ]; }
+check "compose: docker-compose config resolves the file" compose_docker_compose_config_resolves
 printf '%s\n' "$out" >"$work/compose.resolved.yml"
 
 cat >"$work/compose_checks.py" <<'PY'
@@ -165,8 +171,8 @@ env_applied() {
     grep -qF -- "${key//_/.} = ${kv#*=}" <<<"$out" || return 1
   done
 }
-check "compose: the program accepts the workers' BUNDLE_WORKER_* variables (${#compose_env[@]})" eval \
-  '[ $rc -eq 0 ] && env_applied'
+compose_the_program_accepts_the_workers() { [ "$rc" -eq 0 ] && env_applied; }
+check "compose: the program accepts the workers' BUNDLE_WORKER_* variables (${#compose_env[@]})" compose_the_program_accepts_the_workers
 
 #
 # Kubernetes
@@ -208,22 +214,26 @@ PY
 py_checks "$work/k8s_extract.py" "$k8s" "$work/k8s"
 
 run_bw config --config "$work/k8s/worker.conf"
-check "k8s: the ConfigMap's worker.conf is accepted by the program" eval '[ $rc -eq 0 ]'
+k8s_the_configmap_s_worker_conf_is() { [ "$rc" -eq 0 ]; }
+check "k8s: the ConfigMap's worker.conf is accepted by the program" k8s_the_configmap_s_worker_conf_is
 k8s_cfg=$out
-check "k8s: worker.conf names components.json of the same ConfigMap" eval \
-  '[ "$(cfg_value "$k8s_cfg" components.file)" = "$work/k8s/components.json" ]'
+k8s_worker_conf_names_components_json_of() { [ "$(cfg_value "$k8s_cfg" components.file)" = "$work/k8s/components.json" ]; }
+check "k8s: worker.conf names components.json of the same ConfigMap" k8s_worker_conf_names_components_json_of
 # The same check catches a typo (so a passing check means something).
 { cat "$work/k8s/worker.conf"; echo "worker.drain.timeout.second = 300"; } >"$work/k8s/typo.conf"
 run_bw config --config "$work/k8s/typo.conf"
-check "k8s: ... and a misspelt key in it would fail this test" eval '[ $rc -eq 2 ] && has "$err" "unknown key"'
+k8s_and_a_misspelt_key_in_it_would_fail() { [ "$rc" -eq 2 ] && has "$err" "unknown key"; }
+check "k8s: ... and a misspelt key in it would fail this test" k8s_and_a_misspelt_key_in_it_would_fail
 # Every registered component resolves a request (the program loads the file).
 comps=$("$py" -c 'import json,sys; print("\n".join(json.load(open(sys.argv[1]))["components"]))' "$work/k8s/components.json")
-check "k8s: components.json registers at least one component" eval '[ -n "$comps" ]'
+k8s_components_json_registers_at_least() { [ -n "$comps" ]; }
+check "k8s: components.json registers at least one component" k8s_components_json_registers_at_least
 while read -r comp; do
   [ -n "$comp" ] || continue
   printf '{"job_id": "packaging-1", "component": "%s"}\n' "$comp" >"$work/k8s/req.json"
   run_bw validate --config "$work/k8s/worker.conf" "$work/k8s/req.json"
-  check "k8s: component $comp of the ConfigMap resolves a request" eval '[ $rc -eq 0 ] && has "$out" "ok    "'
+  k8s_component_of_the_configmap_resolves() { [ "$rc" -eq 0 ] && has "$out" "ok    "; }
+  check "k8s: component $comp of the ConfigMap resolves a request" k8s_component_of_the_configmap_resolves
 done <<<"$comps"
 
 cat >"$work/k8s_checks.py" <<'PY'
@@ -308,29 +318,35 @@ if command -v systemd-analyze >/dev/null 2>&1; then
   out=$(systemd-analyze verify "$work/unit/bundle-worker.service" 2>&1)
   rc=$?
   err=""
-  check "systemd: systemd-analyze verify: no errors, no warnings" eval '[ $rc -eq 0 ] && [ -z "$out" ]'
+  systemd_systemd_analyze_verify_no_errors() { [ "$rc" -eq 0 ] && [ -z "$out" ]; }
+  check "systemd: systemd-analyze verify: no errors, no warnings" systemd_systemd_analyze_verify_no_errors
   sed 's/^KillMode=/KilMode=/' "$work/unit/bundle-worker.service" >"$work/unit/typo.service"
   out=$(systemd-analyze verify "$work/unit/typo.service" 2>&1)
-  check "systemd: ... and it reports a misspelt key" eval 'has "$out" "Unknown key"'
+  systemd_and_it_reports_a_misspelt_key() { has "$out" "Unknown key"; }
+  check "systemd: ... and it reports a misspelt key" systemd_and_it_reports_a_misspelt_key
 else
-  check "systemd: the unit has its sections" eval \
-    'grep -qx "\[Unit\]" "$unit" && grep -qx "\[Service\]" "$unit" && grep -qx "\[Install\]" "$unit"'
+  systemd_the_unit_has_its_sections() { grep -qx "\[Unit\]" "$unit" && grep -qx "\[Service\]" "$unit" && grep -qx "\[Install\]" "$unit"; }
+  check "systemd: the unit has its sections" systemd_the_unit_has_its_sections
 fi
 stop=$(unit_key TimeoutStopSec)
 stop=${stop%s}
 drain=$(cfg_value "$defaults" worker.drain.timeout.seconds)
 grace=$(cfg_value "$defaults" jobs.stop.grace.seconds)
-check "systemd: TimeoutStopSec $stop > drain $drain + stop grace $grace" eval '[ "$stop" -gt $((drain + grace)) ]'
-check "systemd: SIGTERM, restart on failure" eval \
-  '[ "$(unit_key KillSignal)" = SIGTERM ] && [ "$(unit_key Restart)" = on-failure ]'
-check "systemd: a dedicated user in the docker group" eval \
-  'u=$(unit_key User) && [ -n "$u" ] && [ "$u" != root ] && [ "$(unit_key SupplementaryGroups)" = docker ]'
-check "systemd: an optional EnvironmentFile, the config file by BUNDLE_WORKER_CONFIG" eval \
-  '[[ "$(unit_key EnvironmentFile)" == -/* ]] && grep -q "^Environment=BUNDLE_WORKER_CONFIG=/" "$unit"'
-check "systemd: sandboxed, with the data root writable and the host's /var/tmp" eval \
-  '[ "$(unit_key ProtectSystem)" = strict ] && [ "$(unit_key NoNewPrivileges)" = yes ] &&
-   [[ "$(cfg_value "$defaults" data.root)" == "$(unit_key ReadWritePaths)"/* ]] && [ "$(unit_key PrivateTmp)" = no ]'
-check "systemd: starts after, so stops before, dockerd" eval 'grep -q "^After=.*docker.service" "$unit"'
+systemd_timeoutstopsec_drain_stop_grace() { [ "$stop" -gt $((drain + grace)) ]; }
+check "systemd: TimeoutStopSec $stop > drain $drain + stop grace $grace" systemd_timeoutstopsec_drain_stop_grace
+systemd_sigterm_restart_on_failure() { [ "$(unit_key KillSignal)" = SIGTERM ] && [ "$(unit_key Restart)" = on-failure ]; }
+check "systemd: SIGTERM, restart on failure" systemd_sigterm_restart_on_failure
+systemd_a_dedicated_user_in_the_docker() { u=$(unit_key User) && [ -n "$u" ] && [ "$u" != root ] && [ "$(unit_key SupplementaryGroups)" = docker ]; }
+check "systemd: a dedicated user in the docker group" systemd_a_dedicated_user_in_the_docker
+systemd_an_optional_environmentfile_the() { [[ "$(unit_key EnvironmentFile)" == -/* ]] && grep -q "^Environment=BUNDLE_WORKER_CONFIG=/" "$unit"; }
+check "systemd: an optional EnvironmentFile, the config file by BUNDLE_WORKER_CONFIG" systemd_an_optional_environmentfile_the
+systemd_sandboxed_with_the_data_root() {
+  [ "$(unit_key ProtectSystem)" = strict ] && [ "$(unit_key NoNewPrivileges)" = yes ] &&
+  [[ "$(cfg_value "$defaults" data.root)" == "$(unit_key ReadWritePaths)"/* ]] && [ "$(unit_key PrivateTmp)" = no ]
+}
+check "systemd: sandboxed, with the data root writable and the host's /var/tmp" systemd_sandboxed_with_the_data_root
+systemd_starts_after_so_stops_before() { grep -q "^After=.*docker.service" "$unit"; }
+check "systemd: starts after, so stops before, dockerd" systemd_starts_after_so_stops_before
 
 #
 # Dockerfile
@@ -399,14 +415,14 @@ stage_text() { awk -v n="$1" '/^FROM /{i++} i==n' "$dockerfile"; }
 build_stage=$(stage_text 1)
 runtime_stage=$(stage_text "$(grep -c '^FROM ' "$dockerfile")")
 missing=() seen=0
-for mod in $(sed -n 's/.*pkg_check_modules([A-Z_]* REQUIRED IMPORTED_TARGET \([^ >)]*\).*/\1/p' "$src/CMakeLists.txt"); do
+while IFS= read -r mod; do
   seen=$((seen + 1))
   pkg=$(dpkg -S "$(pkg-config --variable=pcfiledir "$mod")/$mod.pc" 2>/dev/null | cut -d: -f1)
   grep -qw -- "${pkg:-?$mod}" <<<"$build_stage" || missing+=("$mod:${pkg:-not found}")
-done
+done < <(sed -n 's/.*pkg_check_modules([A-Z_]* REQUIRED IMPORTED_TARGET \([^ >)]*\).*/\1/p' "$src/CMakeLists.txt")
 out="missing: ${missing[*]}" err="" rc=""
-check "Dockerfile: the build stage installs the -dev package of every pkg-config module ($seen)" eval \
-  '[ $seen -gt 0 ] && [ ${#missing[@]} -eq 0 ]'
+dockerfile_the_build_stage_installs_the() { [ $seen -gt 0 ] && [ ${#missing[@]} -eq 0 ]; }
+check "Dockerfile: the build stage installs the -dev package of every pkg-config module ($seen)" dockerfile_the_build_stage_installs_the
 plain=${BW_TEST_PLAIN_BIN:-$bw} # without the sanitizers' runtime libraries
 missing=() seen=0
 for lib in $(objdump -p "$plain" | awk '$1 == "NEEDED" {print $2}'); do
@@ -417,10 +433,10 @@ for lib in $(objdump -p "$plain" | awk '$1 == "NEEDED" {print $2}'); do
   grep -qw -- "${pkg:-?$lib}" <<<"$runtime_stage" || missing+=("$lib:${pkg:-not found}")
 done
 out="missing: ${missing[*]}"
-check "Dockerfile: the runtime stage installs the package of every library the binary needs ($seen)" eval \
-  '[ $seen -gt 0 ] && [ ${#missing[@]} -eq 0 ]'
-check ".dockerignore keeps build folders and .git out of the context" eval \
-  'grep -qx "build\*" "$src/.dockerignore" && grep -qx ".git" "$src/.dockerignore"'
+dockerfile_the_runtime_stage_installs() { [ $seen -gt 0 ] && [ ${#missing[@]} -eq 0 ]; }
+check "Dockerfile: the runtime stage installs the package of every library the binary needs ($seen)" dockerfile_the_runtime_stage_installs
+dockerignore_keeps_build_folders_and_git() { grep -qx "build\*" "$src/.dockerignore" && grep -qx ".git" "$src/.dockerignore"; }
+check ".dockerignore keeps build folders and .git out of the context" dockerignore_keeps_build_folders_and_git
 
 #
 # The ConfigMap's configuration, run: `serve` with worker.conf (only the
@@ -467,11 +483,13 @@ live_log() { err=$(grep -v '"level":"debug"' "$work/live/log" | tail -15 | cut -
 wait_probe /healthz 30
 rc=$?
 live_log
-check "live: serve with the ConfigMap's worker.conf answers the liveness probe (/healthz)" eval '[ $rc -eq 0 ]'
+live_serve_with_the_configmap_s_worker() { [ "$rc" -eq 0 ]; }
+check "live: serve with the ConfigMap's worker.conf answers the liveness probe (/healthz)" live_serve_with_the_configmap_s_worker
 wait_probe /readyz 60
 rc=$?
 live_log
-check "live: ... and becomes ready (/readyz) once in the group with Redis and the Engine" eval '[ $rc -eq 0 ]'
+live_and_becomes_ready_once_in_the_group() { [ "$rc" -eq 0 ]; }
+check "live: ... and becomes ready (/readyz) once in the group with Redis and the Engine" live_and_becomes_ready_once_in_the_group
 kill -TERM "$serve_pid"
 for _ in $(seq 1 300); do
   kill -0 "$serve_pid" 2>/dev/null || break
@@ -484,6 +502,7 @@ rc=$?
 [ $stuck -eq 1 ] && rc=124
 serve_pid=""
 live_log
-check "live: SIGTERM with no job running: it drains and exits 0 at once" eval '[ $rc -eq 0 ]'
+live_sigterm_with_no_job_running_it() { [ "$rc" -eq 0 ]; }
+check "live: SIGTERM with no job running: it drains and exits 0 at once" live_sigterm_with_no_job_running_it
 
 finish

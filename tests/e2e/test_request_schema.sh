@@ -2,6 +2,7 @@
 # The request fixtures against docs/run-request.schema.json (JSON Schema
 # 2020-12, checked by python3-jsonschema), and the worker's own validator
 # agreeing with the schema on every fixture.
+# shellcheck source=tests/e2e/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 schema=$src/docs/run-request.schema.json
 fixtures=$src/tests/data/requests
@@ -23,18 +24,22 @@ PY
 for f in "$fixtures"/valid/*.json; do
   name=$(basename "$f")
   out=$(validate_schema "$f" 2>&1); rc=$?; err=""
-  check "schema accepts valid/$name" eval '[ $rc -eq 0 ]'
+  schema_accepts_valid() { [ "$rc" -eq 0 ]; }
+  check "schema accepts valid/$name" schema_accepts_valid
   run_bw validate --components "$src/deploy/config/components.local.json" "$f"
-  check "worker accepts valid/$name" eval '[ $rc -eq 0 ] && has "$out" "ok    "'
+  worker_accepts_valid() { [ "$rc" -eq 0 ] && has "$out" "ok    "; }
+  check "worker accepts valid/$name" worker_accepts_valid
 done
 for f in "$fixtures"/invalid/*.json; do
   name=$(basename "$f")
   out=$(validate_schema "$f" 2>&1); rc=$?; err=""
-  check "schema rejects invalid/$name" eval '[ $rc -ne 0 ]'
+  schema_rejects_invalid() { [ "$rc" -ne 0 ]; }
+  check "schema rejects invalid/$name" schema_rejects_invalid
   run_bw validate "$f"
-  check "worker rejects invalid/$name with a path" eval '[ $rc -eq 3 ] && has "$out" "FAIL  "'
+  worker_rejects_invalid_with_a_path() { [ "$rc" -eq 3 ] && has "$out" "FAIL  "; }
+  check "worker rejects invalid/$name with a path" worker_rejects_invalid_with_a_path
 done
 run_bw validate "$fixtures/invalid/bad-memory.json"
-check "the message names the path and what was expected" eval \
-  'has "$out" "limits.memory: expected bytes or a size like \"512m\" (at least 4m), got -3"'
+the_message_names_the_path_and_what_was() { has "$out" "limits.memory: expected bytes or a size like \"512m\" (at least 4m), got -3"; }
+check "the message names the path and what was expected" the_message_names_the_path_and_what_was
 finish

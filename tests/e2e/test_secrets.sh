@@ -6,6 +6,7 @@
 # DLQ headers, its own log lines, the artifact store, the data root) is
 # searched for every form of every secret by an independent reader
 # (python3, not the worker's masker).
+# shellcheck source=tests/e2e/serve_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/serve_lib.sh"
 
 secret='p@ss"wo/rd\Zq9-xK'   # JSON-special characters: its escaped forms differ
@@ -90,12 +91,13 @@ clean() { # clean FILE...: no form of any secret in them (job.finished's state a
 leak_job "sec-run-$run_id" 1 0 >"$work/run.json"
 "$bw" run "$work/run.json" >"$work/run.out" 2>"$work/run.err"
 run_rc=$?
-check "run: the job is a user_error (exit 1)" eval '[ "$run_rc" = 1 ]'
+run_the_job_is_a_user_error() { [ "$run_rc" = 1 ]; }
+check "run: the job is a user_error (exit 1)" run_the_job_is_a_user_error
 check "run: no secret in any event or log line" clean "$work/run.out" "$work/run.err"
-check "run: the message quotes the masked tail" eval \
-  'jq -r "select(.type == \"job.finished\") | .message" "$work/run.out" | grep -q "the end: \[hidden\]"'
-check "run: every line of the PEM key is masked" eval \
-  '[ "$(jq -r "select(.type == \"job.log\") | .line" "$work/run.out" | grep -c "^\[hidden\]$")" -ge 2 ]'
+run_the_message_quotes_the_masked_tail() { jq -r "select(.type == \"job.finished\") | .message" "$work/run.out" | grep -q "the end: \[hidden\]"; }
+check "run: the message quotes the masked tail" run_the_message_quotes_the_masked_tail
+run_every_line_of_the_pem_key_is_masked() { [ "$(jq -r "select(.type == \"job.log\") | .line" "$work/run.out" | grep -c "^\[hidden\]$")" -ge 2 ]; }
+check "run: every line of the PEM key is masked" run_every_line_of_the_pem_key_is_masked
 has_event() { # has_event FILE JQ-FILTER
   [ -n "$(jq -c "select($2)" "$1" 2>/dev/null)" ]
 }
@@ -104,10 +106,10 @@ file_refused_clean_stored() {
     has_event "$work/run.out" '.type == "artifact.uploaded" and .path == "files/ok.txt"'
 }
 check "run: the file holding the secret is refused, the clean one stored" file_refused_clean_stored
-check "run: nothing with a secret in the artifact store or the data root" eval \
-  '[ -z "$(leaks_in_tree "$work/artifacts")" ] && [ -z "$(leaks_in_tree "$work/jobs")" ]'
-check "run: the state goes back whole ('#' values are the next run's)" eval \
-  '[ "$(jq -r "select(.type == \"job.finished\") | .state[\"#token\"]" "$work/run.out")" = "$state_secret" ]'
+run_nothing_with_a_secret_in_the() { [ -z "$(leaks_in_tree "$work/artifacts")" ] && [ -z "$(leaks_in_tree "$work/jobs")" ]; }
+check "run: nothing with a secret in the artifact store or the data root" run_nothing_with_a_secret_in_the
+run_the_state_goes_back_whole() { [ "$(jq -r "select(.type == \"job.finished\") | .state[\"#token\"]" "$work/run.out")" = "$state_secret" ]; }
+check "run: the state goes back whole ('#' values are the next run's)" run_the_state_goes_back_whole
 
 # --- run: a state that copies a secret outside a '#' key is not carried
 leak_job "sec-state-$run_id" 0 1 >"$work/state.json"
@@ -126,9 +128,11 @@ printf '{"job_id": "sec-rej-3", "config": {"#p": %s}}' "$simple" >"$work/rej3.js
 for r in rej1 rej2 rej3; do
   "$bw" run "$work/$r.json" >"$work/$r.out" 2>"$work/$r.err"
 done
-check "run: rejections say what was wrong, without the secret" eval \
-  'jq -r "select(.type == \"job.finished\") | .message" "$work/rej1.out" | grep -q "attempt: expected an integer" &&
-   jq -r "select(.type == \"job.finished\") | .message" "$work/rej3.out" | grep -q "not valid JSON: line 1 column"'
+run_rejections_say_what_was_wrong() {
+  jq -r "select(.type == \"job.finished\") | .message" "$work/rej1.out" | grep -q "attempt: expected an integer" &&
+  jq -r "select(.type == \"job.finished\") | .message" "$work/rej3.out" | grep -q "not valid JSON: line 1 column"
+}
+check "run: rejections say what was wrong, without the secret" run_rejections_say_what_was_wrong
 check "run: no secret in any rejection" clean "$work"/rej*.out "$work"/rej*.err
 
 # --- serve: the same through the topics, the DLQ and the worker's log
@@ -144,12 +148,12 @@ dlq >"$work/serve.dlq.all"
 # The DLQ holds the original request (its secrets too: replay needs them);
 # only the dlq.* headers are the worker's own words.
 grep -o 'dlq\.[a-z.]*=[^,]*' "$work/serve.dlq.all" >"$work/serve.dlq" || true
-check "serve: the rejected requests are in the DLQ with a reason" eval \
-  '[ "$(grep -c "dlq.reason=" "$work/serve.dlq")" -ge 2 ]'
+serve_the_rejected_requests_are_in_the() { [ "$(grep -c "dlq.reason=" "$work/serve.dlq")" -ge 2 ]; }
+check "serve: the rejected requests are in the DLQ with a reason" serve_the_rejected_requests_are_in_the
 check "serve: no secret in events, uploads, DLQ reasons or the worker's log" clean \
   "$work/serve.events" "$work/serve.uploads" "$work/serve.dlq" "$work/sw1.log" "$work/sw1.out"
 check "serve: the rejected job's job.finished names the job" has_event "$work/serve.events" \
   '.type == "job.finished" and .job_id == "sec-rej-1" and .status == "rejected"'
-check "serve: nothing with a secret in the store or the data root" eval \
-  '[ -z "$(leaks_in_tree "$work/artifacts")" ] && [ -z "$(leaks_in_tree "$work/jobs")" ]'
+serve_nothing_with_a_secret_in_the_store() { [ -z "$(leaks_in_tree "$work/artifacts")" ] && [ -z "$(leaks_in_tree "$work/jobs")" ]; }
+check "serve: nothing with a secret in the store or the data root" serve_nothing_with_a_secret_in_the_store
 finish

@@ -9,6 +9,7 @@
 # at once; and no orphan container, no data folder left, lag 0. Jobs that ran
 # again after a kill (allowed) are counted and printed.
 #   BW_CHAOS_JOBS=200 bash tests/e2e/test_serve_chaos.sh    (the long run)
+# shellcheck source=tests/e2e/serve_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/serve_lib.sh"
 stack_run=${STACK_HOME:?}/run
 jobs=${BW_CHAOS_JOBS:-60}
@@ -57,9 +58,9 @@ expected_status() {
   case $(($1 % 10)) in 6) echo user_error ;; 7) echo application_error ;; 8) echo timeout ;; 9) echo oom ;; *) echo success ;; esac
 }
 produce_range() { # produce_range FROM TO: as a client would, riding out an outage
-  local i try
+  local i
   for i in $(seq "$1" "$2"); do printf 'chaos-%s|%s\n' "$i" "$(job_of "$i")"; done >"$work/batch-$1"
-  for try in 1 2 3 4 5 6; do
+  for _ in 1 2 3 4 5 6; do
     kcat -P -l -b "$broker" -t "$t_runs" -K '|' -X message.timeout.ms=60000 "$work/batch-$1" 2>/dev/null &&
       return 0
     sleep 5
@@ -192,7 +193,8 @@ check "each job ended as it should (or infra_error after its workers kept dying)
 check "no two containers of one job ran at once" never_overlapped
 check "no orphan container left" no_orphans
 check "no data folder left" no_folders
-check "the group's lag on the runs topic is 0 (got $lag)" eval '[ "$lag" = 0 ]'
+the_group_s_lag_on_the_runs_topic_is_0() { [ "$lag" = 0 ]; }
+check "the group's lag on the runs topic is 0 (got $lag)" the_group_s_lag_on_the_runs_topic_is_0
 kills=$(grep -c kill "$work/chaos" 2>/dev/null)
 copies=$(jq -r 'select(.type == "job.finished" and (.job_id | startswith("chaos-"))) | .event_id' "$work/events" | sort | uniq -d | wc -l)
 poisoned=$(jq -r 'select(.type == "job.finished" and (.job_id | startswith("chaos-")) and .status == "infra_error") | .job_id' "$work/events" | sort -u | wc -l)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `bundle-worker serve` when things fail: a worker killed mid-job, a job
 # longer than max.poll.interval.ms, and Kafka and Redis restarted mid-run.
+# shellcheck source=tests/e2e/serve_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/serve_lib.sh"
 stack_run=${STACK_HOME:?}/run
 # Short group timeouts so that a dead worker's partitions move within seconds.
@@ -33,8 +34,10 @@ for _ in $(seq 1 60); do
   [ "$n" = 0 ] && break
   sleep 1
 done
-check "SIGKILL: the dead worker's containers were cleaned up" eval '[ "$n" = 0 ]'
-check "SIGKILL: the survivor removed orphans" eval 'grep -q "orphaned container" "$work/w2.log"'
+sigkill_the_dead_worker_s_containers() { [ "$n" = 0 ]; }
+check "SIGKILL: the dead worker's containers were cleaned up" sigkill_the_dead_worker_s_containers
+sigkill_the_survivor_removed_orphans() { grep -q "orphaned container" "$work/w2.log"; }
+check "SIGKILL: the survivor removed orphans" sigkill_the_survivor_removed_orphans
 
 # --- a job longer than max.poll.interval.ms: no rebalance storm
 kill -TERM "${worker_pids[w2]}"
@@ -45,10 +48,11 @@ wait_assigned w3
 produce long-1 "$(sleep_job "long-1-$run_id" 15)"
 wait_events 1 ".type == \"job.finished\" and .job_id == \"long-1-$run_id\"" 90
 out=$(events)
-check "a 15 s job with max.poll.interval.ms 7 s finishes once" eval \
-  '[ "$(jq -c "select(.type == \"job.finished\" and .job_id == \"long-1-$run_id\" and .status == \"success\")" <<<"$out" | wc -l)" = 1 ]'
+a_15_s_job_with_max_poll_interval_ms_7_s() { [ "$(jq -c "select(.type == \"job.finished\" and .job_id == \"long-1-$run_id\" and .status == \"success\")" <<<"$out" | wc -l)" = 1 ]; }
+check "a 15 s job with max.poll.interval.ms 7 s finishes once" a_15_s_job_with_max_poll_interval_ms_7_s
 assigned=$(grep -c '"partitions assigned"' "$work/w3.log")
-check "no rebalance storm (assignments seen: $assigned)" eval '[ "$assigned" -le 2 ]'
+no_rebalance_storm() { [ "$assigned" -le 2 ]; }
+check "no rebalance storm (assignments seen: $assigned)" no_rebalance_storm
 
 # --- Kafka restarted, then Redis restarted, during a run of 20 jobs
 kill -TERM "${worker_pids[w3]}"
@@ -85,8 +89,8 @@ ran_once_each() {
   return 1
 }
 check "outages: each ran once (one job.finished event_id per job)" ran_once_each
-check "outages: the workers logged the outage and went on" eval \
-  'grep -q "redis.*reachable again" "$work/w4.log" && grep -q "Connection refused" "$work/w4.log"'
+outages_the_workers_logged_the_outage() { grep -q "redis.*reachable again" "$work/w4.log" && grep -q "Connection refused" "$work/w4.log"; }
+check "outages: the workers logged the outage and went on" outages_the_workers_logged_the_outage
 
 # --- the Docker Engine restarted under a running job: that job ends (as an
 # infra_error, reported, replayable), the worker goes on with the next ones
@@ -106,10 +110,10 @@ if [ -s "$stack_run/dockerd.pid" ]; then
   produce engine-2 "$(sleep_job "engine-2-$run_id" 1)"
   wait_events 1 ".type == \"job.finished\" and .job_id == \"engine-2-$run_id\"" 120
   out=$(events)
-  check "engine restart: the running job was reported (not lost)" eval \
-    '[ "$(jq -c "select(.type == \"job.finished\" and .job_id == \"engine-1-$run_id\")" <<<"$out" | wc -l)" = 1 ]'
-  check "engine restart: the next job succeeds on the same worker" eval \
-    '[ "$(jq -r "select(.type == \"job.finished\" and .job_id == \"engine-2-$run_id\") | .status" <<<"$out")" = success ] && kill -0 "${worker_pids[w5]}"'
+  engine_restart_the_running_job_was() { [ "$(jq -c "select(.type == \"job.finished\" and .job_id == \"engine-1-$run_id\")" <<<"$out" | wc -l)" = 1 ]; }
+  check "engine restart: the running job was reported (not lost)" engine_restart_the_running_job_was
+  engine_restart_the_next_job_succeeds_on() { [ "$(jq -r "select(.type == \"job.finished\" and .job_id == \"engine-2-$run_id\") | .status" <<<"$out")" = success ] && kill -0 "${worker_pids[w5]}"; }
+  check "engine restart: the next job succeeds on the same worker" engine_restart_the_next_job_succeeds_on
 else
   check "engine restart: the stack started dockerd (a pid file), so the test can restart it" false
 fi

@@ -3,6 +3,7 @@
 # broker has its job.finished still gets it on the topic, sent by whoever meets
 # its final record next, with the same event_id; the job does not run again.
 # Checked per job from the topic (kcat) and from the Engine's own events.
+# shellcheck source=tests/e2e/serve_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/serve_lib.sh"
 stack_run=${STACK_HOME:?}/run
 export BUNDLE_WORKER_KAFKA_SESSION_TIMEOUT_MS=6000
@@ -30,17 +31,20 @@ BW_TEST_CRASH="finished:outbox-a-" start_worker w1 1
 wait_assigned w1
 produce "$a" "$(exit_job "$a")"
 for _ in $(seq 1 60); do kill -0 "${worker_pids[w1]}" 2>/dev/null || break; sleep 0.5; done
-check "A: the worker died on purpose after queueing job.finished" eval '! kill -0 "${worker_pids[w1]}" 2>/dev/null'
+a_the_worker_died_on_purpose_after() { ! kill -0 "${worker_pids[w1]}" 2>/dev/null; }
+check "A: the worker died on purpose after queueing job.finished" a_the_worker_died_on_purpose_after
 unset 'worker_pids[w1]'
 start_worker w2 1
 wait_assigned w2
 wait_events 1 ".type == \"job.finished\" and .job_id == \"$a\"" 60
 check "A: the job has its job.finished on the topic, every copy with one event_id" one_event_id "$a"
-check "A: it ran once (one container start)" eval '[ "$(starts_of "$a")" = 1 ]'
-check "A: the survivor said it sent the recorded event" eval 'grep -q "sending it again from the outbox" "$work/w2.log"'
+a_it_ran_once() { [ "$(starts_of "$a")" = 1 ]; }
+check "A: it ran once (one container start)" a_it_ran_once
+a_the_survivor_said_it_sent_the_recorded() { grep -q "sending it again from the outbox" "$work/w2.log"; }
+check "A: the survivor said it sent the recorded event" a_the_survivor_said_it_sent_the_recorded
 wait_events 1 ".type == \"job.duplicate\" and .job_id == \"$a\"" 30
-check "A: and answered the redelivered request with job.duplicate" eval \
-  '[ "$(events | jq -c "select(.type == \"job.duplicate\" and .job_id == \"$a\")" | wc -l)" -ge 1 ]'
+a_and_answered_the_redelivered_request() { [ "$(events | jq -c "select(.type == \"job.duplicate\" and .job_id == \"$a\")" | wc -l)" -ge 1 ]; }
+check "A: and answered the redelivered request with job.duplicate" a_and_answered_the_redelivered_request
 
 # --- B: the issue's case: the job finishes while the broker is down, the
 # worker is killed before the broker is back
@@ -55,7 +59,8 @@ for _ in $(seq 1 60); do
   sleep 0.5
 done
 recorded=$(redis-cli -h "$STACK_REDIS_HOST" -p "$STACK_REDIS_PORT" HGET "${redis_prefix}job:$b" delivered)
-check "B: the job ended with the broker down; the outbox holds its event, undelivered" eval '[ "$recorded" = 0 ]'
+b_the_job_ended_with_the_broker_down_the() { [ "$recorded" = 0 ]; }
+check "B: the job ended with the broker down; the outbox holds its event, undelivered" b_the_job_ended_with_the_broker_down_the
 kill -KILL "${worker_pids[w2]}"
 wait "${worker_pids[w2]}" 2>/dev/null
 unset 'worker_pids[w2]'
@@ -64,11 +69,12 @@ start_worker w3 1
 wait_assigned w3
 wait_events 1 ".type == \"job.finished\" and .job_id == \"$b\"" 90
 check "B: the job has its job.finished on the topic, every copy with one event_id" one_event_id "$b"
-check "B: it ran once (one container start)" eval '[ "$(starts_of "$b")" = 1 ]'
+b_it_ran_once() { [ "$(starts_of "$b")" = 1 ]; }
+check "B: it ran once (one container start)" b_it_ran_once
 for _ in $(seq 1 20); do
   [ "$(redis-cli -h "$STACK_REDIS_HOST" -p "$STACK_REDIS_PORT" HGET "${redis_prefix}job:$b" delivered)" = 1 ] && break
   sleep 0.5
 done
-check "B: and the delivery is confirmed in the record" eval \
-  '[ "$(redis-cli -h "$STACK_REDIS_HOST" -p "$STACK_REDIS_PORT" HGET "${redis_prefix}job:$b" delivered)" = 1 ]'
+b_and_the_delivery_is_confirmed_in_the() { [ "$(redis-cli -h "$STACK_REDIS_HOST" -p "$STACK_REDIS_PORT" HGET "${redis_prefix}job:$b" delivered)" = 1 ]; }
+check "B: and the delivery is confirmed in the record" b_and_the_delivery_is_confirmed_in_the
 finish

@@ -6,6 +6,7 @@
 # The runs topic takes records of up to 4 MiB; one DLQ topic has the broker's
 # default limit, another only 200 kB (so a cut copy is refused by the broker
 # and the worker falls back to a copy without the request).
+# shellcheck source=tests/e2e/serve_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/serve_lib.sh"
 big_runs=bigruns-$run_id
 small_dlq=smalldlq-$run_id
@@ -32,7 +33,7 @@ header() { # header NAME LINE: of a "%h\t%S" line of kcat
 sizes=(999000 1000000 1048576 1048577 2000000)
 for s in "${sizes[@]}"; do
   garbage "$s" >"$work/req-$s"
-  sha[$s]=$(sha256sum "$work/req-$s" | cut -d' ' -f1)
+  sha[s]=$(sha256sum "$work/req-$s" | cut -d' ' -f1)
 done
 
 # --- the broker's default DLQ limit: every request copied whole or cut
@@ -74,14 +75,14 @@ reasons_right() {
     grep -q "dlq.reason=request: not valid JSON" "$work/dlq1"
 }
 check "the reasons: over jobs.request.max.bytes (not parsed), or not JSON" reasons_right
-check "the job after them ran (nothing stalled)" eval \
-  '[ "$(events | jq -r "select(.type == \"job.finished\" and .job_id == \"after-$run_id\") | .status")" = success ]'
-check "every oversized request has a job.finished (rejected)" eval \
-  '[ "$(events | jq -c "select(.type == \"job.finished\" and .status == \"rejected\")" | wc -l)" -ge ${#sizes[@]} ]'
+the_job_after_them_ran() { [ "$(events | jq -r "select(.type == \"job.finished\" and .job_id == \"after-$run_id\") | .status")" = success ]; }
+check "the job after them ran (nothing stalled)" the_job_after_them_ran
+every_oversized_request_has_a_job() { [ "$(events | jq -c "select(.type == \"job.finished\" and .status == \"rejected\")" | wc -l)" -ge ${#sizes[@]} ]; }
+check "every oversized request has a job.finished (rejected)" every_oversized_request_has_a_job
 port=$(grep "metrics and probes listening" "$work/s1.log" | jq -r .port | head -n 1)
 metrics=$(curl -s "http://127.0.0.1:$port/metrics")
-check "metrics count the cut copies" eval \
-  'grep -q "^bundle_worker_dead_letters_truncated_total [4-9]" <<<"$metrics"'
+metrics_count_the_cut_copies() { grep -q "^bundle_worker_dead_letters_truncated_total [4-9]" <<<"$metrics"; }
+check "metrics count the cut copies" metrics_count_the_cut_copies
 kill -TERM "${worker_pids[s1]}"
 wait "${worker_pids[s1]}"
 unset 'worker_pids[s1]'
@@ -103,7 +104,8 @@ minimal_copies() {
 }
 cut -c1-300 "$work/dlq2" | sed 's/^/  | /'
 check "small DLQ topic: the refused copies fall back to the headers alone ($(grep -c . "$work/dlq2") records)" minimal_copies
-check "small DLQ topic: the worker logged the fallback" eval 'grep -q "trying a smaller one" "$work/s2.log"'
+small_dlq_topic_the_worker_logged_the() { grep -q "trying a smaller one" "$work/s2.log"; }
+check "small DLQ topic: the worker logged the fallback" small_dlq_topic_the_worker_logged_the
 kill -TERM "${worker_pids[s2]}"
 wait "${worker_pids[s2]}"
 unset 'worker_pids[s2]'
@@ -116,5 +118,6 @@ start_worker s3 1
 wait_assigned s3
 sleep 5
 after=$(dlq_of "$t_dlq" | grep -c .)
-check "after a clean drain no offset was left behind (DLQ records $before, then $after)" eval '[ "$before" = "$after" ]'
+after_a_clean_drain_no_offset_was_left() { [ "$before" = "$after" ]; }
+check "after a clean drain no offset was left behind (DLQ records $before, then $after)" after_a_clean_drain_no_offset_was_left
 finish

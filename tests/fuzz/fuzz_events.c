@@ -3,6 +3,7 @@
  * (fleet_worker_from_json), dead-lettered bytes and the time points people
  * type (bw_time_parse_point). Input: one JSON document, or any bytes. Nothing
  * may crash, leak or render a line wider than asked. */
+#include "ops/fleet_render.h"
 #include "ops/fleet_view.h"
 #include "ops/replay.h"
 #include "core/timeutil.h"

@@ -143,6 +143,7 @@ finish_target() {
 if ((seconds > 0)); then
   declare -A pid started
   # Interrupted: stop the fuzzers this script started, and only those.
+  # shellcheck disable=SC2154 # p is the trap's own loop variable (shellcheck reads it as unset)
   trap 'for p in "${pid[@]}"; do kill "$p" 2>/dev/null || true; done; exit 130' INT TERM
   queue=()
   for t in "${targets[@]}"; do

@@ -1,13 +1,18 @@
 #include "stack_env.h"
 
+#include "clients/redis_store.h"
+#include "core/cleanup.h"
 #include "core/error.h"
 
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -35,4 +40,33 @@ void stack_config(bw_config *cfg) {
 char *stack_image(const char *name) {
   return bw_strdup_printf("%s/%s:%s", stack_env("STACK_IMAGE_PREFIX"), name,
                           stack_env("STACK_IMAGE_TAG"));
+}
+
+char *stack_redis_prefix(void) {
+  static atomic_int serial;
+  return bw_strdup_printf("bwtest:%d:%d:", (int)getpid(), atomic_fetch_add(&serial, 1));
+}
+
+redisContext *stack_redis_connect(const bw_config *cfg) {
+  redisContext *ctx = NULL;
+  bw_error_t err = NULL;
+  if (redis_store_connect(cfg, &ctx, &err) < 0)
+    fail_msg("redis: %s", bw_error_msg(&err));
+  return ctx;
+}
+
+void stack_redis_cleanup(redisContext *ctx, const char *prefix) {
+  cleanup_free char *pattern = bw_strdup_printf("%s*", prefix);
+  cleanup_free char *cursor = bw_strdup("0");
+  do {
+    cleanup_redis_reply redisReply *r =
+        redisCommand(ctx, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+      break;
+    free(cursor);
+    cursor = bw_strdup(r->element[0]->str);
+    for (size_t i = 0; i < r->element[1]->elements; i++)
+      freeReplyObject(redisCommand(ctx, "DEL %s", r->element[1]->element[i]->str));
+  } while (strcmp(cursor, "0") != 0);
+  redis_store_close(ctx);
 }

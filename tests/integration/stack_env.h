@@ -5,9 +5,19 @@
 
 #include "core/config.h"
 
+#include <hiredis/hiredis.h>
+
 /* The variable's value; fails the running cmocka test when it is unset. */
 const char *stack_env(const char *name);
 /* A bw_config pointed at the stack (Kafka, Redis, Docker socket). */
 void stack_config(bw_config *cfg);
 /* "127.0.0.1:5000/bundle-test/NAME:1.0" */
 char *stack_image(const char *name);
+
+/* The Redis fixture of the tests that use Redis: a key prefix of their own
+ * ("bwtest:PID:N:", a new N at each call), a connection of the test's own
+ * for checks (fails the test when Redis is down), and, at the end, every key
+ * under the prefix deleted and the connection closed. */
+char *stack_redis_prefix(void);
+redisContext *stack_redis_connect(const bw_config *cfg);
+void stack_redis_cleanup(redisContext *ctx, const char *prefix);

@@ -18,8 +18,7 @@
 static docker_client *connect_engine(void) {
   cleanup_error bw_error_t err = NULL;
   docker_client *dc = NULL;
-  if (docker_client_new(&dc, stack_env("STACK_DOCKER_SOCKET"), 30000, &err) < 0 ||
-      docker_client_negotiate(dc, NULL, &err) < 0)
+  if (docker_client_open(&dc, stack_env("STACK_DOCKER_SOCKET"), 30000, &err) < 0)
     fail_msg("%s", bw_error_msg(&err));
   return dc;
 }
@@ -79,7 +78,7 @@ static void authenticated_pull_from_local_registry(void **state) {
   assert_int_equal(res.attempts, 1);
 
   cleanup_json json_t *inspect = NULL;
-  assert_int_equal(image_inspect(dc, name, &inspect, &err), 0);
+  assert_int_equal(image_pull_inspect(dc, name, &inspect, &err), 0);
   assert_non_null(inspect);
   cleanup_free char *repo = image_ref_repository(&ref);
   assert_true(image_has_repo_digest(inspect, repo, res.digest));

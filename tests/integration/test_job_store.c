@@ -30,38 +30,19 @@ typedef struct fixture {
 } fixture;
 
 static int setup(void **state) {
-  static atomic_int serial;
   fixture *f = calloc(1, sizeof(*f));
   stack_config(&f->cfg);
   bw_logger_init(&f->log, BW_LOG_WARN, 2, "test");
-  f->prefix = bw_strdup_printf("bwtest:%d:%d:", (int)getpid(), atomic_fetch_add(&serial, 1));
+  f->prefix = stack_redis_prefix();
   f->js = job_store_new(&f->cfg, &f->log, f->prefix);
-  bw_error_t err = NULL;
-  if (redis_store_connect(&f->cfg, &f->redis, &err) < 0)
-    fail_msg("redis: %s", bw_error_msg(&err));
+  f->redis = stack_redis_connect(&f->cfg);
   *state = f;
   return 0;
 }
 
-static void delete_prefix(redisContext *ctx, const char *prefix) {
-  cleanup_free char *pattern = bw_strdup_printf("%s*", prefix);
-  cleanup_free char *cursor = bw_strdup("0");
-  do {
-    cleanup_redis_reply redisReply *r =
-        redisCommand(ctx, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2)
-      return;
-    free(cursor);
-    cursor = bw_strdup(r->element[0]->str);
-    for (size_t i = 0; i < r->element[1]->elements; i++)
-      freeReplyObject(redisCommand(ctx, "DEL %s", r->element[1]->element[i]->str));
-  } while (strcmp(cursor, "0") != 0);
-}
-
 static int teardown(void **state) {
   fixture *f = *state;
-  delete_prefix(f->redis, f->prefix);
-  redis_store_close(f->redis);
+  stack_redis_cleanup(f->redis, f->prefix);
   job_store_free(f->js);
   free(f->prefix);
   bw_config_free(&f->cfg);

@@ -1,4 +1,5 @@
 /* shared/ops/fleet_view.h: the model and the frame of `bundle-worker watch`. */
+#include "ops/fleet_render.h"
 #include "ops/fleet_view.h"
 
 #include <setjmp.h>

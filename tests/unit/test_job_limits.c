@@ -23,7 +23,7 @@ static json_t *json_from(const char *text) {
 /* Parses a limits object given as JSON text into *out. */
 static int parse_limits_text(const char *text, job_limits *out, bw_error_t *err) {
   json_t *obj = json_from(text);
-  int rc = limits_parse(obj, "limits", out, err);
+  int rc = job_limits_parse(obj, "limits", out, err);
   json_decref(obj);
   return rc;
 }
@@ -43,7 +43,7 @@ static void test_memory_accepted(void **state) {
     json_t *v = json_from(cases[i].json);
     bw_error_t err = NULL;
     int64_t bytes = 0;
-    if (limits_parse_memory(v, "limits.memory", &bytes, &err) < 0)
+    if (job_limits_parse_memory(v, "limits.memory", &bytes, &err) < 0)
       fail_msg("%s: %s", cases[i].json, bw_error_msg(&err));
     assert_int_equal(bytes, cases[i].bytes);
     json_decref(v);
@@ -54,7 +54,7 @@ static void test_memory_64k_is_below_the_floor(void **state) {
   json_t *v = json_string("64k"); /* parses as 65536, refused as under 4m */
   bw_error_t err = NULL;
   int64_t bytes = 0;
-  assert_int_equal(limits_parse_memory(v, "limits.memory", &bytes, &err), -1);
+  assert_int_equal(job_limits_parse_memory(v, "limits.memory", &bytes, &err), -1);
   assert_string_equal(
       err->msg, "limits.memory: expected bytes or a size like \"512m\" (at least 4m), got \"64k\"");
   assert_int_equal(bytes, 0);
@@ -66,7 +66,7 @@ static void test_memory_negative_message_is_exact(void **state) {
   json_t *v = json_integer(-3);
   bw_error_t err = NULL;
   int64_t bytes = 0;
-  assert_int_equal(limits_parse_memory(v, "limits.memory", &bytes, &err), -1);
+  assert_int_equal(job_limits_parse_memory(v, "limits.memory", &bytes, &err), -1);
   assert_int_equal(err->kind, BW_ERR_INVALID);
   assert_string_equal(
       err->msg, "limits.memory: expected bytes or a size like \"512m\" (at least 4m), got -3");
@@ -107,7 +107,7 @@ static void test_memory_rejected(void **state) {
     json_t *v = json_from(cases[i]);
     bw_error_t err = NULL;
     int64_t bytes = 77;
-    if (limits_parse_memory(v, "limits.memory", &bytes, &err) == 0)
+    if (job_limits_parse_memory(v, "limits.memory", &bytes, &err) == 0)
       fail_msg("%s: accepted as %lld", cases[i], (long long)bytes);
     assert_int_equal(bytes, 77); /* untouched on failure */
     assert_non_null(strstr(err->msg, "limits.memory: "));
@@ -129,7 +129,7 @@ static void test_parse_full_object(void **state) {
   assert_int_equal(l.timeout_seconds, 600);
   assert_int_equal(l.pids, 256);
   assert_string_equal(l.network, "bridge");
-  limits_free(&l);
+  job_limits_free(&l);
   assert_null(l.network);
 }
 
@@ -150,7 +150,7 @@ static void test_parse_network_replaces_earlier(void **state) {
   assert_int_equal(parse_limits_text("{\"network\": \"a\"}", &l, &err), 0);
   assert_int_equal(parse_limits_text("{\"network\": \"b\"}", &l, &err), 0);
   assert_string_equal(l.network, "b");
-  limits_free(&l);
+  job_limits_free(&l);
 }
 
 static void test_parse_timeout_at_cap(void **state) {
@@ -191,7 +191,7 @@ static void test_parse_rejected(void **state) {
     if (!strstr(err->msg, cases[i].message_part))
       fail_msg("%s: message '%s' lacks '%s'", cases[i].json, err->msg, cases[i].message_part);
     bw_error_release(&err);
-    limits_free(&l);
+    job_limits_free(&l);
   }
 }
 
@@ -202,23 +202,23 @@ static void test_apply_defaults_fills_unset_only(void **state) {
                   .timeout_seconds = 3600,
                   .pids = 1024,
                   .network = "none"};
-  limits_apply_defaults(&l, &d);
+  job_limits_apply_defaults(&l, &d);
   assert_int_equal(l.memory_bytes, 256 * MIB);
   assert_true(l.cpus == 3);
   assert_int_equal(l.timeout_seconds, 3600);
   assert_int_equal(l.pids, 1024);
   assert_string_equal(l.network, "none");
   assert_ptr_not_equal(l.network, d.network); /* a copy, owned by l */
-  limits_free(&l);
+  job_limits_free(&l);
 }
 
 static void test_apply_defaults_keeps_set_network(void **state) {
   job_limits l = {.network = strdup("bridge")};
   job_limits d = {.network = "none"};
-  limits_apply_defaults(&l, &d);
+  job_limits_apply_defaults(&l, &d);
   assert_string_equal(l.network, "bridge");
-  limits_free(&l);
-  limits_free(NULL);
+  job_limits_free(&l);
+  job_limits_free(NULL);
 }
 
 static void test_format_bytes(void **state) {
@@ -232,14 +232,14 @@ static void test_format_bytes(void **state) {
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     char buf[32];
-    limits_format_bytes(cases[i].bytes, buf, sizeof(buf));
+    job_limits_format_bytes(cases[i].bytes, buf, sizeof(buf));
     assert_string_equal(buf, cases[i].text);
   }
 }
 
 static void test_format_bytes_truncates_to_buffer(void **state) {
   char buf[4];
-  limits_format_bytes(123456, buf, sizeof(buf));
+  job_limits_format_bytes(123456, buf, sizeof(buf));
   assert_string_equal(buf, "123");
 }
 
