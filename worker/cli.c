@@ -31,8 +31,10 @@ void cli_print_version(void) {
          HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
 }
 
-int cli_common_option(cli_context *ctx, int opt, const char *arg, const char *usage,
-                      int *exit_now) {
+/* Handles a common option; returns 1 when handled, 0 when not a common one,
+ * and for --help/--version prints and sets *exit_now to the exit status. */
+static int cli_common_option(cli_context *ctx, int opt, const char *arg, const char *usage,
+                             int *exit_now) {
   switch (opt) {
   case 'c':
     ctx->config_path = arg;
@@ -54,6 +56,23 @@ int cli_common_option(cli_context *ctx, int opt, const char *arg, const char *us
   default:
     return 0;
   }
+}
+
+bool cli_next_option(cli_context *ctx, cli_args *args, int *opt) {
+  while (args->exit < 0) {
+    *opt = getopt_long(args->argc, args->argv, args->short_options, args->long_options, NULL);
+    if (*opt == -1)
+      return false;
+    int exit_now = -1;
+    if (!cli_common_option(ctx, *opt, optarg, args->usage, &exit_now)) {
+      if (*opt != '?' && *opt != ':')
+        return true; /* the command's own */
+      args->exit = cli_usage_error(args->command, "unknown option");
+    } else if (exit_now >= 0) {
+      args->exit = exit_now;
+    }
+  }
+  return false;
 }
 
 int cli_usage_error(const char *command, const char *fmt, ...) {

@@ -51,11 +51,29 @@ typedef struct cli_context {
   "  -h, --help            this help\n"                                                            \
   "  -V, --version         the program's version\n"
 
+/* The arguments of one command, parsed by cli_next_option. */
+typedef struct cli_args {
+  const char *command; /* "run": messages say "bundle-worker run: ..." */
+  int argc;
+  char **argv;
+  const char *short_options; /* the command's own, then CLI_COMMON_SHORT_OPTIONS */
+  const struct option *long_options;
+  const char *usage; /* printed by --help */
+  int exit;          /* -1 while parsing; then the status the command exits with */
+} cli_args;
+
+/* The one option loop of every command. Returns true with *opt set (and
+ * optarg its argument) for each of the command's own options; handles the
+ * common ones (--config, --set, --help, --version) itself; returns false at
+ * the end of the options (optind is the first operand), or when the command
+ * is to exit now: --help or --version (args->exit 0), an unknown option or a
+ * missing argument (a usage error, args->exit EXIT_USAGE). A command that
+ * finds an own option's value wrong sets args->exit (cli_usage_error) and the
+ * next call returns false. */
+bool cli_next_option(cli_context *ctx, cli_args *args, int *opt);
+
 void cli_init(cli_context *ctx);
 void cli_free(cli_context *ctx);
-/* Handles a common option; returns 1 when handled, 0 when not a common one,
- * and for --help/--version prints and sets *exit_now to the exit status. */
-int cli_common_option(cli_context *ctx, int opt, const char *arg, const char *usage, int *exit_now);
 /* Defaults, then the file, then BUNDLE_WORKER_* variables, then --set; on
  * error prints one line to stderr and returns -1. Sets up ctx->log. */
 int cli_load_config(cli_context *ctx, const char *command);

@@ -25,20 +25,17 @@ int cmd_cancel(int argc, char **argv) {
   cli_init(&ctx);
   const char *redis_prefix = JOB_STORE_DEFAULT_PREFIX;
   job_store *store = NULL;
-  int rc = EXIT_OK, opt, exit_now = -1;
-  while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) != -1) {
+  int rc = EXIT_OK, opt;
+  cli_args args = {"cancel", argc, argv, CLI_COMMON_SHORT_OPTIONS, long_options, usage, -1};
+  while (cli_next_option(&ctx, &args, &opt)) {
     if (opt == 'P') {
       redis_prefix = optarg;
       continue;
     }
-    if (!cli_common_option(&ctx, opt, optarg, usage, &exit_now)) {
-      rc = cli_usage_error("cancel", "unknown option");
-      goto out;
-    }
-    if (exit_now >= 0) {
-      rc = exit_now;
-      goto out;
-    }
+  }
+  if (args.exit >= 0) {
+    rc = args.exit;
+    goto out;
   }
   if (optind >= argc) {
     rc = cli_usage_error("cancel", "missing JOB_ID");

@@ -16,16 +16,13 @@ int cmd_config(int argc, char **argv) {
   cli_context ctx;
   cli_init(&ctx);
   int rc = EXIT_OK;
-  int opt, exit_now = -1;
-  while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) != -1) {
-    if (!cli_common_option(&ctx, opt, optarg, usage, &exit_now)) {
-      rc = cli_usage_error("config", "unknown option");
-      goto out;
-    }
-    if (exit_now >= 0) {
-      rc = exit_now;
-      goto out;
-    }
+  int opt;
+  cli_args args = {"config", argc, argv, CLI_COMMON_SHORT_OPTIONS, long_options, usage, -1};
+  while (cli_next_option(&ctx, &args, &opt)) {
+  }
+  if (args.exit >= 0) {
+    rc = args.exit;
+    goto out;
   }
   if (optind < argc && strcmp(argv[optind], "keys") == 0) {
     bw_config_print_keys(stdout);

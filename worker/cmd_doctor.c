@@ -160,25 +160,22 @@ int cmd_doctor(int argc, char **argv) {
   cli_context ctx;
   cli_init(&ctx);
   doctor d = {.timeout_ms = 5000};
-  int rc = EXIT_OK, opt, exit_now = -1;
-  while ((opt = getopt_long(argc, argv, "t:" CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) != -1) {
+  int rc = EXIT_OK, opt;
+  cli_args args = {"doctor", argc, argv, "t:" CLI_COMMON_SHORT_OPTIONS, long_options, usage, -1};
+  while (cli_next_option(&ctx, &args, &opt)) {
     if (opt == 't') {
       char *end = NULL;
       d.timeout_ms = strtol(optarg, &end, 10);
       if (!*optarg || *end || d.timeout_ms <= 0) {
-        rc = cli_usage_error("doctor", "--timeout: expected milliseconds, got '%s'", optarg);
-        goto out;
+        args.exit = cli_usage_error("doctor", "--timeout: expected milliseconds, got '%s'", optarg);
+        continue;
       }
       continue;
     }
-    if (!cli_common_option(&ctx, opt, optarg, usage, &exit_now)) {
-      rc = cli_usage_error("doctor", "unknown option");
-      goto out;
-    }
-    if (exit_now >= 0) {
-      rc = exit_now;
-      goto out;
-    }
+  }
+  if (args.exit >= 0) {
+    rc = args.exit;
+    goto out;
   }
   if (optind < argc) {
     rc = cli_usage_error("doctor", "unexpected argument '%s'", argv[optind]);

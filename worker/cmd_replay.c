@@ -88,7 +88,7 @@ static int on_dead_letter(void *ctx, const rd_kafka_message_t *m) {
   return 0;
 }
 
-static int parse_args(int argc, char **argv, cli_context *ctx, replay_opts *o, int *exit_now) {
+static int parse_args(int argc, char **argv, cli_context *ctx, replay_opts *o) {
   static const struct option long_options[] = {{"status", required_argument, NULL, 's'},
                                                {"job", required_argument, NULL, 'j'},
                                                {"component", required_argument, NULL, 'm'},
@@ -102,8 +102,9 @@ static int parse_args(int argc, char **argv, cli_context *ctx, replay_opts *o, i
                                                CLI_COMMON_LONG_OPTIONS,
                                                {NULL, 0, NULL, 0}};
   int opt;
-  while ((opt = getopt_long(argc, argv, "s:j:m:nC:" CLI_COMMON_SHORT_OPTIONS, long_options,
-                            NULL)) != -1) {
+  cli_args args = {"replay",     argc,  argv, "s:j:m:nC:" CLI_COMMON_SHORT_OPTIONS,
+                   long_options, usage, -1};
+  while (cli_next_option(ctx, &args, &opt)) {
     cleanup_error bw_error_t err = NULL;
     switch (opt) {
     case 's':
@@ -146,16 +147,13 @@ static int parse_args(int argc, char **argv, cli_context *ctx, replay_opts *o, i
     case 'P':
       o->redis_prefix = optarg;
       break;
-    default:
-      if (!cli_common_option(ctx, opt, optarg, usage, exit_now))
-        return cli_usage_error("replay", "unknown option (see --help)");
-      if (*exit_now >= 0)
-        return *exit_now;
     }
   }
+  if (args.exit >= 0)
+    return args.exit;
   if (optind < argc)
     return cli_usage_error("replay", "unexpected argument '%s' (select with --job)", argv[optind]);
-  return 0;
+  return -1; /* go on */
 }
 
 static const char *action_of(const replay_candidate *c, bool dry_run) {
@@ -313,9 +311,8 @@ int cmd_replay(int argc, char **argv) {
   o.filter.job_ids = o.job_ids;
   o.filter.components = o.components;
   component_registry reg = {0};
-  int exit_now = -1;
-  int rc = parse_args(argc, argv, &ctx, &o, &exit_now);
-  if (rc != 0 || exit_now >= 0)
+  int rc = parse_args(argc, argv, &ctx, &o);
+  if (rc >= 0)
     goto out;
   if (cli_load_config(&ctx, "replay") < 0 ||
       cli_load_components(&ctx, "replay", o.components_file, true, &reg) < 0) {

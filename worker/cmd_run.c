@@ -67,23 +67,20 @@ int cmd_run(int argc, char **argv) {
   cli_context ctx;
   cli_init(&ctx);
   const char *components_path = NULL;
-  int rc = EXIT_OK, opt, exit_now = -1;
+  int rc = EXIT_OK, opt;
   cleanup_free char *request = NULL;
   size_t request_len = 0;
   component_registry reg = {0};
-  while ((opt = getopt_long(argc, argv, "C:" CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) != -1) {
+  cli_args args = {"run", argc, argv, "C:" CLI_COMMON_SHORT_OPTIONS, long_options, usage, -1};
+  while (cli_next_option(&ctx, &args, &opt)) {
     if (opt == 'C') {
       components_path = optarg;
       continue;
     }
-    if (!cli_common_option(&ctx, opt, optarg, usage, &exit_now)) {
-      rc = cli_usage_error("run", "unknown option");
-      goto out;
-    }
-    if (exit_now >= 0) {
-      rc = exit_now;
-      goto out;
-    }
+  }
+  if (args.exit >= 0) {
+    rc = args.exit;
+    goto out;
   }
   if (optind + 1 != argc) {
     rc = cli_usage_error("run", optind >= argc ? "missing JOB.json (or - for standard input)"

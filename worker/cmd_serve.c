@@ -53,8 +53,9 @@ int cmd_serve(int argc, char **argv) {
   metrics_server *server = NULL;
   cleanup_free char *listen_host = NULL;
   int listen_port = 0;
-  int rc = EXIT_OK, opt, exit_now = -1;
-  while ((opt = getopt_long(argc, argv, "C:" CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) != -1) {
+  int rc = EXIT_OK, opt;
+  cli_args args = {"serve", argc, argv, "C:" CLI_COMMON_SHORT_OPTIONS, long_options, usage, -1};
+  while (cli_next_option(&ctx, &args, &opt)) {
     if (opt == 'C') {
       components_path = optarg;
       continue;
@@ -63,14 +64,10 @@ int cmd_serve(int argc, char **argv) {
       redis_prefix = optarg;
       continue;
     }
-    if (!cli_common_option(&ctx, opt, optarg, usage, &exit_now)) {
-      rc = cli_usage_error("serve", "unknown option");
-      goto out;
-    }
-    if (exit_now >= 0) {
-      rc = exit_now;
-      goto out;
-    }
+  }
+  if (args.exit >= 0) {
+    rc = args.exit;
+    goto out;
   }
   if (optind < argc) {
     rc = cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);

@@ -133,9 +133,9 @@ int cmd_submit(int argc, char **argv) {
   submitted *jobs = NULL;
   size_t n = 0;
   event_follow *events = NULL;
-  int rc = EXIT_OK, opt, exit_now = -1;
-  while ((opt = getopt_long(argc, argv, "wt:C:" CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) !=
-         -1) {
+  int rc = EXIT_OK, opt;
+  cli_args args = {"submit", argc, argv, "wt:C:" CLI_COMMON_SHORT_OPTIONS, long_options, usage, -1};
+  while (cli_next_option(&ctx, &args, &opt)) {
     if (opt == 'w') {
       wait = true;
       continue;
@@ -144,8 +144,8 @@ int cmd_submit(int argc, char **argv) {
       char *end = NULL;
       timeout_s = strtol(optarg, &end, 10);
       if (!*optarg || *end || timeout_s <= 0) {
-        rc = cli_usage_error("submit", "--timeout: expected seconds, got '%s'", optarg);
-        goto out;
+        args.exit = cli_usage_error("submit", "--timeout: expected seconds, got '%s'", optarg);
+        continue;
       }
       continue;
     }
@@ -153,14 +153,10 @@ int cmd_submit(int argc, char **argv) {
       components_path = optarg;
       continue;
     }
-    if (!cli_common_option(&ctx, opt, optarg, usage, &exit_now)) {
-      rc = cli_usage_error("submit", "unknown option");
-      goto out;
-    }
-    if (exit_now >= 0) {
-      rc = exit_now;
-      goto out;
-    }
+  }
+  if (args.exit >= 0) {
+    rc = args.exit;
+    goto out;
   }
   if (optind >= argc) {
     rc = cli_usage_error("submit", "missing JOB.json (or - for standard input)");

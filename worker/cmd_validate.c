@@ -59,20 +59,17 @@ int cmd_validate(int argc, char **argv) {
   const char *components_path = NULL;
   component_registry reg = {0};
   bool have_components = false;
-  int rc = EXIT_OK, opt, exit_now = -1;
-  while ((opt = getopt_long(argc, argv, "C:" CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) != -1) {
+  int rc = EXIT_OK, opt;
+  cli_args args = {"validate", argc, argv, "C:" CLI_COMMON_SHORT_OPTIONS, long_options, usage, -1};
+  while (cli_next_option(&ctx, &args, &opt)) {
     if (opt == 'C') {
       components_path = optarg;
       continue;
     }
-    if (!cli_common_option(&ctx, opt, optarg, usage, &exit_now)) {
-      rc = cli_usage_error("validate", "unknown option");
-      goto out;
-    }
-    if (exit_now >= 0) {
-      rc = exit_now;
-      goto out;
-    }
+  }
+  if (args.exit >= 0) {
+    rc = args.exit;
+    goto out;
   }
   if (optind >= argc) {
     rc = cli_usage_error("validate", "missing JOB.json");

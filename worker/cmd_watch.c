@@ -271,7 +271,7 @@ static int watch_tui(const cli_context *ctx, const watch_opts *opts, event_follo
 
 /* ---- options ---- */
 
-static int parse_options(int argc, char **argv, cli_context *ctx, watch_opts *o, int *exit_now) {
+static int parse_options(int argc, char **argv, cli_context *ctx, watch_opts *o) {
   enum { OPT_FROM_BEGINNING = 256, OPT_SINCE, OPT_REDIS_PREFIX };
   static const struct option long_options[] = {
       {"json", no_argument, NULL, 'j'},
@@ -284,8 +284,8 @@ static int parse_options(int argc, char **argv, cli_context *ctx, watch_opts *o,
   int opt;
   int64_t since = 0;
   bool have_since = false, from_beginning = false;
-  while ((opt = getopt_long(argc, argv, "ji:" CLI_COMMON_SHORT_OPTIONS, long_options, NULL)) !=
-         -1) {
+  cli_args args = {"watch", argc, argv, "ji:" CLI_COMMON_SHORT_OPTIONS, long_options, usage, -1};
+  while (cli_next_option(ctx, &args, &opt)) {
     switch (opt) {
     case 'j':
       o->json = true;
@@ -309,13 +309,10 @@ static int parse_options(int argc, char **argv, cli_context *ctx, watch_opts *o,
     case OPT_REDIS_PREFIX:
       o->redis_prefix = optarg;
       continue;
-    default:
-      if (!cli_common_option(ctx, opt, optarg, usage, exit_now))
-        return cli_usage_error("watch", "unknown option");
-      if (*exit_now >= 0)
-        return *exit_now;
     }
   }
+  if (args.exit >= 0)
+    return args.exit;
   if (optind < argc)
     return cli_usage_error("watch", "unexpected argument '%s'", argv[optind]);
   if (have_since && from_beginning)
@@ -333,8 +330,7 @@ int cmd_watch(int argc, char **argv) {
   cli_context ctx;
   cli_init(&ctx);
   watch_opts opts = {.from = EVENT_FOLLOW_END, .interval_ms = 1000, .redis_prefix = "bw:"};
-  int exit_now = -1;
-  int rc = parse_options(argc, argv, &ctx, &opts, &exit_now);
+  int rc = parse_options(argc, argv, &ctx, &opts);
   event_follow *events = NULL;
   cleanup_error bw_error_t err = NULL;
   if (rc >= 0)
