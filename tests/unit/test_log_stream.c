@@ -1,113 +1,8 @@
-/* shared/pipeline/log_stream.h: Docker frame demux, line assembly, masking, cutting. */
-#include "pipeline/log_budget.h"
-#include "pipeline/log_stream.h"
+/* shared/pipeline/log_stream.h: Engine frames (with and without TTY) cut
+ * anywhere, lines, their cuts and masking. */
+#include "log_stream_fixture.h"
 
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <cmocka.h>
-
-/* Lines received, rendered as "S:text\n" (S the stream; "S+:" for a cut piece)
- * so a whole exchange compares as one string. */
-typedef struct collected {
-  char *text;
-  size_t len;
-  size_t cap;
-  size_t pieces;
-  size_t max_piece;
-} collected;
-
-static void collected_add(collected *c, const char *bytes, size_t len) {
-  if (c->len + len + 1 > c->cap) {
-    c->cap = (c->len + len + 1) * 2;
-    c->text = realloc(c->text, c->cap);
-    assert_non_null(c->text);
-  }
-  memcpy(c->text + c->len, bytes, len);
-  c->len += len;
-  c->text[c->len] = '\0';
-}
-
-static void on_line(void *ctx, int stream, const char *line, size_t len, bool cut) {
-  collected *c = ctx;
-  assert_true(stream == 1 || stream == 2);
-  assert_int_equal(line[len], '\0');
-  char tag[8];
-  snprintf(tag, sizeof(tag), "%d%s:", stream, cut ? "+" : "");
-  collected_add(c, tag, strlen(tag));
-  collected_add(c, line, len);
-  collected_add(c, "\n", 1);
-  c->pieces++;
-  if (len > c->max_piece)
-    c->max_piece = len;
-}
-
-static void collected_free(collected *c) {
-  free(c->text);
-  memset(c, 0, sizeof(*c));
-}
-
-/* Appends one frame to buf at *at. */
-static void frame(char *buf, size_t *at, int stream, const char *payload, size_t len) {
-  unsigned char h[8] = {(unsigned char)stream,
-                        0,
-                        0,
-                        0,
-                        (unsigned char)(len >> 24),
-                        (unsigned char)(len >> 16),
-                        (unsigned char)(len >> 8),
-                        (unsigned char)len};
-  memcpy(buf + *at, h, 8);
-  memcpy(buf + *at + 8, payload, len);
-  *at += 8 + len;
-}
-
-static void frame_str(char *buf, size_t *at, int stream, const char *payload) {
-  frame(buf, at, stream, payload, strlen(payload));
-}
-
-static void feed_ok(log_stream *ls, const char *data, size_t len) {
-  bw_error_t err = NULL;
-  if (log_stream_feed(ls, data, len, &err) < 0)
-    fail_msg("feed: %s", bw_error_msg(&err));
-}
-
-/* Runs a whole input through a fresh stream, fed in the given pieces. */
-static void run_pieces(bool tty, size_t max_line, const masker *m, const char *data,
-                       const size_t *cuts, size_t n_cuts, size_t len, collected *c) {
-  log_stream ls;
-  log_stream_init(&ls, tty, max_line, m, on_line, c);
-  size_t from = 0;
-  for (size_t i = 0; i < n_cuts; i++) {
-    feed_ok(&ls, data + from, cuts[i] - from);
-    from = cuts[i];
-  }
-  feed_ok(&ls, data + from, len - from);
-  log_stream_finish(&ls);
-  log_stream_free(&ls);
-}
-
-static size_t sample_frames(char *buf) {
-  size_t n = 0;
-  frame_str(buf, &n, 1, "hello wor");
-  frame_str(buf, &n, 2, "oops\n");
-  frame_str(buf, &n, 1, "");
-  frame_str(buf, &n, 1, "ld\r\nsecond\n");
-  frame_str(buf, &n, 0, "from stdin\n");
-  frame_str(buf, &n, 2, "tail no newline");
-  return n;
-}
-
-static const char sample_expected[] = "2:oops\n"
-                                      "1:hello world\n"
-                                      "1:second\n"
-                                      "1:from stdin\n"
-                                      "2:tail no newline\n";
+/* ---- frames, lines, masking ---- */
 
 static void test_split_at_every_boundary(void **state) {
   char buf[256];
@@ -356,13 +251,6 @@ static void test_overlong_lines_cut(void **state) {
   }
 }
 
-static masker *test_masker(void) {
-  masker *m = masker_new();
-  masker_add_secret(m, "SECRETVALUE");
-  masker_add_secret(m, "pa\"ss");
-  return m;
-}
-
 static void test_masking_forms_in_lines(void **state) {
   masker *m = test_masker();
   char buf[256];
@@ -465,96 +353,6 @@ static void test_totals(void **state) {
   log_stream_free(NULL);
 }
 
-/* ---- 100 MB through log_stream and log_budget ---------------------------- */
-
-typedef struct budget_sink {
-  size_t emitted_bytes;
-  size_t emitted_lines;
-  size_t markers;
-  size_t marker_bytes;
-  bool leaked;
-} budget_sink;
-
-static void budget_emit(void *ctx, int stream, const char *line, size_t len, bool cut) {
-  budget_sink *s = ctx;
-  s->emitted_bytes += len + 1;
-  s->emitted_lines++;
-  if (stream == LOG_BUDGET_STREAM_MARKER) {
-    s->markers++;
-    s->marker_bytes += len + 1;
-  }
-  if (memmem(line, len, "SECRETVALUE", 11))
-    s->leaked = true;
-}
-
-static void budget_line(void *ctx, int stream, const char *line, size_t len, bool cut) {
-  log_budget_line(ctx, stream, line, len, cut);
-}
-
-static void test_hundred_megabytes_bounded(void **state) {
-  masker *m = test_masker();
-  const size_t max_line = 16 * 1024, budget = 1u << 20;
-  /* a 64 KiB block of whole frames: short lines, a secret, an overlong line */
-  const size_t block_cap = 64 * 1024;
-  char *block = malloc(block_cap + 64);
-  char *payload = malloc(block_cap);
-  size_t n = 0;
-  for (int i = 0; n + 200 < block_cap / 2; i++) {
-    char text[128];
-    int tl = snprintf(text, sizeof(text), "row %d processed, key SECRETVALUE ok\n", i);
-    frame(block, &n, i % 3 == 0 ? 2 : 1, text, (size_t)tl);
-  }
-  size_t overlong = block_cap - n - 8;
-  for (size_t i = 0; i < overlong; i++)
-    payload[i] = (char)('a' + i % 26);
-  memcpy(payload + overlong / 2, "SECRETVALUE", 11);
-  payload[overlong - 1] = '\n';
-  frame(block, &n, 1, payload, overlong);
-  assert_int_equal(n, block_cap);
-
-  budget_sink sink = {0};
-  log_budget lb;
-  log_budget_init(&lb, budget, budget_emit, NULL, &sink);
-  log_stream ls;
-  log_stream_init(&ls, false, max_line, m, budget_line, &lb);
-  size_t fed = 0, max_footprint = 0, max_ring = 0;
-  const size_t total = 100u << 20;
-  while (fed < total) {
-    /* uneven pieces, so frames and secrets split everywhere over time */
-    for (size_t at = 0; at < block_cap;) {
-      size_t take = 1 + (fed + at) % 7919;
-      if (take > block_cap - at)
-        take = block_cap - at;
-      feed_ok(&ls, block + at, take);
-      at += take;
-    }
-    fed += block_cap;
-    if (log_stream_footprint(&ls) > max_footprint)
-      max_footprint = log_stream_footprint(&ls);
-    if (lb.ring_cap > max_ring)
-      max_ring = lb.ring_cap;
-  }
-  log_stream_finish(&ls);
-  log_budget_finish(&lb);
-  print_message("100 MiB: stream buffers %zu bytes at most, budget ring %zu bytes, "
-                "%llu bytes in %llu lines dropped\n",
-                max_footprint, max_ring, (unsigned long long)lb.bytes_dropped,
-                (unsigned long long)lb.lines_dropped);
-  /* two line buffers of max_line + NUL, plus the maskers' small windows */
-  assert_true(max_footprint <= 2 * (max_line + 1) + 2 * 4096);
-  assert_true(max_ring <= budget - budget / 2);
-  assert_false(sink.leaked);
-  assert_int_equal(sink.markers, 1);
-  assert_true(sink.emitted_bytes <= budget + 64);
-  /* every byte offered was either forwarded or counted as dropped */
-  assert_int_equal(lb.bytes_total, sink.emitted_bytes - sink.marker_bytes + lb.bytes_dropped);
-  log_stream_free(&ls);
-  log_budget_free(&lb);
-  free(block);
-  free(payload);
-  masker_free(m);
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_split_at_every_boundary),
@@ -573,7 +371,6 @@ int main(void) {
       cmocka_unit_test(test_secret_split_across_feeds),
       cmocka_unit_test(test_secret_across_cut),
       cmocka_unit_test(test_totals),
-      cmocka_unit_test(test_hundred_megabytes_bounded),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
