@@ -7,6 +7,7 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,4 +141,35 @@ int cli_exit_status_of(job_status status) {
       [JOB_DISK_LIMIT] = EXIT_DISK_LIMIT,
   };
   return map[status];
+}
+
+int cli_read_file(const char *path, char **out, size_t *len) {
+  FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "re");
+  if (!f)
+    return -1;
+  char *buf = NULL;
+  size_t size = 0;
+  FILE *mem = open_memstream(&buf, &size);
+  if (!mem) {
+    if (f != stdin)
+      fclose(f);
+    return -1;
+  }
+  char chunk[65536];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+    fwrite(chunk, 1, n, mem);
+  int failed = ferror(f);
+  int saved = errno;
+  fclose(mem);
+  if (f != stdin)
+    fclose(f);
+  if (failed) {
+    free(buf);
+    errno = saved ? saved : EIO;
+    return -1;
+  }
+  *out = buf;
+  *len = size;
+  return 0;
 }

@@ -87,3 +87,7 @@ void cli_print_version(void);
  * exits EXIT_USAGE). */
 int cli_load_components(const cli_context *ctx, const char *command, const char *path,
                         bool required, component_registry *out);
+
+/* The whole of a file a command was given (a run request), or of standard
+ * input for "-"; 0, or -1 with errno set. The caller frees *out. */
+int cli_read_file(const char *path, char **out, size_t *len);

@@ -40,27 +40,6 @@ static void on_signal(int sig) {
   bw_cancel_raise(&cancel_requested, PIPELINE_CANCEL_STOP);
 }
 
-static int read_all(FILE *f, char **out, size_t *len) {
-  size_t cap = 0;
-  char *buf = NULL;
-  FILE *mem = open_memstream(&buf, &cap);
-  if (!mem)
-    return -1;
-  char chunk[65536];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-    fwrite(chunk, 1, n, mem);
-  int failed = ferror(f);
-  fclose(mem);
-  if (failed) {
-    free(buf);
-    return -1;
-  }
-  *out = buf;
-  *len = cap;
-  return 0;
-}
-
 int cmd_run(int argc, char **argv) {
   static const struct option long_options[] = {
       {"components", required_argument, NULL, 'C'}, CLI_COMMON_LONG_OPTIONS, {NULL, 0, NULL, 0}};
@@ -92,16 +71,11 @@ int cmd_run(int argc, char **argv) {
     goto out;
   }
   const char *job_path = argv[optind];
-  FILE *in = strcmp(job_path, "-") == 0 ? stdin : fopen(job_path, "re");
-  if (!in || read_all(in, &request, &request_len) < 0) {
+  if (cli_read_file(job_path, &request, &request_len) < 0) {
     fprintf(stderr, "bundle-worker run: %s: %s\n", job_path, strerror(errno));
-    if (in && in != stdin)
-      fclose(in);
     rc = EXIT_USAGE;
     goto out;
   }
-  if (in != stdin)
-    fclose(in);
   if (cli_load_components(&ctx, "run", components_path, true, &reg) < 0) {
     rc = EXIT_USAGE;
     goto out;

@@ -7,6 +7,7 @@
 #include "core/cleanup.h"
 #include "job/components.h"
 #include "ops/event_follow.h"
+#include "ops/job_waits.h"
 #include "job/job_request.h"
 #include "clients/kafka_client.h"
 #include "ops/run_requests.h"
@@ -32,46 +33,13 @@ typedef struct submitted {
   char *job_id;
   char *payload;
   size_t len;
-  char *status; /* once finished */
 } submitted;
 
-static int read_request(const char *path, char **out, size_t *len) {
-  FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "re");
-  if (!f)
-    return -1;
-  char *buf = NULL;
-  size_t cap = 0;
-  FILE *mem = open_memstream(&buf, &cap);
-  char chunk[65536];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-    fwrite(chunk, 1, n, mem);
-  int failed = ferror(f);
-  fclose(mem);
-  if (f != stdin)
-    fclose(f);
-  if (failed) {
-    free(buf);
-    return -1;
-  }
-  *out = buf;
-  *len = cap;
-  return 0;
-}
-
-static submitted *find(submitted *jobs, size_t n, const char *job_id) {
-  for (size_t i = 0; i < n; i++)
-    if (strcmp(jobs[i].job_id, job_id) == 0)
-      return &jobs[i];
-  return NULL;
-}
-
-/* Follows the events until each job has its job.finished (or job.duplicate
- * saying it had finished before); returns how many are still open. */
-static size_t follow(event_follow *events, submitted *jobs, size_t n, long timeout_s) {
-  size_t open = n;
+/* Follows the events until each job has ended (job_waits.h), printing one
+ * line per job as it ends; returns how many are still open. */
+static size_t follow(event_follow *events, job_waits *waits, long timeout_s) {
   int64_t deadline = bw_time_monotonic_ms() + timeout_s * 1000;
-  while (open > 0 && bw_time_monotonic_ms() < deadline) {
+  while (job_waits_open(waits) > 0 && bw_time_monotonic_ms() < deadline) {
     cleanup_error bw_error_t err = NULL;
     const json_t *ev = NULL;
     const char *raw = NULL;
@@ -81,31 +49,18 @@ static size_t follow(event_follow *events, submitted *jobs, size_t n, long timeo
       fprintf(stderr, "bundle-worker submit: %s\n", bw_error_msg(&err));
       break;
     }
-    if (got == 0 || !ev)
+    job_end end;
+    if (got == 0 || !ev || !job_waits_feed(waits, ev, &end))
       continue;
-    const char *type = json_string_value(json_object_get(ev, "type"));
-    const char *job_id = json_string_value(json_object_get(ev, "job_id"));
-    submitted *s = job_id ? find(jobs, n, job_id) : NULL;
-    const char *status = NULL;
-    if (s && type && strcmp(type, "job.finished") == 0)
-      status = json_string_value(json_object_get(ev, "status"));
-    else if (s && type && strcmp(type, "job.duplicate") == 0)
-      status = json_string_value(json_object_get(json_object_get(ev, "record"), "status"));
-    if (s && status && !s->status) {
-      s->status = bw_strdup(status);
-      json_t *code = json_object_get(ev, "exit_code");
-      const char *msg = json_string_value(json_object_get(ev, "message"));
-      printf("%s  %s", job_id, status);
-      if (json_is_integer(code))
-        printf("  exit %lld", (long long)json_integer_value(code));
-      if (msg && *msg)
-        printf("  %s", msg);
-      printf("\n");
-      fflush(stdout);
-      open--;
-    }
+    printf("%s  %s", end.job_id, end.status);
+    if (json_is_integer(end.exit_code))
+      printf("  exit %lld", (long long)json_integer_value(end.exit_code));
+    if (end.message && *end.message)
+      printf("  %s", end.message);
+    printf("\n");
+    fflush(stdout);
   }
-  return open;
+  return job_waits_open(waits);
 }
 
 static int produce_all(const bw_config *cfg, const submitted *jobs, size_t n, bw_error_t *err) {
@@ -133,6 +88,7 @@ int cmd_submit(int argc, char **argv) {
   submitted *jobs = NULL;
   size_t n = 0;
   event_follow *events = NULL;
+  job_waits *waits = NULL;
   int rc = EXIT_OK, opt;
   cli_args args = {"submit", argc, argv, "wt:C:" CLI_COMMON_SHORT_OPTIONS, long_options, usage, -1};
   while (cli_next_option(&ctx, &args, &opt)) {
@@ -176,7 +132,7 @@ int cmd_submit(int argc, char **argv) {
   jobs = bw_xcalloc((size_t)(argc - optind), sizeof(*jobs));
   for (int i = optind; i < argc; i++) {
     submitted *s = &jobs[n];
-    if (read_request(argv[i], &s->payload, &s->len) < 0) {
+    if (cli_read_file(argv[i], &s->payload, &s->len) < 0) {
       fprintf(stderr, "bundle-worker submit: %s: %s\n", argv[i], strerror(errno));
       rc = EXIT_USAGE;
       goto out;
@@ -214,22 +170,26 @@ int cmd_submit(int argc, char **argv) {
   fflush(stdout);
   if (!wait)
     goto out;
-  size_t open = follow(events, jobs, n, timeout_s);
+  const char **ids = bw_xcalloc(n ? n : 1, sizeof(*ids));
+  for (size_t i = 0; i < n; i++)
+    ids[i] = jobs[i].job_id;
+  waits = job_waits_new(ids, n);
+  free(ids);
+  size_t open = follow(events, waits, timeout_s);
   if (open > 0) {
     fprintf(stderr, "bundle-worker submit: %zu job(s) had not finished after %ld s\n", open,
             timeout_s);
     rc = EXIT_UNAVAILABLE;
     goto out;
   }
-  for (size_t i = 0; i < n; i++)
-    if (strcmp(jobs[i].status, "success") != 0)
-      rc = EXIT_FAILED;
+  if (!job_waits_all_succeeded(waits))
+    rc = EXIT_FAILED;
 out:
+  job_waits_free(waits);
   event_follow_close(events);
   for (size_t i = 0; i < n; i++) {
     free(jobs[i].job_id);
     free(jobs[i].payload);
-    free(jobs[i].status);
   }
   free(jobs);
   components_free(&reg);
