@@ -151,7 +151,7 @@ static int parse_auth(component *c, const json_t *v, const char *where, bw_error
       get_string(v, "password_env", where, false, &c->auth_password_env, err) < 0 ||
       get_string(v, "file", where, false, &c->auth_file, err) < 0)
     return -1;
-  /* Exactly one source: component_credentials reads both variables when any is set. */
+  /* Exactly one source: registry_credentials_of reads both variables when any is set. */
   bool by_env = c->auth_username_env || c->auth_password_env;
   if (by_env == (c->auth_file != NULL) ||
       (by_env && (!c->auth_username_env || !c->auth_password_env)))
