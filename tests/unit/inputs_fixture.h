@@ -32,6 +32,8 @@
 
 #include <cmocka.h>
 
+#include "files_fixture.h"
+
 #include "http_stub.h"
 
 #define SHA_HELLO_CSV "2ede6e2d8f9358b0519ca943518e3c48025d787b9c65a98cfb22283cfdf01223"
@@ -46,10 +48,6 @@ typedef struct fixture {
   char *outside;   /* root/outside: must stay untouched */
   char *hello_url; /* file:// URL of tests/data/io/hello.csv */
 } fixture;
-
-static inline int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  return remove(path);
-}
 
 static inline int setup(void **state) {
   fixture *f = calloc(1, sizeof(*f));
@@ -71,30 +69,12 @@ static inline int setup(void **state) {
 
 static inline int teardown(void **state) {
   fixture *f = *state;
-  nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  remove_tree(f->root);
   free(f->in_dir);
   free(f->outside);
   free(f->hello_url);
   free(f);
   return 0;
-}
-
-static inline char *read_text(const char *path) {
-  FILE *fp = fopen(path, "rb");
-  if (!fp)
-    return NULL;
-  char *buf = calloc(1, 65536);
-  size_t n = fread(buf, 1, 65535, fp);
-  buf[n] = '\0';
-  fclose(fp);
-  return buf;
-}
-
-static inline void write_text(const char *path, const char *text) {
-  FILE *fp = fopen(path, "wb");
-  assert_non_null(fp);
-  fputs(text, fp);
-  fclose(fp);
 }
 
 /* Entries of dir whose name starts with ".bw-input" (temporary files). */

@@ -26,6 +26,8 @@
 
 #include <cmocka.h>
 
+#include "files_fixture.h"
+
 typedef struct fixture {
   char root[64];
   char *data; /* root/data: what the container saw as /data */
@@ -35,10 +37,6 @@ typedef struct fixture {
   json_t *artifacts; /* what on_artifact reported, in order */
   json_t *refused;   /* path -> reason */
 } fixture;
-
-static inline int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  return remove(path);
-}
 
 /* Writes root/rel, making folders on the way (mkdir -p). */
 static inline void put(const char *root, const char *rel, const char *text) {
@@ -59,17 +57,6 @@ static inline void put_symlink(const char *root, const char *rel, const char *ta
   char *path = bw_strdup_printf("%s/%s", root, rel);
   assert_int_equal(symlink(target, path), 0);
   free(path);
-}
-
-static inline char *read_text(const char *path) {
-  FILE *fp = fopen(path, "rb");
-  if (!fp)
-    return NULL;
-  char *buf = calloc(1, 65536);
-  size_t n = fread(buf, 1, 65535, fp);
-  buf[n] = '\0';
-  fclose(fp);
-  return buf;
 }
 
 static inline void on_artifact(void *ctx, const json_t *artifact) {
@@ -103,7 +90,7 @@ static inline int setup(void **state) {
 
 static inline int teardown(void **state) {
   fixture *f = *state;
-  nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  remove_tree(f->root);
   artifact_store_free(f->store);
   json_decref(f->artifacts);
   json_decref(f->refused);

@@ -28,6 +28,8 @@
 
 #include <cmocka.h>
 
+#include "files_fixture.h"
+
 #include "http_stub.h"
 
 #define CONTENT "id,value\n1,42\n"
@@ -40,28 +42,6 @@ typedef struct fixture {
   char *source; /* root/result.csv holding CONTENT */
   char sha[DIGEST_SHA256_HEX_LEN + 1];
 } fixture;
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  return remove(path);
-}
-
-static void write_text(const char *path, const char *text) {
-  FILE *fp = fopen(path, "wb");
-  assert_non_null(fp);
-  fputs(text, fp);
-  fclose(fp);
-}
-
-static char *read_text(const char *path) {
-  FILE *fp = fopen(path, "rb");
-  if (!fp)
-    return NULL;
-  char *buf = calloc(1, 65536);
-  size_t n = fread(buf, 1, 65535, fp);
-  buf[n] = '\0';
-  fclose(fp);
-  return buf;
-}
 
 static int count_entries(const char *dir) {
   DIR *d = opendir(dir);
@@ -88,7 +68,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   fixture *f = *state;
-  nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  remove_tree(f->root);
   free(f->source);
   free(f);
   return 0;
