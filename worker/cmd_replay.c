@@ -9,16 +9,14 @@
 #include "job/job_request.h"
 #include "clients/job_store.h"
 #include "ops/replay.h"
-#include "ops/run_requests.h"
+#include "ops/replay_run.h"
 #include "core/timeutil.h"
-#include "clients/topic_window.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define DEFAULT_WINDOW "7d" /* how long a job's Redis record lives */
-#define KAFKA_TIMEOUT_MS 15000
 #define MAX_LISTED 256
 
 static const char usage[] =
@@ -54,39 +52,6 @@ typedef struct replay_opts {
   const char *components_file;
   const char *redis_prefix;
 } replay_opts;
-
-typedef struct reading {
-  replay_set *set;
-  const replay_filter *filter;
-} reading;
-
-static int on_event(void *ctx, const rd_kafka_message_t *m) {
-  reading *r = ctx;
-  /* Most events are not job.finished: skip them without parsing. */
-  if (!m->payload || !memmem(m->payload, m->len, "\"job.finished\"", 14))
-    return 0;
-  cleanup_json json_t *ev = json_loadb(m->payload, m->len, 0, NULL);
-  if (ev)
-    replay_set_add_finished(r->set, r->filter, ev, rd_kafka_message_timestamp(m, NULL));
-  return 0;
-}
-
-static int on_dead_letter(void *ctx, const rd_kafka_message_t *m) {
-  reading *r = ctx;
-  cleanup_free char *key = m->key ? bw_strdup_bytes(m->key, m->key_len) : NULL;
-  const void *reason = NULL;
-  size_t reason_len = 0;
-  rd_kafka_headers_t *headers = NULL;
-  cleanup_free char *why = NULL;
-  if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-      rd_kafka_header_get_last(headers, "dlq.reason", &reason, &reason_len) ==
-          RD_KAFKA_RESP_ERR_NO_ERROR &&
-      reason)
-    why = bw_strdup_bytes(reason, reason_len);
-  replay_set_add_dead_letter(r->set, r->filter, key, m->payload, m->len, why,
-                             rd_kafka_message_timestamp(m, NULL));
-  return 0;
-}
 
 static int parse_args(int argc, char **argv, cli_context *ctx, replay_opts *o) {
   static const struct option long_options[] = {{"status", required_argument, NULL, 's'},
@@ -184,38 +149,8 @@ static void print_result(const replay_candidate *c, const replay_opts *o) {
          c->why ? ": " : "", c->why ? c->why : "");
 }
 
-/* The request to send for a candidate judged `send`, or a skip with why. */
-static void prepare(replay_candidate *c, rd_kafka_t *reader, const component_registry *reg,
-                    char **out, size_t *out_len) {
-  cleanup_error bw_error_t err = NULL;
-  rd_kafka_message_t *orig = NULL;
-  const char *bytes = c->payload;
-  size_t len = c->len;
-  if (c->source == REPLAY_FROM_EVENTS) {
-    if (topic_window_fetch(reader, c->request_topic, c->request_partition, c->request_offset,
-                           KAFKA_TIMEOUT_MS, &orig, &err) < 0 ||
-        !orig) {
-      c->send = false;
-      c->why = err ? bw_strdup_printf("fetching the request: %s", bw_error_msg(&err))
-                   : bw_strdup_printf("the request is no longer kept on %s (partition %d, "
-                                      "offset %lld): submit it again by hand",
-                                      c->request_topic, (int)c->request_partition,
-                                      (long long)c->request_offset);
-      return;
-    }
-    bytes = orig->payload;
-    len = orig->len;
-  }
-  if (replay_rewrite(bytes ? bytes : "", len, c->job_id, c->new_attempt, reg, out, out_len, &err) <
-      0) {
-    c->send = false;
-    c->why = bw_strdup(bw_error_msg(&err));
-  }
-  if (orig)
-    rd_kafka_message_destroy(orig);
-}
-
-static int replay_run(cli_context *ctx, replay_opts *o, const component_registry *reg) {
+/* The window, the run, then the table and the summary. */
+static int replay_command(cli_context *ctx, replay_opts *o, const component_registry *reg) {
   cleanup_error bw_error_t err = NULL;
   int64_t now = bw_time_epoch_ms(), since = 0, until = 0;
   if (bw_time_parse_point(o->since ? o->since : DEFAULT_WINDOW, now, &since, &err) < 0 ||
@@ -223,81 +158,42 @@ static int replay_run(cli_context *ctx, replay_opts *o, const component_registry
     return cli_usage_error("replay", "%s", bw_error_msg(&err));
   if (until > 0 && until < since)
     return cli_usage_error("replay", "--until is before --since");
-
-  rd_kafka_t *reader = NULL;
-  if (topic_reader_new(&ctx->cfg, "replay", &reader, &err) < 0) {
+  replay_request rq = {.filter = &o->filter,
+                       .since_ms = since,
+                       .until_ms = until,
+                       .from_events = o->from_events,
+                       .from_dlq = o->from_dlq,
+                       .dry_run = o->dry_run,
+                       .redis_prefix = o->redis_prefix};
+  replay_outcome out;
+  if (replay_run(&ctx->cfg, &ctx->log, &rq, reg, &out, &err) < 0) {
     fprintf(stderr, "bundle-worker replay: %s\n", bw_error_msg(&err));
+    replay_outcome_free(&out);
     return EXIT_FAILED;
   }
-  replay_set set = {0};
-  reading r = {.set = &set, .filter = &o->filter};
   int rc = EXIT_OK;
-  if ((o->from_events && topic_window_read(reader, ctx->cfg.topic_events, since, until,
-                                           KAFKA_TIMEOUT_MS, on_event, &r, &err) < 0) ||
-      (o->from_dlq && topic_window_read(reader, ctx->cfg.topic_dlq, since, until, KAFKA_TIMEOUT_MS,
-                                        on_dead_letter, &r, &err) < 0)) {
-    fprintf(stderr, "bundle-worker replay: %s\n", bw_error_msg(&err));
+  if (out.redis_problem)
+    fprintf(stderr,
+            "bundle-worker replay: %s: judging by the topics alone (the workers still run each "
+            "attempt once)\n",
+            out.redis_problem);
+  if (out.send_problem) {
+    fprintf(stderr, "bundle-worker replay: %s\n", out.send_problem);
     rc = EXIT_FAILED;
-    goto out;
+    o->dry_run = true; /* report them as not sent */
   }
-
-  job_store *store = job_store_new(&ctx->cfg, &ctx->log, o->redis_prefix);
-  bool redis_warned = false;
-  size_t selected = 0, to_send = 0;
-  char **payloads = bw_xcalloc(set.count + 1, sizeof(char *));
-  size_t *lens = bw_xcalloc(set.count + 1, sizeof(size_t));
-  for (size_t i = 0; i < set.count; i++) {
-    replay_candidate *c = &set.items[i];
-    if (!c->matched)
-      continue;
-    selected++;
-    cleanup_json json_t *record = NULL;
-    if (job_store_get(store, c->job_id, &record, &err) < 0) {
-      if (!redis_warned)
-        fprintf(stderr,
-                "bundle-worker replay: %s: judging by the topics alone (the workers still "
-                "run each attempt once)\n",
-                bw_error_msg(&err));
-      redis_warned = true;
-      bw_error_release(&err);
-    }
-    replay_judge(c, record);
-    if (c->send)
-      prepare(c, reader, reg, &payloads[i], &lens[i]);
-    to_send += c->send;
-  }
-  job_store_free(store);
-
-  if (!o->dry_run && to_send > 0) {
-    run_request_msg *msgs = bw_xcalloc(to_send, sizeof(*msgs));
-    size_t n = 0;
-    for (size_t i = 0; i < set.count; i++)
-      if (set.items[i].matched && set.items[i].send)
-        msgs[n++] = (run_request_msg){set.items[i].job_id, payloads[i], lens[i]};
-    if (run_requests_send(&ctx->cfg, msgs, n, &err) < 0) {
-      fprintf(stderr, "bundle-worker replay: %s\n", bw_error_msg(&err));
-      rc = EXIT_FAILED;
-      o->dry_run = true; /* report them as not sent */
-    }
-    free(msgs);
-  }
-  if (!o->json && selected > 0)
+  if (!o->json && out.selected > 0)
     printf("%-28s %-9s %-17s %-6s %s\n", "JOB", "ATTEMPT", "STATUS", "SOURCE", "ACTION");
-  for (size_t i = 0; i < set.count; i++)
-    if (set.items[i].matched)
-      print_result(&set.items[i], o);
+  for (size_t i = 0; i < out.set.count; i++)
+    if (out.set.items[i].matched)
+      print_result(&out.set.items[i], o);
   char from[BW_RFC3339_LEN], to[BW_RFC3339_LEN];
   bw_time_rfc3339_from_ms(since, from);
   bw_time_rfc3339_from_ms(until > 0 ? until : now, to);
-  fprintf(stderr, "replay: %zu selected, %zu %s, %zu skipped (window %s to %s)\n", selected,
-          to_send, o->dry_run ? "to send (dry run)" : "sent", selected - to_send, from, to);
-  for (size_t i = 0; i < set.count; i++)
-    free(payloads[i]);
-  free(payloads);
-  free(lens);
-out:
-  replay_set_free(&set);
-  rd_kafka_destroy(reader);
+  fprintf(stderr, "replay: %zu selected, %zu %s, %zu skipped (window %s to %s)\n", out.selected,
+          out.to_send, o->dry_run ? "to send (dry run)" : "sent", out.selected - out.to_send, from,
+          to);
+  replay_outcome_free(&out);
   return rc;
 }
 
@@ -319,7 +215,7 @@ int cmd_replay(int argc, char **argv) {
     rc = EXIT_USAGE;
     goto out;
   }
-  rc = replay_run(&ctx, &o, &reg);
+  rc = replay_command(&ctx, &o, &reg);
 out:
   components_free(&reg);
   cli_free(&ctx);
