@@ -79,3 +79,18 @@ static inline char *naive_mask(char **forms, size_t n_forms, const char *text, s
   *out_len = o;
   return out;
 }
+
+/* masker_apply against naive_mask on the same text; fails the test, naming
+ * `what` (the round), when they differ. Returns whether anything was hidden. */
+static inline bool expect_like_naive(const masker *m, char **forms, size_t n_forms,
+                                     const char *text, size_t len, const char *what) {
+  size_t got_len, want_len;
+  char *got = masker_apply(m, text, len, &got_len);
+  char *want = naive_mask(forms, n_forms, text, len, &want_len);
+  if (got_len != want_len || memcmp(got, want, got_len) != 0)
+    fail_msg("%s: text %.*s\n got  %s\n want %s", what, (int)len, text, got, want);
+  bool hidden = strstr(want, MASKER_HIDDEN) != NULL;
+  free(got);
+  free(want);
+  return hidden;
+}
