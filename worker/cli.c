@@ -85,6 +85,24 @@ int cli_usage_error(const char *command, const char *fmt, ...) {
   return EXIT_USAGE;
 }
 
+int cli_operands_check(const cli_args *args, int min, int max, const char *missing) {
+  if (args->exit >= 0)
+    return args->exit;
+  int given = args->argc - optind;
+  if (given < min)
+    return cli_usage_error(args->command, "missing %s", missing);
+  if (max >= 0 && given > max)
+    return cli_usage_error(args->command, "unexpected argument '%s'", args->argv[optind + max]);
+  return -1;
+}
+
+int cli_begin(cli_context *ctx, const cli_args *args, int min, int max, const char *missing) {
+  int exit_now = cli_operands_check(args, min, max, missing);
+  if (exit_now >= 0)
+    return exit_now;
+  return cli_load_config(ctx, args->command) < 0 ? EXIT_USAGE : -1;
+}
+
 int cli_load_config(cli_context *ctx, const char *command) {
   cleanup_error bw_error_t err = NULL;
   const char *path = ctx->config_path ? ctx->config_path : getenv(BW_CONFIG_ENV_FILE);

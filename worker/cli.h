@@ -77,6 +77,14 @@ void cli_free(cli_context *ctx);
 /* Defaults, then the file, then BUNDLE_WORKER_* variables, then --set; on
  * error prints one line to stderr and returns -1. Sets up ctx->log. */
 int cli_load_config(cli_context *ctx, const char *command);
+/* After the option loop: the status to exit with now, or -1 to go on. The
+ * status is args->exit after --help, --version or a usage error; a usage
+ * error ("missing MISSING", "unexpected argument 'X'") when fewer than `min`
+ * or more than `max` operands follow the options (max -1: any number). */
+int cli_operands_check(const cli_args *args, int min, int max, const char *missing);
+/* cli_operands_check, then cli_load_config (EXIT_USAGE when it fails): what
+ * every command does between its options and its work. */
+int cli_begin(cli_context *ctx, const cli_args *args, int min, int max, const char *missing);
 /* Prints "bundle-worker COMMAND: message" for a usage error; returns EXIT_USAGE. */
 int cli_usage_error(const char *command, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -33,16 +33,9 @@ int cmd_cancel(int argc, char **argv) {
       continue;
     }
   }
-  if (args.exit >= 0) {
-    rc = args.exit;
-    goto out;
-  }
-  if (optind >= argc) {
-    rc = cli_usage_error("cancel", "missing JOB_ID");
-    goto out;
-  }
-  if (cli_load_config(&ctx, "cancel") < 0) {
-    rc = EXIT_USAGE;
+  int exit_now = cli_begin(&ctx, &args, 1, -1, "JOB_ID");
+  if (exit_now >= 0) {
+    rc = exit_now;
     goto out;
   }
   store = job_store_new(&ctx.cfg, &ctx.log, redis_prefix);

@@ -20,20 +20,15 @@ int cmd_config(int argc, char **argv) {
   cli_args args = {"config", argc, argv, CLI_COMMON_SHORT_OPTIONS, long_options, usage, -1};
   while (cli_next_option(&ctx, &args, &opt)) {
   }
-  if (args.exit >= 0) {
-    rc = args.exit;
+  /* "config keys" lists the keys without loading a configuration. */
+  bool keys = args.exit < 0 && optind < argc && strcmp(argv[optind], "keys") == 0;
+  int exit_now = keys ? cli_operands_check(&args, 1, 1, "") : cli_begin(&ctx, &args, 0, 0, "");
+  if (exit_now >= 0) {
+    rc = exit_now;
     goto out;
   }
-  if (optind < argc && strcmp(argv[optind], "keys") == 0) {
+  if (keys) {
     bw_config_print_keys(stdout);
-    goto out;
-  }
-  if (optind < argc) {
-    rc = cli_usage_error("config", "unexpected argument '%s'", argv[optind]);
-    goto out;
-  }
-  if (cli_load_config(&ctx, "config") < 0) {
-    rc = EXIT_USAGE;
     goto out;
   }
   bw_config_print(&ctx.cfg, stdout);

@@ -173,16 +173,9 @@ int cmd_doctor(int argc, char **argv) {
       continue;
     }
   }
-  if (args.exit >= 0) {
-    rc = args.exit;
-    goto out;
-  }
-  if (optind < argc) {
-    rc = cli_usage_error("doctor", "unexpected argument '%s'", argv[optind]);
-    goto out;
-  }
-  if (cli_load_config(&ctx, "doctor") < 0) {
-    rc = EXIT_USAGE;
+  int exit_now = cli_begin(&ctx, &args, 0, 0, "");
+  if (exit_now >= 0) {
+    rc = exit_now;
     goto out;
   }
   d.cfg = &ctx.cfg;

@@ -57,17 +57,9 @@ int cmd_run(int argc, char **argv) {
       continue;
     }
   }
-  if (args.exit >= 0) {
-    rc = args.exit;
-    goto out;
-  }
-  if (optind + 1 != argc) {
-    rc = cli_usage_error("run", optind >= argc ? "missing JOB.json (or - for standard input)"
-                                               : "give one job file");
-    goto out;
-  }
-  if (cli_load_config(&ctx, "run") < 0) {
-    rc = EXIT_USAGE;
+  int exit_now = cli_begin(&ctx, &args, 1, 1, "JOB.json (or - for standard input)");
+  if (exit_now >= 0) {
+    rc = exit_now;
     goto out;
   }
   const char *job_path = argv[optind];

@@ -65,16 +65,9 @@ int cmd_serve(int argc, char **argv) {
       continue;
     }
   }
-  if (args.exit >= 0) {
-    rc = args.exit;
-    goto out;
-  }
-  if (optind < argc) {
-    rc = cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
-    goto out;
-  }
-  if (cli_load_config(&ctx, "serve") < 0) {
-    rc = EXIT_USAGE;
+  int exit_now = cli_begin(&ctx, &args, 0, 0, "");
+  if (exit_now >= 0) {
+    rc = exit_now;
     goto out;
   }
   if (cli_load_components(&ctx, "serve", components_path, true, &reg) < 0) {

@@ -110,16 +110,9 @@ int cmd_submit(int argc, char **argv) {
       continue;
     }
   }
-  if (args.exit >= 0) {
-    rc = args.exit;
-    goto out;
-  }
-  if (optind >= argc) {
-    rc = cli_usage_error("submit", "missing JOB.json (or - for standard input)");
-    goto out;
-  }
-  if (cli_load_config(&ctx, "submit") < 0) {
-    rc = EXIT_USAGE;
+  int exit_now = cli_begin(&ctx, &args, 1, -1, "JOB.json (or - for standard input)");
+  if (exit_now >= 0) {
+    rc = exit_now;
     goto out;
   }
   int loaded = cli_load_components(&ctx, "submit", components_path, false, &reg);

@@ -67,16 +67,9 @@ int cmd_validate(int argc, char **argv) {
       continue;
     }
   }
-  if (args.exit >= 0) {
-    rc = args.exit;
-    goto out;
-  }
-  if (optind >= argc) {
-    rc = cli_usage_error("validate", "missing JOB.json");
-    goto out;
-  }
-  if (cli_load_config(&ctx, "validate") < 0) {
-    rc = EXIT_USAGE;
+  int exit_now = cli_begin(&ctx, &args, 1, -1, "JOB.json");
+  if (exit_now >= 0) {
+    rc = exit_now;
     goto out;
   }
   int loaded = cli_load_components(&ctx, "validate", components_path, false, &reg);

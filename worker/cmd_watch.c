@@ -311,10 +311,9 @@ static int parse_options(int argc, char **argv, cli_context *ctx, watch_opts *o)
       continue;
     }
   }
-  if (args.exit >= 0)
-    return args.exit;
-  if (optind < argc)
-    return cli_usage_error("watch", "unexpected argument '%s'", argv[optind]);
+  int exit_now = cli_operands_check(&args, 0, 0, "");
+  if (exit_now >= 0)
+    return exit_now;
   if (have_since && from_beginning)
     return cli_usage_error("watch", "--since and --from-beginning exclude each other");
   if (from_beginning)

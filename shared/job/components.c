@@ -11,7 +11,7 @@
 
 static const char *const pull_policy_names[] = {"if-not-present", "always", "never"};
 
-const char *pull_policy_name(pull_policy p) {
+const char *component_pull_policy_name(pull_policy p) {
   return pull_policy_names[p];
 }
 

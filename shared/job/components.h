@@ -55,7 +55,7 @@ void components_free(component_registry *reg);
 const component *components_find(const component_registry *reg, const char *id);
 bool component_tag_allowed(const component *c, const char *tag);
 bool component_network_allowed(const component *c, const char *network);
-const char *pull_policy_name(pull_policy p);
+const char *component_pull_policy_name(pull_policy p);
 
 static inline void components_cleanupp(component_registry *r) {
   components_free(r);

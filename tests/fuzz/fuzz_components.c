@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         __builtin_trap();
       if (!component_network_allowed(c, c->defaults.network))
         __builtin_trap();
-      (void)pull_policy_name(c->pull);
+      (void)component_pull_policy_name(c->pull);
     }
     components_free(&reg);
   } else if (!err || !err->msg) {

@@ -217,9 +217,9 @@ static void test_networks_default_to_the_default_network(void **state) {
 }
 
 static void test_pull_policy_names(void **state) {
-  assert_string_equal(pull_policy_name(PULL_IF_NOT_PRESENT), "if-not-present");
-  assert_string_equal(pull_policy_name(PULL_ALWAYS), "always");
-  assert_string_equal(pull_policy_name(PULL_NEVER), "never");
+  assert_string_equal(component_pull_policy_name(PULL_IF_NOT_PRESENT), "if-not-present");
+  assert_string_equal(component_pull_policy_name(PULL_ALWAYS), "always");
+  assert_string_equal(component_pull_policy_name(PULL_NEVER), "never");
 }
 
 /* ---- bad input ---- */
