@@ -43,6 +43,15 @@ STACK_SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 : "${STACK_IMAGE_TAG:=1.0}"
 : "${STACK_IMAGES:=exit sleep sample log-flood oom ignore-term print-secret out-symlink true print-lines write-out leak}"
 
+: "${STACK_S3_HOST:=127.0.0.1}"
+: "${STACK_S3_PORT:=9000}"
+: "${STACK_S3_REGION:=us-east-1}"
+: "${STACK_S3_BUCKET:=bundle-artifacts}"
+: "${STACK_S3_DIR:=$STACK_HOME/s3}"
+: "${STACK_MOTO_VERSION:=5.2.5}"
+: "${STACK_MOTO_VENV:=$STACK_HOME/moto-$STACK_MOTO_VERSION}"
+: "${STACK_S3_ENDPOINT:=http://$STACK_S3_HOST:$STACK_S3_PORT}"
+
 : "${STACK_TIMEOUT:=30}"
 
 # Debian's 20.10 client matches the engine; any client newer than that works too.
@@ -90,6 +99,7 @@ pid_of() {
     redis) pattern=redis-server ;;
     registry) pattern=docker-registry ;;
     dockerd) pattern=dockerd ;;
+    s3) pattern=moto_server ;;
   esac
   if [[ -n "$pattern" && -r "/proc/$pid/cmdline" ]] &&
     ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$pattern"; then
@@ -162,6 +172,28 @@ redis_up() {
 
 docker_up() {
   [[ "$(curl -s -m 3 --unix-socket "$STACK_DOCKER_SOCKET" http://localhost/_ping 2>/dev/null)" == OK ]]
+}
+
+# s3_head_code: HTTP status of an authenticated HeadBucket of STACK_S3_BUCKET
+# with the keys stack-up.sh made ($STACK_S3_DIR/keys.env); 000 when none.
+# The secret goes to curl on standard input, never on its command line.
+s3_head_code() {
+  local keys="$STACK_S3_DIR/keys.env" id secret
+  [[ -s "$keys" ]] || {
+    echo 000
+    return 0
+  }
+  id="$(sed -n 's/^STACK_S3_ACCESS_KEY_ID=//p' "$keys")"
+  secret="$(sed -n 's/^STACK_S3_SECRET_ACCESS_KEY=//p' "$keys")"
+  printf 'user = "%s:%s"\n' "$id" "$secret" |
+    curl -s -m 3 -o /dev/null -w '%{http_code}' -K - -I \
+      --aws-sigv4 "aws:amz:$STACK_S3_REGION:s3" \
+      -H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" \
+      "$STACK_S3_ENDPOINT/$STACK_S3_BUCKET" 2>/dev/null || true
+}
+
+s3_up() {
+  port_open "$STACK_S3_HOST" "$STACK_S3_PORT" && [[ "$(s3_head_code)" == 200 ]]
 }
 
 # registry_http_code: HTTP status of GET /v2/ with our credentials.

@@ -31,6 +31,7 @@ stop_pid demo-worker-1 "$STACK_RUN_DIR/demo-worker-1.pid" 60
 stop_pid demo-worker-2 "$STACK_RUN_DIR/demo-worker-2.pid" 60
 stop_pid kafka "$STACK_RUN_DIR/kafka.pid" 60
 stop_pid registry "$STACK_RUN_DIR/registry.pid" 15
+stop_pid s3 "$STACK_RUN_DIR/s3.pid" 15
 stop_pid redis "$STACK_RUN_DIR/redis.pid" 15
 # dockerd stops its containers first (up to their stop timeouts).
 stop_pid dockerd "$STACK_RUN_DIR/dockerd.pid" 60
@@ -38,7 +39,7 @@ stop_pid dockerd "$STACK_RUN_DIR/dockerd.pid" 60
 if ((purge)); then
   log "purging Kafka data, registry data and image stamps under $STACK_HOME"
   rm -rf "$STACK_HOME"/kafka/data-* "$STACK_KAFKA_DATA_DIR" \
-    "$STACK_REGISTRY_DIR/data" "$STACK_HOME/images" "$STACK_HOME/redis"
+    "$STACK_REGISTRY_DIR/data" "$STACK_HOME/images" "$STACK_HOME/redis" "$STACK_S3_DIR"
 fi
 rm -f "$STACK_HOME/stack.env"
 log "down"

@@ -95,4 +95,16 @@ else
 fi
 line images "$up" "$STACK_IMAGE_PREFIX/*:$STACK_IMAGE_TAG" - "$STACK_LOG_DIR/images.log" "$note"
 
+# ---- s3
+up=0 note=""
+s3_code="$(s3_head_code)"
+case "$s3_code" in
+  200) up=1 note="bucket $STACK_S3_BUCKET, signed HeadBucket" ;;
+  000) note="no answer or no keys" ;;
+  *) note="HeadBucket $STACK_S3_BUCKET: HTTP $s3_code" ;;
+esac
+line s3 "$up" "$STACK_S3_ENDPOINT" \
+  "$(pid_desc "$STACK_RUN_DIR/s3.pid" "$(listener_pid "$STACK_S3_PORT")")" \
+  "$STACK_LOG_DIR/s3.log" "$note"
+
 exit "$DOWN"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Brings up the local service stack for bundle-worker on loopback:
 # Kafka (KRaft, single node), Redis, Docker Engine, an OCI registry with
-# htpasswd auth, and the test images pushed into it. Idempotent: a service
+# htpasswd auth, the test images pushed into it, and an S3 server (moto)
+# that checks signatures. Idempotent: a service
 # that already answers is reused, not restarted. Writes $STACK_HOME/stack.env.
 #
 # Usage: deploy/local/stack-up.sh      (settings: environment, see README.md)
@@ -498,6 +499,37 @@ images_ensure() {
   fi
 }
 
+# ===================================================================== S3 ==
+S3_LOG="$STACK_LOG_DIR/s3.log"
+S3_PIDFILE="$STACK_RUN_DIR/s3.pid"
+
+# moto keeps everything in memory: a new server gets a new user, key and
+# buckets, and the keys file is written again.
+s3_start() {
+  mkdir -p "$STACK_S3_DIR"
+  if s3_up; then
+    STATE[s3]=reused
+    return 0
+  fi
+  if port_open "$STACK_S3_HOST" "$STACK_S3_PORT"; then
+    pid_of "$S3_PIDFILE" >/dev/null ||
+      die "s3: something on $STACK_S3_HOST:$STACK_S3_PORT answers but not to our keys, and it was not started by us"
+    log "s3: our keys are refused (the server restarted?), restarting it"
+    stop_pid s3 "$S3_PIDFILE" 15
+  fi
+  [[ -x "$STACK_MOTO_VENV/bin/moto_server" ]] || die "s3: $STACK_MOTO_VENV/bin/moto_server not found (run install-deps.sh)"
+  printf '\n===== %s stack-up: starting s3 (moto %s) =====\n' "$(date -Is)" "$STACK_MOTO_VERSION" >>"$S3_LOG"
+  nohup setsid "$STACK_MOTO_VENV/bin/moto_server" -H "$STACK_S3_HOST" -p "$STACK_S3_PORT" \
+    >>"$S3_LOG" 2>&1 </dev/null 9>&- &
+  echo "$!" >"$S3_PIDFILE"
+  wait_until s3 "$STACK_TIMEOUT" "$S3_LOG" "$S3_PIDFILE" port_open "$STACK_S3_HOST" "$STACK_S3_PORT"
+  "$STACK_MOTO_VENV/bin/python" "$STACK_SCRIPT_DIR/s3/setup.py" "$STACK_S3_ENDPOINT" \
+    "$STACK_S3_REGION" "$STACK_S3_BUCKET" "$STACK_S3_DIR/keys.env" "$STACK_S3_DIR/credentials" \
+    >>"$S3_LOG" 2>&1 || die_with_log s3 "$S3_LOG" "setting up the user, keys and buckets failed"
+  wait_until s3 "$STACK_TIMEOUT" "$S3_LOG" "$S3_PIDFILE" s3_up
+  STATE[s3]=started
+}
+
 # ================================================================ env file ==
 # shell_quote VALUE: VALUE as is when it is plain, else in single quotes.
 shell_quote() {
@@ -516,9 +548,14 @@ write_env() {
       STACK_KAFKA_TOPICS STACK_KAFKA_VERSION \
       STACK_REDIS_HOST STACK_REDIS_PORT STACK_DOCKER_SOCKET \
       STACK_REGISTRY STACK_REGISTRY_USER STACK_REGISTRY_PASSWORD \
-      STACK_IMAGE_PREFIX STACK_IMAGE_TAG; do
+      STACK_IMAGE_PREFIX STACK_IMAGE_TAG \
+      STACK_S3_ENDPOINT STACK_S3_REGION STACK_S3_BUCKET STACK_MOTO_VENV; do
       printf 'export %s=%s\n' "$k" "$(shell_quote "${!k}")"
     done
+    # The S3 user's keys (moto's, made by s3/setup.py) and the same in the
+    # AWS credentials format.
+    sed 's/^/export /' "$STACK_S3_DIR/keys.env"
+    printf 'export STACK_S3_CREDENTIALS_FILE=%s\n' "$(shell_quote "$STACK_S3_DIR/credentials")"
   } >"$f.tmp"
   mv "$f.tmp" "$f"
 }
@@ -534,6 +571,7 @@ main() {
   redis_start
   docker_start
   registry_start
+  s3_start
   images_ensure
   kafka_wait
   kafka_ensure_topics
@@ -546,6 +584,7 @@ bundle-worker local stack is up ($(awk -v ms="$total" 'BEGIN { printf "%.1f", ms
   redis     $STACK_REDIS_HOST:$STACK_REDIS_PORT  ${STATE[redis]}
   docker    unix://$STACK_DOCKER_SOCKET  ${STATE[docker]}
   registry  $STACK_REGISTRY (user $STACK_REGISTRY_USER)  ${STATE[registry]}
+  s3        $STACK_S3_ENDPOINT  moto $STACK_MOTO_VERSION, SigV4 checked, bucket $STACK_S3_BUCKET  ${STATE[s3]}
   images    $STACK_IMAGE_PREFIX/{base,${STACK_IMAGES// /,}}:$STACK_IMAGE_TAG  ${STATE[images]}
   logs      $STACK_LOG_DIR
   env       $STACK_HOME/stack.env

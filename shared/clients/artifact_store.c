@@ -1,6 +1,7 @@
 #include "clients/artifact_store.h"
 
 #include "clients/artifact_store_internal.h"
+#include "clients/http_transfer.h"
 
 #include "core/safe_fs.h"
 
@@ -46,31 +47,8 @@ const char *artifact_store_key_problem(const char *key) {
   }
 }
 
-/* Percent-encodes all but RFC 3986 unreserved characters, keeping '/' as the
- * separator; written here because curl_easy_escape needs a handle before
- * libcurl 7.82. free() the result. */
-static char *escape_path(const char *path) {
-  static const char hex[] = "0123456789ABCDEF";
-  size_t len = strlen(path);
-  char *out = bw_xmalloc(len * 3 + 1);
-  char *o = out;
-  for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
-    unsigned char c = *p;
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '.' || c == '_' || c == '~' || c == '/') {
-      *o++ = (char)c;
-    } else {
-      *o++ = '%';
-      *o++ = hex[c >> 4];
-      *o++ = hex[c & 0x0f];
-    }
-  }
-  *o = '\0';
-  return out;
-}
-
 static char *location_of(const artifact_store *s, const char *key) {
-  cleanup_free char *escaped = escape_path(key);
+  cleanup_free char *escaped = http_escape(key, true);
   return bw_strdup_printf("%s/%s", s->public_url, escaped);
 }
 
@@ -82,6 +60,9 @@ void artifact_store_free(artifact_store *s) {
   if (s->dir_fd >= 0)
     close(s->dir_fd);
   free(s->public_url);
+  s3_client_free(s->s3);
+  free(s->bucket);
+  free(s->prefix);
   free(s->user);
   if (s->password)
     explicit_bzero(s->password, strlen(s->password));
@@ -125,7 +106,7 @@ static int open_file_store(artifact_store *s, CURLU *u, bw_error_t *err) {
   s->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (s->dir_fd < 0)
     return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, errno, "artifact store: open %s", dir);
-  cleanup_free char *escaped = escape_path(strcmp(dir, "/") == 0 ? "" : dir);
+  cleanup_free char *escaped = http_escape(strcmp(dir, "/") == 0 ? "" : dir, true);
   s->public_url = bw_strdup_printf("file://%s", escaped);
   return 0;
 }
@@ -155,33 +136,14 @@ static int open_http_store(artifact_store *s, CURLU *u, bw_error_t *err) {
   return 0;
 }
 
-static void opts_defaults(artifact_store_opts *o) {
-  if (o->connect_timeout_ms <= 0)
-    o->connect_timeout_ms = 10000;
-  if (o->low_speed_time_s <= 0)
-    o->low_speed_time_s = 60;
-  if (o->max_attempts <= 0)
-    o->max_attempts = 5;
-  if (o->backoff_initial_ms <= 0)
-    o->backoff_initial_ms = 500;
-  if (o->backoff_max_ms <= 0)
-    o->backoff_max_ms = 30000;
-}
-
-int artifact_store_open_opts(const char *url, const artifact_store_opts *opts, artifact_store **out,
-                             bw_error_t *err) {
-  *out = NULL;
+/* file://, http(s)://: parsed by libcurl's URL API. */
+static int open_url_store(artifact_store *s, const char *url, bw_error_t *err) {
   CURLU *u = curl_url();
   if (!u)
     abort();
   char *scheme = NULL;
   char *query = NULL;
   char *fragment = NULL;
-  artifact_store *s = bw_xcalloc(1, sizeof(*s));
-  s->dir_fd = -1;
-  if (opts)
-    s->opts = *opts;
-  opts_defaults(&s->opts);
   int rc;
   /* The URL itself is not quoted in these messages: it may carry a password. */
   if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
@@ -199,11 +161,32 @@ int artifact_store_open_opts(const char *url, const artifact_store_opts *opts, a
     rc = open_http_store(s, u, err);
   } else
     rc = bw_error_set(err, BW_ERR_INVALID,
-                      "artifact store: scheme %s not supported (file, http, https)", scheme);
+                      "artifact store: scheme %s not supported (file, http, https, s3)", scheme);
   curl_free(scheme);
   curl_free(query);
   curl_free(fragment);
   curl_url_cleanup(u);
+  return rc;
+}
+
+static int open_store(const char *url, const bw_config *cfg, const artifact_store_opts *opts,
+                      artifact_store **out, bw_error_t *err) {
+  *out = NULL;
+  artifact_store *s = bw_xcalloc(1, sizeof(*s));
+  s->dir_fd = -1;
+  if (opts)
+    s->opts = *opts;
+  http_transfer_opts_defaults(&s->opts);
+  int rc;
+  if (strncmp(url, "s3://", 5) != 0) {
+    rc = open_url_store(s, url, err);
+  } else if (!cfg) {
+    rc = bw_error_set(err, BW_ERR_INVALID,
+                      "artifact store: an s3:// store needs the artifacts.s3.* configuration");
+  } else {
+    s->kind = STORE_S3;
+    rc = artifact_store_s3_open(s, cfg, url, err);
+  }
   if (rc < 0) {
     artifact_store_free(s);
     return -1;
@@ -212,8 +195,18 @@ int artifact_store_open_opts(const char *url, const artifact_store_opts *opts, a
   return 0;
 }
 
+int artifact_store_open_opts(const char *url, const artifact_store_opts *opts, artifact_store **out,
+                             bw_error_t *err) {
+  return open_store(url, NULL, opts, out, err);
+}
+
 int artifact_store_open(const char *url, artifact_store **out, bw_error_t *err) {
-  return artifact_store_open_opts(url, NULL, out, err);
+  return open_store(url, NULL, NULL, out, err);
+}
+
+int artifact_store_open_config(const bw_config *cfg, const artifact_store_opts *opts,
+                               artifact_store **out, bw_error_t *err) {
+  return open_store(cfg->artifacts_url, cfg, opts, out, err);
 }
 
 /* ---- file:// ---------------------------------------------------------------------------- */
@@ -283,10 +276,31 @@ static int put_file(artifact_store *s, const char *key, int fd, const char *sha2
 
 /* ---- put -------------------------------------------------------------------------------- */
 
+void artifact_stored_free(artifact_stored *a) {
+  if (!a)
+    return;
+  free(a->location);
+  free(a->etag);
+  free(a->version_id);
+  memset(a, 0, sizeof(*a));
+}
+
+static int put_checked(artifact_store *s, const char *key, int fd, const char *sha256_hex,
+                       int64_t size, artifact_stored *out, bw_error_t *err) {
+  if (s->kind == STORE_S3)
+    return artifact_store_s3_put(s, key, fd, sha256_hex, size, out, err);
+  cleanup_free char *location = location_of(s, key);
+  int rc = s->kind == STORE_FILE ? put_file(s, key, fd, sha256_hex, size, err)
+                                 : artifact_store_http_put(s, location, fd, sha256_hex, size, err);
+  if (rc == 0 && out)
+    out->location = steal_pointer(&location);
+  return rc;
+}
+
 int artifact_store_put_fd(artifact_store *s, const char *key, int fd, const char *sha256_hex,
-                          int64_t size, char **location_out, bw_error_t *err) {
-  if (location_out)
-    *location_out = NULL;
+                          int64_t size, artifact_stored *out, bw_error_t *err) {
+  if (out)
+    memset(out, 0, sizeof(*out));
   const char *problem = artifact_store_key_problem(key);
   if (problem)
     return bw_error_set(err, BW_ERR_INVALID, "artifact store: %s", problem);
@@ -303,20 +317,22 @@ int artifact_store_put_fd(artifact_store *s, const char *key, int fd, const char
   } else if (!digest_sha256_hex_valid(sha256_hex)) {
     return bw_error_set(err, BW_ERR_INVALID, "store %s: sha256 must be 64 hex digits", key);
   }
-  cleanup_free char *location = location_of(s, key);
-  int rc = s->kind == STORE_FILE ? put_file(s, key, fd, sha256_hex, size, err)
-                                 : artifact_store_http_put(s, location, fd, sha256_hex, size, err);
-  if (rc < 0)
+  if (put_checked(s, key, fd, sha256_hex, size, out, err) < 0)
     return bw_error_prefix(err, "store %s", key);
-  if (location_out)
-    *location_out = steal_pointer(&location);
   return 0;
 }
 
 int artifact_store_put(artifact_store *s, const char *key, const char *local_path,
                        const char *sha256_hex, int64_t size, char **location_out, bw_error_t *err) {
+  if (location_out)
+    *location_out = NULL;
   cleanup_close int fd = open(local_path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0)
     return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, errno, "store %s: open %s", key, local_path);
-  return artifact_store_put_fd(s, key, fd, sha256_hex, size, location_out, err);
+  artifact_stored stored = {0};
+  int rc = artifact_store_put_fd(s, key, fd, sha256_hex, size, &stored, err);
+  if (rc == 0 && location_out)
+    *location_out = steal_pointer(&stored.location);
+  artifact_stored_free(&stored);
+  return rc;
 }

@@ -2,6 +2,8 @@
  * (artifact_store_internal.h). */
 #include "clients/artifact_store_internal.h"
 
+#include "clients/http_transfer.h"
+
 #include "core/buffer.h"
 #include "core/cleanup.h"
 #include "core/digest.h"
@@ -14,55 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-typedef struct upload_source {
-  int fd;
-  int64_t offset;
-  int64_t size;
-  int read_errno;
-  bool short_file;
-} upload_source;
-
-static size_t upload_read(char *buffer, size_t size, size_t nitems, void *userdata) {
-  upload_source *src = userdata;
-  size_t want = size * nitems;
-  int64_t left = src->size - src->offset;
-  if (left <= 0)
-    return 0;
-  if ((int64_t)want > left)
-    want = (size_t)left;
-  ssize_t n;
-  do
-    n = pread(src->fd, buffer, want, src->offset);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    src->read_errno = errno;
-    return CURL_READFUNC_ABORT;
-  }
-  if (n == 0) { /* shorter than announced: Content-Length would lie */
-    src->short_file = true;
-    return CURL_READFUNC_ABORT;
-  }
-  src->offset += n;
-  return (size_t)n;
-}
-
-/* libcurl rewinds the body when it must send it again on the same request. */
-static int upload_seek(void *userdata, curl_off_t offset, int origin) {
-  upload_source *src = userdata;
-  if (origin != SEEK_SET || offset < 0 || offset > src->size)
-    return CURL_SEEKFUNC_CANTSEEK;
-  src->offset = offset;
-  return CURL_SEEKFUNC_OK;
-}
-
-static void restrict_protocols(CURL *h) {
-#if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85.0: the _STR forms; the others are deprecated */
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-}
 
 static struct curl_slist *upload_headers(const char *sha256_hex, bw_error_t *err) {
   unsigned char raw[DIGEST_SHA256_LEN];
@@ -84,29 +37,11 @@ static struct curl_slist *upload_headers(const char *sha256_hex, bw_error_t *err
   return h;
 }
 
-/* A short, single-line excerpt of an error body for the message. */
-static char *body_excerpt(const bw_buffer *b) {
-  if (!b->data || b->len == 0)
-    return bw_strdup("");
-  size_t n = b->len < ERROR_BODY_SHOWN ? b->len : ERROR_BODY_SHOWN;
-  while (n > 0 && (unsigned char)b->data[n - 1] <= ' ')
-    n--;
-  if (n == 0)
-    return bw_strdup("");
-  char *out = bw_strdup_printf(": %.*s", (int)n, b->data);
-  for (char *c = out; *c; c++)
-    if ((unsigned char)*c < 0x20 || *c == 0x7f)
-      *c = ' ';
-  return out;
-}
-
 typedef enum attempt_result { ATTEMPT_OK, ATTEMPT_RETRY, ATTEMPT_FAIL } attempt_result;
 
-static attempt_result put_http_once(CURL *h, upload_source *src, bw_buffer *body, const char *url,
+static attempt_result put_http_once(CURL *h, http_body *src, bw_buffer *body, const char *url,
                                     bw_error_t *err) {
-  src->offset = 0;
-  src->read_errno = 0;
-  src->short_file = false;
+  http_body_rewind(src);
   bw_buffer_reset(body);
   CURLcode rc = curl_easy_perform(h);
   if (src->read_errno) {
@@ -125,7 +60,7 @@ static attempt_result put_http_once(CURL *h, upload_source *src, bw_buffer *body
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
   if (status >= 200 && status < 300)
     return ATTEMPT_OK;
-  cleanup_free char *excerpt = body_excerpt(body);
+  cleanup_free char *excerpt = http_answer_excerpt(body);
   bw_error_set(err, BW_ERR_UNAVAILABLE, "PUT %s: HTTP %ld%s", url, status, excerpt);
   return status >= 500 ? ATTEMPT_RETRY : ATTEMPT_FAIL;
 }
@@ -137,20 +72,15 @@ int artifact_store_http_put(artifact_store *s, const char *url, int fd, const ch
     return -1;
   cleanup_buffer bw_buffer body;
   bw_buffer_init(&body, ERROR_BODY_CAP);
-  upload_source src = {.fd = fd, .size = size};
+  http_body src = {.fd = fd, .size = size};
   cleanup_curl CURL *h = curl_easy_init();
   if (!h)
     abort();
   curl_easy_setopt(h, CURLOPT_URL, url);
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_USERAGENT, "bundle-worker/" BW_VERSION);
-  restrict_protocols(h);
-  curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-  curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
-  curl_easy_setopt(h, CURLOPT_READFUNCTION, upload_read);
-  curl_easy_setopt(h, CURLOPT_READDATA, &src);
-  curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, upload_seek);
-  curl_easy_setopt(h, CURLOPT_SEEKDATA, &src);
+  http_restrict_protocols(h);
+  http_body_attach(h, &src);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, bw_buffer_curl_write);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
@@ -162,18 +92,21 @@ int artifact_store_http_put(artifact_store *s, const char *url, int fd, const ch
     curl_easy_setopt(h, CURLOPT_USERNAME, s->user);
     curl_easy_setopt(h, CURLOPT_PASSWORD, s->password ? s->password : "");
   }
-  long backoff = s->opts.backoff_initial_ms;
+  http_retry retry = {.max_attempts = s->opts.max_attempts,
+                      .backoff_ms = s->opts.backoff_initial_ms,
+                      .backoff_max_ms = s->opts.backoff_max_ms,
+                      .cancel = s->opts.cancel,
+                      .attempt = 1};
   cleanup_error bw_error_t last = NULL;
-  for (int attempt = 1;; attempt++) {
+  for (;;) {
     attempt_result r = put_http_once(h, &src, &body, url, &last);
     if (r == ATTEMPT_OK)
       return 0;
-    if (r == ATTEMPT_FAIL || attempt == s->opts.max_attempts)
-      return bw_error_set(err, last->kind, "%s (attempt %d of %d)", last->msg, attempt,
-                          s->opts.max_attempts);
-    bw_time_sleep_ms(backoff, s->opts.cancel);
-    if (bw_cancel_level(s->opts.cancel))
-      return bw_error_set(err, BW_ERR_CANCELLED, "PUT %s: cancelled while waiting to retry", url);
-    backoff = backoff * 2 > s->opts.backoff_max_ms ? s->opts.backoff_max_ms : backoff * 2;
+    if (r == ATTEMPT_FAIL || !http_retry_wait(&retry))
+      break;
   }
+  if (bw_cancel_level(s->opts.cancel))
+    return bw_error_set(err, BW_ERR_CANCELLED, "PUT %s: cancelled while waiting to retry", url);
+  return bw_error_set(err, last->kind, "%s (attempt %d of %d)", last->msg, retry.attempt,
+                      s->opts.max_attempts);
 }

@@ -20,6 +20,7 @@ static const struct {
   const char *choices;
 } choice_table[] = {
     {"artifacts.secrets", "refuse|store"},
+    {"artifacts.s3.addressing", "auto|path|virtual"},
 };
 
 #define FIELD(f) offsetof(bw_config, f)
@@ -66,7 +67,30 @@ const key_spec bw_config_keys[] = {
     {"data.root", KEY_PATH, FIELD(data_root), 0, 0, "/var/tmp/bundle-worker/jobs",
      "folder that holds one data folder per running job"},
     {"artifacts.url", KEY_STRING, FIELD(artifacts_url), 0, 0,
-     "file:///var/tmp/bundle-worker/artifacts", "artifact store: file://DIR or http(s)://URL"},
+     "file:///var/tmp/bundle-worker/artifacts",
+     "artifact store: file://DIR, http(s)://URL or s3://BUCKET/PREFIX"},
+    {"artifacts.s3.endpoint", KEY_STRING, FIELD(s3_endpoint), 0, 0, "",
+     "S3 endpoint (http(s)://HOST[:PORT]) for s3:// stores and inputs; empty: AWS's for the "
+     "region"},
+    {"artifacts.s3.region", KEY_STRING, FIELD(s3_region), 0, 0, "us-east-1",
+     "S3 region, part of every signature"},
+    {"artifacts.s3.addressing", KEY_CHOICE, FIELD(s3_addressing), 0, 0, "auto",
+     "path (ENDPOINT/BUCKET/KEY), virtual (BUCKET.HOST/KEY) or auto (virtual on AWS, path "
+     "elsewhere)"},
+    {"artifacts.s3.access.key.env", KEY_STRING, FIELD(s3_access_key_env), 0, 0, "AWS_ACCESS_KEY_ID",
+     "the environment variable that holds the S3 access key id"},
+    {"artifacts.s3.secret.key.env", KEY_STRING, FIELD(s3_secret_key_env), 0, 0,
+     "AWS_SECRET_ACCESS_KEY", "the environment variable that holds the S3 secret key"},
+    {"artifacts.s3.session.token.env", KEY_STRING, FIELD(s3_session_token_env), 0, 0,
+     "AWS_SESSION_TOKEN", "the environment variable that holds an S3 session token (optional)"},
+    {"artifacts.s3.credentials.file", KEY_PATH, FIELD(s3_credentials_file), 0, 0, "",
+     "an AWS credentials file, read when the variables are not set"},
+    {"artifacts.s3.profile", KEY_STRING, FIELD(s3_profile), 0, 0, "default",
+     "the profile of artifacts.s3.credentials.file"},
+    {"artifacts.s3.part.size", KEY_INT, FIELD(s3_part_size), 5L << 20, 5L << 30, "67108864",
+     "files larger than this go up to S3 in parts of this size (5 MiB to 5 GiB)"},
+    {"artifacts.upload.parallel", KEY_INT, FIELD(upload_parallel), 1, 64, "4",
+     "how many of a job's output files are uploaded at once"},
     {"jobs.keep.failed.data", KEY_BOOL, FIELD(keep_failed_data), 0, 0, "false",
      "keep the data folder of a failed job, for debugging"},
     {"jobs.stop.grace.seconds", KEY_INT, FIELD(stop_grace_s), 0, 3600, "10",

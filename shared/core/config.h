@@ -58,6 +58,18 @@ typedef struct bw_config {
   char *inputs_allow; /* CIDRs and host names, comma-separated (net_policy) */
   long disk_check_interval_ms;
   char *artifacts_secrets; /* "refuse" or "store" */
+  /* s3:// artifact stores and inputs (clients/s3_client.h). The credentials
+   * are named, never given: the variables' names, or an AWS credentials file. */
+  char *s3_endpoint; /* "": https://s3.REGION.amazonaws.com */
+  char *s3_region;
+  char *s3_addressing; /* "auto", "path" or "virtual" */
+  char *s3_access_key_env;
+  char *s3_secret_key_env;
+  char *s3_session_token_env;
+  char *s3_credentials_file;
+  char *s3_profile;
+  long s3_part_size;    /* bytes; larger files go up in parts */
+  long upload_parallel; /* files of one job uploaded at once */
 
   /* kafka.* keys, passed to librdkafka unchanged and in order. */
   bw_config_pair *kafka;

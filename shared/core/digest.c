@@ -61,18 +61,29 @@ int digest_sha256_fd(int fd, char hex[DIGEST_SHA256_HEX_LEN + 1], int64_t *size_
   return digest_sha256_fd_each(fd, hex, size_out, NULL, NULL, err);
 }
 
-/* The one read-and-hash loop: with read(2) from the fd's offset, or with
- * pread(2) from offset 0 (positional). */
-static int hash_chunks(int fd, bool positional, char hex[DIGEST_SHA256_HEX_LEN + 1],
-                       int64_t *size_out, digest_chunk_fn each, void *ctx, bw_error_t *err) {
+/* The one read-and-hash loop: with read(2) from the fd's offset (start -1),
+ * or with pread(2) from `start`; at most `limit` bytes (-1: to the end). */
+typedef struct hash_span {
+  int64_t start;
+  int64_t limit;
+} hash_span;
+
+static int hash_chunks(int fd, hash_span span, unsigned char raw[DIGEST_SHA256_LEN],
+                       char hex[DIGEST_SHA256_HEX_LEN + 1], int64_t *size_out, digest_chunk_fn each,
+                       void *ctx, bw_error_t *err) {
   cleanup_digest digest_sha256 d = {0};
   if (digest_sha256_init(&d, err) < 0)
     return -1;
   cleanup_free unsigned char *chunk = bw_xmalloc(DIGEST_READ_CHUNK);
   int64_t total = 0;
   for (;;) {
-    ssize_t n = positional ? pread(fd, chunk, DIGEST_READ_CHUNK, total)
-                           : read(fd, chunk, DIGEST_READ_CHUNK);
+    size_t want = DIGEST_READ_CHUNK;
+    if (span.limit >= 0 && span.limit - total < (int64_t)want)
+      want = (size_t)(span.limit - total);
+    if (want == 0)
+      break;
+    ssize_t n =
+        span.start >= 0 ? pread(fd, chunk, want, span.start + total) : read(fd, chunk, want);
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0)
@@ -85,7 +96,7 @@ static int hash_chunks(int fd, bool positional, char hex[DIGEST_SHA256_HEX_LEN +
       return -1;
     total += n;
   }
-  if (digest_sha256_final(&d, NULL, hex, err) < 0)
+  if (digest_sha256_final(&d, raw, hex, err) < 0)
     return -1;
   if (size_out)
     *size_out = total;
@@ -94,12 +105,21 @@ static int hash_chunks(int fd, bool positional, char hex[DIGEST_SHA256_HEX_LEN +
 
 int digest_sha256_fd_each(int fd, char hex[DIGEST_SHA256_HEX_LEN + 1], int64_t *size_out,
                           digest_chunk_fn each, void *ctx, bw_error_t *err) {
-  return hash_chunks(fd, false, hex, size_out, each, ctx, err);
+  return hash_chunks(fd, (hash_span){-1, -1}, NULL, hex, size_out, each, ctx, err);
 }
 
 int digest_sha256_pread_each(int fd, char hex[DIGEST_SHA256_HEX_LEN + 1], int64_t *size_out,
                              digest_chunk_fn each, void *ctx, bw_error_t *err) {
-  return hash_chunks(fd, true, hex, size_out, each, ctx, err);
+  return hash_chunks(fd, (hash_span){0, -1}, NULL, hex, size_out, each, ctx, err);
+}
+
+int digest_sha256_pread_range(int fd, int64_t start, int64_t len,
+                              unsigned char raw[DIGEST_SHA256_LEN],
+                              char hex[DIGEST_SHA256_HEX_LEN + 1], int64_t *size_out,
+                              digest_chunk_fn each, void *ctx, bw_error_t *err) {
+  if (start < 0 || len < 0)
+    return bw_error_set(err, BW_ERR_INTERNAL, "sha256: a negative range");
+  return hash_chunks(fd, (hash_span){start, len}, raw, hex, size_out, each, ctx, err);
 }
 
 int digest_sha256_file(const char *path, char hex[DIGEST_SHA256_HEX_LEN + 1], int64_t *size_out,

@@ -44,6 +44,14 @@ int digest_sha256_fd_each(int fd, char hex[DIGEST_SHA256_HEX_LEN + 1], int64_t *
  * the fd's offset stays where it was. each may be NULL. */
 int digest_sha256_pread_each(int fd, char hex[DIGEST_SHA256_HEX_LEN + 1], int64_t *size_out,
                              digest_chunk_fn each, void *ctx, bw_error_t *err);
+/* The sha256 of at most `len` bytes from offset `start`, with pread(2): one
+ * part of a file (S3's multipart uploads). *size_out gets how many bytes
+ * there were (fewer than len when the file ends first). raw or hex may be
+ * NULL; each (may be NULL) sees every chunk, as in digest_sha256_fd_each. */
+int digest_sha256_pread_range(int fd, int64_t start, int64_t len,
+                              unsigned char raw[DIGEST_SHA256_LEN],
+                              char hex[DIGEST_SHA256_HEX_LEN + 1], int64_t *size_out,
+                              digest_chunk_fn each, void *ctx, bw_error_t *err);
 /* As digest_sha256_fd on a file opened by path (symlinks are followed: use
  * the fd form on anything a job controls). */
 int digest_sha256_file(const char *path, char hex[DIGEST_SHA256_HEX_LEN + 1], int64_t *size_out,

@@ -82,12 +82,14 @@ static int upload_one(int out_fd, artifact_store *store, const outputs_opts *opt
                         "changed while outputs were collected (%" PRId64 " bytes, was %" PRId64 ")",
                         size, p->size);
   cleanup_free char *key = bw_strdup_printf("%s/%d/%s", opts->job_id, opts->attempt, p->rel);
-  cleanup_free char *location = NULL;
-  if (artifact_store_put_fd(store, key, fd, hex, size, &location, err) < 0)
+  artifact_stored stored = {0};
+  if (artifact_store_put_fd(store, key, fd, hex, size, &stored, err) < 0)
     return -1;
   cleanup_json json_t *artifact =
-      json_pack("{s:s, s:I, s:s, s:s, s:O?}", "path", p->rel, "size", (json_int_t)size, "sha256",
-                hex, "location", location, "manifest", p->manifest);
+      json_pack("{s:s, s:I, s:s, s:s, s:s?, s:s?, s:O?}", "path", p->rel, "size", (json_int_t)size,
+                "sha256", hex, "location", stored.location, "etag", stored.etag, "version_id",
+                stored.version_id, "manifest", p->manifest);
+  artifact_stored_free(&stored);
   if (!artifact)
     return bw_error_set(err, BW_ERR_INTERNAL, "cannot build the artifact record");
   if (opts->on_artifact)

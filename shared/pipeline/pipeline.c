@@ -86,7 +86,7 @@ bool pipeline_refuse_secrets(const job_run *run) {
 
 static int collect_outputs(job_run *run, bw_error_t *err) {
   cleanup_artifact_store artifact_store *store = NULL;
-  if (artifact_store_open(run->env->cfg->artifacts_url, &store, err) < 0)
+  if (artifact_store_open_config(run->env->cfg, NULL, &store, err) < 0)
     return -1;
   outputs_opts opts = {.job_id = run->req.job_id,
                        .attempt = (int)run->req.attempt,

@@ -392,6 +392,8 @@ check("Dockerfile: the apt lists are removed in the RUN that installs",
       all(re.search(r"rm -rf /var/lib/apt/lists/\*", r) for r in apt))
 check("Dockerfile: libmicrohttpd: -dev to build, the library to run",
       any("libmicrohttpd-dev" in r for r in stages[0]) and any("libmicrohttpd12" in r for r in final))
+check("Dockerfile: expat (S3's XML answers): -dev to build, the library to run",
+      any("libexpat1-dev" in r for r in stages[0]) and any("libexpat1 " in r for r in final))
 check("Dockerfile: COPY, never ADD", not any(i.upper().startswith("ADD ") for s in stages for i in s))
 check("Dockerfile: the runtime stage copies only the binary from the build stage",
       all(i.startswith("COPY --from=") for i in final if i.upper().startswith("COPY ")))

@@ -70,3 +70,45 @@ void stack_redis_cleanup(redisContext *ctx, const char *prefix) {
   } while (strcmp(cursor, "0") != 0);
   redis_store_close(ctx);
 }
+
+void stack_s3_config(bw_config *cfg, long part_size) {
+  bw_error_t err = NULL;
+  (void)stack_env("STACK_S3_ACCESS_KEY_ID");
+  (void)stack_env("STACK_S3_SECRET_ACCESS_KEY");
+  int rc =
+      bw_config_set(cfg, "artifacts.s3.endpoint", stack_env("STACK_S3_ENDPOINT"), "test", &err);
+  rc |= bw_config_set(cfg, "artifacts.s3.region", stack_env("STACK_S3_REGION"), "test", &err);
+  rc |= bw_config_set(cfg, "artifacts.s3.access.key.env", "STACK_S3_ACCESS_KEY_ID", "test", &err);
+  rc |=
+      bw_config_set(cfg, "artifacts.s3.secret.key.env", "STACK_S3_SECRET_ACCESS_KEY", "test", &err);
+  if (part_size > 0) {
+    cleanup_free char *text = bw_strdup_printf("%ld", part_size);
+    rc |= bw_config_set(cfg, "artifacts.s3.part.size", text, "test", &err);
+  }
+  if (rc != 0)
+    fail_msg("S3 configuration: %s", bw_error_msg(&err));
+}
+
+char *stack_s3_check(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  cleanup_free char *args = bw_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  cleanup_free char *cmd =
+      bw_strdup_printf("%s/bin/python %s/../tools/s3_check.py %s", stack_env("STACK_MOTO_VENV"),
+                       stack_env("BW_TEST_DATA"), args);
+  FILE *p = popen(cmd, "r");
+  if (!p)
+    fail_msg("popen %s", cmd);
+  char *out = NULL;
+  size_t cap = 0;
+  ssize_t n = getdelim(&out, &cap, '\0', p);
+  int status = pclose(p);
+  if (status != 0)
+    fail_msg("s3_check.py %s: exit status %d", args, status);
+  if (n < 0) {
+    free(out);
+    return bw_strdup("");
+  }
+  return out;
+}

@@ -21,3 +21,12 @@ char *stack_image(const char *name);
 char *stack_redis_prefix(void);
 redisContext *stack_redis_connect(const bw_config *cfg);
 void stack_redis_cleanup(redisContext *ctx, const char *prefix);
+
+/* cfg's artifacts.s3.* pointed at the stack's S3 server (moto, signatures
+ * checked), with the user's keys named by reference (STACK_S3_ACCESS_KEY_ID,
+ * STACK_S3_SECRET_ACCESS_KEY) and part size `part_size` (0: the default). */
+void stack_s3_config(bw_config *cfg, long part_size);
+/* The output of `python tests/tools/s3_check.py ARGS` (the independent
+ * reader, boto3), run with the stack's moto environment; fails the test on
+ * a non-zero exit. free() it. */
+char *stack_s3_check(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
