@@ -9,6 +9,8 @@
 #include "clients/kafka_client.h"
 #include "clients/redis_store.h"
 #include "clients/registry_client.h"
+#include "clients/artifact_store.h"
+#include "clients/s3_client.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +23,8 @@ static const char usage[] =
     "  redis     PING and the server version\n"
     "  docker    ping, engine version, negotiated API version, storage and cgroup driver\n"
     "  registry  an authenticated manifest request for each registered component's image\n"
+    "  artifacts the artifact store: an authenticated HeadBucket for s3://, the folder for "
+    "file://\n"
     "Exits 1 when a check fails, with the reason on its line.\n\n"
     "options:\n"
     "  -t, --timeout MS      timeout of each check (default 5000)\n" CLI_COMMON_HELP;
@@ -39,7 +43,7 @@ static void report(doctor *d, const char *check, bool ok, const char *fmt, ...) 
   va_start(ap, fmt);
   cleanup_free char *msg = bw_strdup_vprintf(fmt, ap);
   va_end(ap);
-  printf("%-4s  %-8s  %s\n", ok ? "ok" : "FAIL", check, msg);
+  printf("%-4s  %-9s  %s\n", ok ? "ok" : "FAIL", check, msg);
   fflush(stdout);
   if (!ok)
     d->failures++;
@@ -154,6 +158,43 @@ static void check_registry(doctor *d) {
     check_component_image(d, &reg.items[i]);
 }
 
+static void check_s3(doctor *d) {
+  cleanup_error bw_error_t err = NULL;
+  cleanup_free char *bucket = NULL;
+  cleanup_free char *prefix = NULL;
+  const char *url = d->cfg->artifacts_url;
+  /* One attempt, within the check's timeout: doctor says what is, now. */
+  http_transfer_opts opts = {.connect_timeout_ms = d->timeout_ms,
+                             .low_speed_time_s = d->timeout_ms / 1000 + 1,
+                             .max_attempts = 1};
+  cleanup_s3_client s3_client *c = NULL;
+  if (s3_url_parse(url, &bucket, &prefix, &err) < 0 || s3_client_new(d->cfg, &opts, &c, &err) < 0 ||
+      s3_head_bucket(c, bucket, &err) < 0) {
+    report(d, "artifacts", false, "%s: %s", url, bw_error_msg(&err));
+    return;
+  }
+  report(d, "artifacts", true, "%s: HeadBucket ok at %s (region %s), credentials from %s", url,
+         *d->cfg->s3_endpoint ? d->cfg->s3_endpoint : "AWS", d->cfg->s3_region,
+         s3_client_credentials_source(c));
+}
+
+static void check_artifacts(doctor *d) {
+  const char *url = d->cfg->artifacts_url;
+  if (strncmp(url, "s3://", 5) == 0) {
+    check_s3(d);
+    return;
+  }
+  cleanup_error bw_error_t err = NULL;
+  cleanup_artifact_store artifact_store *s = NULL;
+  if (artifact_store_open(url, &s, &err) < 0)
+    report(d, "artifacts", false, "%s", bw_error_msg(&err));
+  else if (strncmp(url, "file://", 7) == 0)
+    report(d, "artifacts", true, "%s: the folder is there", artifact_store_url(s));
+  else /* the URL shown has no credentials */
+    report(d, "artifacts", true, "%s: not checked (an HTTP store is only ever PUT to)",
+           artifact_store_url(s));
+}
+
 int cmd_doctor(int argc, char **argv) {
   static const struct option long_options[] = {
       {"timeout", required_argument, NULL, 't'}, CLI_COMMON_LONG_OPTIONS, {NULL, 0, NULL, 0}};
@@ -183,6 +224,7 @@ int cmd_doctor(int argc, char **argv) {
   check_redis(&d);
   check_docker(&d);
   check_registry(&d);
+  check_artifacts(&d);
   if (d.failures) {
     fprintf(stderr, "bundle-worker doctor: %d check(s) failed\n", d.failures);
     rc = EXIT_FAILED;

@@ -69,6 +69,10 @@ void s3_client_free(s3_client *c) {
   free(c);
 }
 
+const char *s3_client_credentials_source(const s3_client *c) {
+  return c->creds.source;
+}
+
 static bool region_valid(const char *r) {
   size_t len = strlen(r);
   if (len == 0 || len > REGION_MAX)
@@ -289,6 +293,11 @@ static char *answer_summary(long status, const bw_buffer *answer) {
       xml.error_code) {
     out = bw_strdup_printf("HTTP %ld %.100s: %.300s", status, xml.error_code,
                            xml.error_message ? xml.error_message : "");
+  } else if (answer->len == 0 && (status == 403 || status == 404)) {
+    /* A HEAD's answer has no body to say why. */
+    out = bw_strdup_printf("HTTP %ld (%s)", status,
+                           status == 403 ? "forbidden: a wrong key or secret, or no permission"
+                                         : "no such bucket or key");
   } else {
     cleanup_free char *excerpt = http_answer_excerpt(answer);
     out = bw_strdup_printf("HTTP %ld%s", status, excerpt);

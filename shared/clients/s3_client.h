@@ -41,6 +41,9 @@ typedef struct s3_client s3_client;
 int s3_client_new(const bw_config *cfg, const http_transfer_opts *opts, s3_client **out,
                   bw_error_t *err);
 void s3_client_free(s3_client *c); /* accepts NULL */
+/* Where the credentials came from ("environment (AWS_ACCESS_KEY_ID)",
+ * "FILE [profile]"): for doctor and logs; never the credentials. */
+const char *s3_client_credentials_source(const s3_client *c);
 
 /* "s3://BUCKET/KEY" -> bucket and key ("" when the URL names the bucket
  * only; a trailing '/' is kept: it is a prefix). BW_ERR_INVALID for another

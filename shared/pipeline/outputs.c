@@ -3,12 +3,14 @@
 #include "pipeline/outputs_walk.h"
 
 #include "core/cleanup.h"
+#include "core/thread.h"
 #include "core/ident.h"
 #include "core/digest.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -97,6 +99,86 @@ static int upload_one(int out_fd, artifact_store *store, const outputs_opts *opt
   return 0;
 }
 
+/* The uploads of one collection, on opts->parallel threads. */
+typedef struct upload_pool {
+  int out_fd;
+  artifact_store *store;
+  const outputs_opts *caller; /* the callbacks, called under lock */
+  outputs_opts opts;          /* the caller's, with the locked callbacks */
+  const walk *w;
+  pthread_mutex_t lock; /* guards next, failure and the caller's callbacks */
+  size_t next;
+  bw_error_t failure;
+} upload_pool;
+
+static void locked_on_artifact(void *ctx, const json_t *artifact) {
+  upload_pool *pool = ctx;
+  pthread_mutex_lock(&pool->lock);
+  if (pool->caller->on_artifact)
+    pool->caller->on_artifact(pool->caller->ctx, artifact);
+  pthread_mutex_unlock(&pool->lock);
+}
+
+static void locked_on_refused(void *ctx, const char *path, const char *reason) {
+  upload_pool *pool = ctx;
+  pthread_mutex_lock(&pool->lock);
+  if (pool->caller->on_refused)
+    pool->caller->on_refused(pool->caller->ctx, path, reason);
+  pthread_mutex_unlock(&pool->lock);
+}
+
+static void *upload_worker(void *arg) {
+  upload_pool *pool = arg;
+  for (;;) {
+    pthread_mutex_lock(&pool->lock);
+    bool stop = pool->failure || pool->next >= pool->w->count;
+    size_t i = pool->next++;
+    pthread_mutex_unlock(&pool->lock);
+    if (stop)
+      return NULL;
+    bw_error_t err = NULL;
+    const planned *p = &pool->w->items[i];
+    if (upload_one(pool->out_fd, pool->store, &pool->opts, p, &err) == 0)
+      continue;
+    bw_error_prefix(&err, "outputs: out/%s", p->rel);
+    pthread_mutex_lock(&pool->lock);
+    if (!pool->failure)
+      pool->failure = steal_pointer(&err);
+    pthread_mutex_unlock(&pool->lock);
+    bw_error_release(&err);
+  }
+}
+
+static int upload_all(int out_fd, artifact_store *store, const outputs_opts *opts, const walk *w,
+                      bw_error_t *err) {
+  int threads = opts->parallel > 1 ? opts->parallel : 1;
+  if ((size_t)threads > w->count)
+    threads = (int)w->count;
+  upload_pool pool = {.out_fd = out_fd, .store = store, .caller = opts, .opts = *opts, .w = w};
+  pool.opts.on_artifact = locked_on_artifact;
+  pool.opts.on_refused = locked_on_refused;
+  pool.opts.ctx = &pool;
+  pthread_mutex_init(&pool.lock, NULL);
+  pthread_t ids[OUTPUTS_PARALLEL_MAX];
+  if (threads > OUTPUTS_PARALLEL_MAX)
+    threads = OUTPUTS_PARALLEL_MAX;
+  int started = 0;
+  /* The calling thread is one of the uploaders; a thread that cannot start
+   * only means fewer at once. */
+  for (int i = 1; i < threads; i++)
+    if (bw_thread_start(&ids[started], upload_worker, &pool) == 0)
+      started++;
+  upload_worker(&pool);
+  for (int i = 0; i < started; i++)
+    pthread_join(ids[i], NULL);
+  pthread_mutex_destroy(&pool.lock);
+  if (!pool.failure)
+    return 0;
+  bw_error_release(err);
+  *err = pool.failure;
+  return -1;
+}
+
 int outputs_collect(const char *out_dir, artifact_store *store, const outputs_opts *opts,
                     bw_error_t *err) {
   if (!bw_id_valid(opts->job_id, JOB_ID_MAX) || opts->attempt < 0)
@@ -118,9 +200,7 @@ int outputs_collect(const char *out_dir, artifact_store *store, const outputs_op
     outputs_free_planned(w.items, w.count);
     return bw_error_prefix(err, "outputs");
   }
-  for (size_t i = 0; i < w.count && rc == 0; i++)
-    if ((rc = upload_one(out_fd, store, opts, &w.items[i], err)) < 0)
-      bw_error_prefix(err, "outputs: out/%s", w.items[i].rel);
+  rc = upload_all(out_fd, store, opts, &w, err);
   outputs_free_planned(w.items, w.count);
   return rc;
 }

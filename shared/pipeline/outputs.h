@@ -43,6 +43,7 @@
 #define OUTPUTS_MAX_DEPTH 32
 #define OUTPUTS_MANIFEST_MAX_BYTES (1024 * 1024)
 #define OUTPUTS_STATE_MAX_BYTES (16 * 1024 * 1024)
+#define OUTPUTS_PARALLEL_MAX 64
 
 typedef void (*outputs_artifact_fn)(void *ctx, const json_t *artifact);
 typedef void (*outputs_refused_fn)(void *ctx, const char *path, const char *reason);
@@ -59,6 +60,11 @@ typedef struct outputs_opts {
    * (reported to on_refused, not stored), found while the file is hashed.
    * NULL: nothing is scanned (artifacts.secrets = store). */
   const masker *refuse_secrets;
+  /* Files uploaded at once (artifacts.upload.parallel); 0 or 1: one by one.
+   * With more, on_artifact and on_refused are still called one at a time
+   * (under the collection's lock), in the order the uploads end; the first
+   * failure stops taking new files and is the one returned. */
+  int parallel;
 } outputs_opts;
 
 /* out_dir is DATA/out; a missing out_dir (or out/tables, out/files) has

@@ -94,7 +94,8 @@ static int collect_outputs(job_run *run, bw_error_t *err) {
                        .on_artifact = on_artifact,
                        .on_refused = on_refused,
                        .ctx = run,
-                       .refuse_secrets = pipeline_refuse_secrets(run) ? run->mask : NULL};
+                       .refuse_secrets = pipeline_refuse_secrets(run) ? run->mask : NULL,
+                       .parallel = (int)run->env->cfg->upload_parallel};
   if (outputs_collect(run->dir.out_dir, store, &opts, err) < 0)
     return -1;
   if (outputs_read_state(run->dir.out_dir, &run->state_out, err) < 0)

@@ -80,4 +80,17 @@ STACK_REGISTRY_PASSWORD=wrong run_bw doctor
 doctor_wrong_registry_password() { [ "$rc" -eq 1 ] && has "$out" "FAIL  registry" && has "$out" unauthorized && ! has "$out" "wrong"; }
 check "doctor: wrong registry password" doctor_wrong_registry_password
 
+# doctor against the stack's S3 server: an authenticated HeadBucket.
+s3_set=(--set "artifacts.url=s3://$STACK_S3_BUCKET/doctor" --set "artifacts.s3.endpoint=$STACK_S3_ENDPOINT"
+  --set artifacts.s3.access.key.env=STACK_S3_ACCESS_KEY_ID --set artifacts.s3.secret.key.env=STACK_S3_SECRET_ACCESS_KEY)
+run_bw doctor "${s3_set[@]}"
+doctor_s3_head_bucket_ok() { [ "$rc" -eq 0 ] && has "$out" "ok    artifacts  s3://$STACK_S3_BUCKET/doctor: HeadBucket ok"; }
+check "doctor: s3 store, authenticated HeadBucket" doctor_s3_head_bucket_ok
+BW_TEST_WRONG_SECRET=not-the-s3-secret-42 run_bw doctor "${s3_set[@]}" --set artifacts.s3.secret.key.env=BW_TEST_WRONG_SECRET
+doctor_s3_wrong_secret() { [ "$rc" -eq 1 ] && has "$out" "FAIL  artifacts" && has "$out" "HTTP 403 (forbidden: a wrong key or secret" && ! has "$out" not-the-s3-secret-42; }
+check "doctor: s3 wrong secret names the status, never the secret" doctor_s3_wrong_secret
+run_bw doctor "${s3_set[@]}" --set artifacts.url=s3://no-such-bucket-bw/x
+doctor_s3_missing_bucket() { [ "$rc" -eq 1 ] && has "$out" "FAIL  artifacts" && has "$out" "no-such-bucket-bw" && has "$out" "HTTP 404"; }
+check "doctor: s3 missing bucket" doctor_s3_missing_bucket
+
 finish

@@ -240,6 +240,55 @@ static void test_store_failure_is_unavailable(void **state) {
   artifact_store_free(broken);
 }
 
+/* Many files on several uploaders: each stored and reported once, whatever
+ * the number of threads (1, fewer than the files, more than the files). */
+static void test_parallel_uploads(void **state) {
+  fixture *f = *state;
+  enum { FILES = 40 };
+  for (int i = 0; i < FILES; i++) {
+    char name[64], text[64];
+    snprintf(name, sizeof(name), "files/f-%02d.txt", i);
+    snprintf(text, sizeof(text), "content of file %d", i);
+    put(f->out, name, text);
+  }
+  const int parallel[] = {1, 4, 8, FILES + 10};
+  for (size_t k = 0; k < sizeof(parallel) / sizeof(parallel[0]); k++) {
+    json_array_clear(f->artifacts);
+    outputs_opts opts = opts_for(f);
+    opts.parallel = parallel[k];
+    assert_int_equal(outputs_collect(f->out, f->store, &opts, NULL), 0);
+    assert_int_equal(json_array_size(f->artifacts), FILES);
+    for (int i = 0; i < FILES; i++) {
+      char name[64], text[64];
+      snprintf(name, sizeof(name), "files/f-%02d.txt", i);
+      snprintf(text, sizeof(text), "content of file %d", i);
+      check_artifact(f, name, text);
+    }
+  }
+}
+
+/* A store that fails: one error comes back, named after one file. */
+static void test_parallel_failure_is_one_error(void **state) {
+  fixture *f = *state;
+  for (int i = 0; i < 10; i++) {
+    char name[64];
+    snprintf(name, sizeof(name), "tables/t-%d.csv", i);
+    put(f->out, name, "x");
+  }
+  artifact_store *broken = NULL;
+  artifact_store_opts so = {.connect_timeout_ms = 1000, .max_attempts = 1};
+  assert_int_equal(artifact_store_open_opts("http://127.0.0.1:1/x", &so, &broken, NULL), 0);
+  outputs_opts opts = opts_for(f);
+  opts.parallel = 4;
+  bw_error_t err = NULL;
+  assert_int_equal(outputs_collect(f->out, broken, &opts, &err), -1);
+  assert_int_equal(err->kind, BW_ERR_UNAVAILABLE);
+  assert_non_null(strstr(err->msg, "outputs: out/tables/t-"));
+  assert_int_equal(json_array_size(f->artifacts), 0);
+  bw_error_release(&err);
+  artifact_store_free(broken);
+}
+
 int main(void) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   const struct CMUnitTest tests[] = {
@@ -253,6 +302,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_deep_folders_are_refused_not_walked, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_job_id_is_invalid, setup, teardown),
       cmocka_unit_test_setup_teardown(test_store_failure_is_unavailable, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_parallel_uploads, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_parallel_failure_is_one_error, setup, teardown),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
   curl_global_cleanup();

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Jobs whose outputs go to the stack's S3 server (moto, signatures checked):
+# every artifact.uploaded event names the s3:// object, its size, sha256,
+# ETag (and version id on a versioned bucket), and an independent reader
+# (boto3, tests/tools/s3_check.py) finds exactly those bytes there. A wrong
+# secret fails the job with a message that names the bucket and the status,
+# never the secret.
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+require_stack STACK_DOCKER_SOCKET STACK_S3_ENDPOINT STACK_S3_BUCKET STACK_S3_ACCESS_KEY_ID \
+  STACK_S3_SECRET_ACCESS_KEY STACK_MOTO_VENV
+
+export BUNDLE_WORKER_CONFIG=$src/deploy/config/local.conf
+export BUNDLE_WORKER_DOCKER_SOCKET=$STACK_DOCKER_SOCKET
+export BUNDLE_WORKER_DATA_ROOT=$work/jobs
+export BUNDLE_WORKER_COMPONENTS_FILE=$src/deploy/config/components.local.json
+export BUNDLE_WORKER_ARTIFACTS_S3_ENDPOINT=$STACK_S3_ENDPOINT
+export BUNDLE_WORKER_ARTIFACTS_S3_REGION=$STACK_S3_REGION
+export BUNDLE_WORKER_ARTIFACTS_S3_ACCESS_KEY_ENV=STACK_S3_ACCESS_KEY_ID
+export BUNDLE_WORKER_ARTIFACTS_S3_SECRET_KEY_ENV=STACK_S3_SECRET_ACCESS_KEY
+# Small parts, so that a 12 MiB output goes up in three.
+export BUNDLE_WORKER_ARTIFACTS_S3_PART_SIZE=$((5 * 1024 * 1024))
+prefix="e2e-$$-$(date +%s)"
+s3_check() { "$STACK_MOTO_VENV/bin/python" "$src/tests/tools/s3_check.py" "$@"; }
+events_of() { jq -c "select(.type == \"$1\")" <<<"$out"; }
+finished() { jq -r 'select(.type == "job.finished") | .'"$1" <<<"$out"; }
+
+job() { # job ID COMPONENT [EXTRA-JSON] -> writes $work/ID.json
+  local extra=${3:-'{}'}
+  jq -n --arg id "$1" --arg c "$2" --argjson x "$extra" '{job_id: $id, component: $c} + $x' >"$work/$1.json"
+}
+
+# every_upload_is_in_s3: for each artifact.uploaded event, the object at its
+# location has the event's size and sha256 (read back by boto3), the sha256
+# as metadata, and the event's ETag.
+every_upload_is_in_s3() {
+  local a loc bucket key got n=0
+  while read -r a; do
+    [ -n "$a" ] || continue
+    loc=$(jq -r .location <<<"$a")
+    [[ "$loc" == s3://* ]] || return 1
+    bucket=${loc#s3://}
+    bucket=${bucket%%/*}
+    key=${loc#s3://"$bucket"/}
+    got=$(s3_check get "$bucket" "$key") || return 1
+    [ "$(jq -r .size <<<"$got")" = "$(jq -r .size <<<"$a")" ] || return 1
+    [ "$(jq -r .sha256 <<<"$got")" = "$(jq -r .sha256 <<<"$a")" ] || return 1
+    [ "$(jq -r .metadata.sha256 <<<"$got")" = "$(jq -r .sha256 <<<"$a")" ] || return 1
+    [ "$(jq -r .etag <<<"$got")" = "$(jq -r .etag <<<"$a")" ] || return 1
+    n=$((n + 1))
+  done < <(events_of artifact.uploaded)
+  [ "$n" -gt 0 ]
+}
+
+# --- a job's outputs, one of them in parts
+job s3-1 bundle.write-out '{"env": {"MB": "12", "SOURCE": "urandom", "FILES": "5"}}'
+BUNDLE_WORKER_ARTIFACTS_URL="s3://$STACK_S3_BUCKET/$prefix" run_bw run "$work/s3-1.json"
+s3_job_succeeds() { [ "$rc" -eq 0 ] && [ "$(finished status)" = success ]; }
+check "s3: the job succeeds" s3_job_succeeds
+s3_locations_name_the_objects() { [ "$(events_of artifact.uploaded | jq -r .location | grep -c "^s3://$STACK_S3_BUCKET/$prefix/s3-1/1/files/")" = 6 ]; }
+check "s3: six uploads, each at s3://BUCKET/PREFIX/JOB/ATTEMPT/PATH" s3_locations_name_the_objects
+check "s3: every object read back by boto3 matches its event (size, sha256, metadata, ETag)" every_upload_is_in_s3
+s3_big_file_in_three_parts() { events_of artifact.uploaded | jq -e 'select(.path == "files/big.bin") | .etag | endswith("-3")' >/dev/null; }
+check "s3: the 12 MiB output went up in three parts" s3_big_file_in_three_parts
+s3_no_upload_left_open() { [ "$(s3_check uploads "$STACK_S3_BUCKET")" = 0 ]; }
+check "s3: no multipart upload left open" s3_no_upload_left_open
+
+# --- a versioned bucket: the events carry the version id
+job s3-2 bundle.write-out '{"env": {"FILES": "2"}}'
+BUNDLE_WORKER_ARTIFACTS_URL="s3://$STACK_S3_BUCKET-versioned/$prefix" run_bw run "$work/s3-2.json"
+s3_version_ids() { [ "$rc" -eq 0 ] && [ "$(events_of artifact.uploaded | jq -r '.version_id // empty' | grep -c .)" = 2 ]; }
+check "s3: a versioned bucket's uploads carry their version id" s3_version_ids
+check "s3: versioned objects read back" every_upload_is_in_s3
+
+# --- a wrong secret: the job says what happened, never the secret
+job s3-3 bundle.write-out '{"env": {"FILES": "1"}}'
+BW_TEST_WRONG_SECRET=wrong-s3-secret-value-77 BUNDLE_WORKER_ARTIFACTS_S3_SECRET_KEY_ENV=BW_TEST_WRONG_SECRET \
+  BUNDLE_WORKER_ARTIFACTS_URL="s3://$STACK_S3_BUCKET/$prefix" run_bw run "$work/s3-3.json"
+s3_wrong_secret_is_infra_error() { [ "$rc" -eq 8 ] && [ "$(finished status)" = infra_error ] && finished message | grep -q "$STACK_S3_BUCKET" && finished message | grep -q "HTTP 403 SignatureDoesNotMatch"; }
+check "s3: a wrong secret fails the job as infra_error, naming the bucket and S3's answer" s3_wrong_secret_is_infra_error
+s3_wrong_secret_never_shown() { ! grep -rqF wrong-s3-secret-value-77 <<<"$out$err" && ! grep -rqF "$STACK_S3_SECRET_ACCESS_KEY" <<<"$out$err"; }
+check "s3: neither secret appears in any event or log line" s3_wrong_secret_never_shown
+
+finish
