@@ -144,6 +144,7 @@ void s3_call_init(s3_call *call, const char *method, const char *bucket, const c
 
 void s3_call_free(s3_call *call) {
   bw_buffer_free(&call->answer);
+  digest_sha256_free(&call->digest);
 }
 
 static char *request_url(const s3_client *c, const s3_call *call) {
@@ -202,6 +203,10 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata) {
     return bw_buffer_curl_write(data, size, nmemb, &call->answer);
   if (call->downloaded + (int64_t)len > call->download_max) {
     call->download_too_large = true;
+    return 0;
+  }
+  if (call->hash_download && digest_sha256_update(&call->digest, data, len, NULL) < 0) {
+    call->download_errno = ENOMEM;
     return 0;
   }
   for (size_t done = 0; done < len;) {
@@ -321,6 +326,11 @@ static void rewind_attempt(s3_call *call, off_t download_start) {
       lseek(call->download_fd, download_start, SEEK_SET);
   }
   call->downloaded = 0;
+  if (call->hash_download) {
+    digest_sha256_free(&call->digest);
+    if (digest_sha256_init(&call->digest, NULL) < 0)
+      abort(); /* libcrypto without SHA-256: nothing can go on */
+  }
 }
 
 static attempt_result attempt(s3_call *call, const char *what, bw_error_t *err) {

@@ -28,6 +28,7 @@
 #include "clients/s3_xml.h"
 
 #include "core/config.h"
+#include "core/digest.h"
 #include "core/error.h"
 
 #include <stdbool.h>
@@ -70,11 +71,12 @@ int s3_put_file(s3_client *c, const char *bucket, const char *key, int fd, int64
                 const char *sha256_hex, s3_stored *out, bw_error_t *err);
 
 /* Writes the object's bytes to out_fd (from its offset), refusing more than
- * max_bytes (BW_ERR_USER; nothing more is written). *size_out (may be NULL)
- * gets the bytes written. BW_ERR_USER for a missing object or bucket or a
- * refusal (403), BW_ERR_UNAVAILABLE for the rest. */
+ * max_bytes (BW_ERR_USER; nothing more is written). *size_out and sha256_out
+ * (either may be NULL) get the bytes written and their sha256, hashed on the
+ * way. BW_ERR_USER for a missing object or bucket or a refusal (403),
+ * BW_ERR_UNAVAILABLE for the rest. */
 int s3_get_object(s3_client *c, const char *bucket, const char *key, int out_fd, int64_t max_bytes,
-                  int64_t *size_out, bw_error_t *err);
+                  int64_t *size_out, char sha256_out[DIGEST_SHA256_HEX_LEN + 1], bw_error_t *err);
 
 /* One page of the objects under prefix (ListObjectsV2): `token` NULL for
  * the first page, then the answer's next_token while it is truncated. */

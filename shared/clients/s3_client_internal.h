@@ -7,6 +7,7 @@
 #include "clients/s3_credentials.h"
 
 #include "core/buffer.h"
+#include "core/digest.h"
 
 #include <curl/curl.h>
 
@@ -45,6 +46,8 @@ typedef struct s3_call {
   char etag[S3_HEADER_VALUE_MAX + 1];
   char version_id[S3_HEADER_VALUE_MAX + 1];
   int64_t downloaded;
+  bool hash_download;   /* set: what is written is hashed into digest */
+  digest_sha256 digest; /* started again at each attempt */
   bool download_too_large;
   int download_errno;
 } s3_call;

@@ -274,12 +274,15 @@ int s3_put_file(s3_client *c, const char *bucket, const char *key, int fd, int64
 /* ---- reading ---------------------------------------------------------------------------- */
 
 int s3_get_object(s3_client *c, const char *bucket, const char *key, int out_fd, int64_t max_bytes,
-                  int64_t *size_out, bw_error_t *err) {
+                  int64_t *size_out, char sha256_out[DIGEST_SHA256_HEX_LEN + 1], bw_error_t *err) {
   s3_call call;
   s3_call_init(&call, "GET", bucket, key);
   call.download_fd = out_fd;
   call.download_max = max_bytes;
+  call.hash_download = sha256_out != NULL;
   int rc = s3_call_perform(c, &call, err);
+  if (rc == 0 && sha256_out && digest_sha256_final(&call.digest, NULL, sha256_out, err) < 0)
+    rc = -1;
   if (rc < 0 && (*err)->kind == BW_ERR_UNAVAILABLE &&
       (call.status == 403 || call.status == 404 || call.status == 400))
     (*err)->kind = BW_ERR_USER; /* the request named it: the job's fault */

@@ -56,9 +56,27 @@ const char *inputs_path_problem(const char *path, size_t len) {
   return NULL;
 }
 
+/* s3://BUCKET/KEY, or s3://BUCKET/PREFIX/ for every object under it; the
+ * bucket's name and the key are checked in full when fetched
+ * (clients/s3_client.h s3_url_parse, with the worker's S3 settings). */
+static const char *s3_url_problem(const char *url) {
+  const char *bucket = url + 5;
+  size_t len = strcspn(bucket, "/");
+  if (len == 0 || bucket[len] != '/')
+    return "an S3 URL is s3://BUCKET/KEY, or s3://BUCKET/PREFIX/ for every object under it";
+  if (strpbrk(url, "?#"))
+    return "an S3 URL has no query or fragment";
+  for (const char *p = url; *p; p++)
+    if ((unsigned char)*p < 0x20 || *p == 0x7f)
+      return "has a control character";
+  return NULL;
+}
+
 static const char *url_scheme_problem(const char *url, size_t len) {
   if (memchr(url, '\0', len))
     return "must not contain a NUL byte";
+  if (strncmp(url, "s3://", 5) == 0)
+    return s3_url_problem(url);
   CURLU *u = curl_url();
   if (!u)
     abort();
@@ -69,13 +87,20 @@ static const char *url_scheme_problem(const char *url, size_t len) {
     problem = "not a valid URL";
   else if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0 &&
            strcmp(scheme, "file") != 0)
-    problem = "scheme must be http, https or file";
+    problem = "scheme must be http, https, file or s3";
   curl_free(scheme);
   curl_url_cleanup(u);
   return problem;
 }
 
+bool inputs_url_is_s3_prefix(const char *url) {
+  size_t len = strlen(url);
+  return strncmp(url, "s3://", 5) == 0 && len > 5 && url[len - 1] == '/';
+}
+
 char *inputs_url_redact(const char *url) {
+  if (strncmp(url, "s3://", 5) == 0) /* no userinfo; a query would be the job's text */
+    return bw_strdup_bytes(url, strcspn(url, "?#"));
   CURLU *u = curl_url();
   if (!u)
     abort();
@@ -147,6 +172,11 @@ static int parse_one(const json_t *obj, size_t i, job_input *in, bw_error_t *err
     return bw_error_set(err, BW_ERR_INVALID, "inputs[%zu].url: required", i);
   if (!in->path)
     return bw_error_set(err, BW_ERR_INVALID, "inputs[%zu].path: required", i);
+  if (in->sha256 && inputs_url_is_s3_prefix(in->url))
+    return bw_error_set(err, BW_ERR_INVALID,
+                        "inputs[%zu].sha256: a prefix (an s3:// URL ending in /) names many "
+                        "objects; sha256 checks one",
+                        i);
   return 0;
 }
 

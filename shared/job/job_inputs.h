@@ -3,12 +3,16 @@
  *   "inputs": [{"url": "https://h/x.csv", "path": "tables/x.csv",
  *               "sha256": "<64 hex>", "max_bytes": 1048576}, ...]
  * url and path are required; sha256 and max_bytes are optional. A path stays
- * inside in/ (tables/ or files/, no ..); a URL is http, https or file. */
+ * inside in/ (tables/ or files/, no ..); a URL is http, https, file or s3
+ * (s3://BUCKET/KEY one object; s3://BUCKET/PREFIX/ every object under the
+ * prefix, into the folder `path`, each at its key's rest; sha256 only for
+ * one object, max_bytes for each). */
 #pragma once
 
 #include "core/error.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +35,9 @@ void inputs_free(job_input *inputs, size_t count); /* accepts NULL */
  * ("must stay inside in/ (start with tables/ or files/, no ..)"). len is the
  * full length, so an embedded NUL is caught. */
 const char *inputs_path_problem(const char *path, size_t len);
+
+/* Does url name an S3 prefix (s3://BUCKET/PREFIX/, ending in '/')? */
+bool inputs_url_is_s3_prefix(const char *url);
 
 /* The URL without userinfo, query and fragment, for messages; a URL that
  * does not parse gives "(unparsable URL)". free() the result. */

@@ -1,4 +1,5 @@
 #include "pipeline/inputs.h"
+#include "pipeline/inputs_internal.h"
 
 #include "core/safe_fs.h"
 
@@ -342,16 +343,15 @@ static int download(const job_input *in, int64_t max_bytes, int fd, const inputs
   return 0;
 }
 
-static int fetch_one(int in_fd, const job_input *in, const inputs_options *o,
-                     const net_policy *policy, bw_error_t *err) {
-  const char *problem = inputs_path_problem(in->path, strlen(in->path));
+int inputs_store_at(int in_fd, const char *path, inputs_fill_fn fill, void *ctx, bw_error_t *err) {
+  const char *problem = inputs_path_problem(path, strlen(path));
   if (problem)
     return bw_error_set(err, BW_ERR_USER, "path: %s", problem);
   cleanup_close int dir_fd = -1;
   const char *base = NULL;
   int bad_errno = 0;
   cleanup_free char *bad = NULL;
-  if (safe_fs_open_parent(in_fd, in->path, &dir_fd, &base, &bad_errno, &bad) < 0) {
+  if (safe_fs_open_parent(in_fd, path, &dir_fd, &base, &bad_errno, &bad) < 0) {
     if (bad_errno == ELOOP || bad_errno == ENOTDIR)
       return bw_error_set(err, BW_ERR_USER, "in/%s: a symlink or not a folder (not followed)", bad);
     return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, bad_errno, "in/%s", bad);
@@ -360,8 +360,7 @@ static int fetch_one(int in_fd, const job_input *in, const inputs_options *o,
   cleanup_close int fd = safe_fs_open_temp(dir_fd, "input", temp, err);
   if (fd < 0)
     return -1;
-  int64_t max_bytes = in->max_bytes > 0 ? in->max_bytes : o->default_max_bytes;
-  if (download(in, max_bytes, fd, o, policy, err) < 0) {
+  if (fill(ctx, fd, err) < 0) {
     unlinkat(dir_fd, temp, 0);
     return -1;
   }
@@ -370,10 +369,31 @@ static int fetch_one(int in_fd, const job_input *in, const inputs_options *o,
     int e = errno;
     unlinkat(dir_fd, temp, 0);
     if (e == EISDIR || e == ENOTEMPTY || e == EEXIST)
-      return bw_error_set(err, BW_ERR_USER, "in/%s: a folder is in the way", in->path);
-    return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, e, "in/%s: rename", in->path);
+      return bw_error_set(err, BW_ERR_USER, "in/%s: a folder is in the way", path);
+    return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, e, "in/%s: rename", path);
   }
   return 0;
+}
+
+typedef struct url_fill {
+  const job_input *in;
+  int64_t max_bytes;
+  const inputs_options *o;
+  const net_policy *policy;
+} url_fill;
+
+static int fill_from_url(void *ctx, int fd, bw_error_t *err) {
+  url_fill *f = ctx;
+  return download(f->in, f->max_bytes, fd, f->o, f->policy, err);
+}
+
+static int fetch_one(int in_fd, const job_input *in, const inputs_options *o,
+                     const net_policy *policy, bw_error_t *err) {
+  int64_t max_bytes = in->max_bytes > 0 ? in->max_bytes : o->default_max_bytes;
+  if (strncmp(in->url, "s3://", 5) == 0)
+    return inputs_fetch_s3(in_fd, in, max_bytes, o, err);
+  url_fill f = {.in = in, .max_bytes = max_bytes, .o = o, .policy = policy};
+  return inputs_store_at(in_fd, in->path, fill_from_url, &f, err);
 }
 
 static void net_policy_cleanup(net_policy *p) {

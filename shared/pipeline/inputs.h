@@ -18,6 +18,7 @@
  * INPUTS_MAX_REDIRECTS of them. Proxies from the environment are not used. */
 #pragma once
 
+#include "clients/s3_client.h"
 #include "core/cancel.h"
 #include "core/error.h"
 #include "core/net_policy.h"
@@ -42,6 +43,9 @@ typedef struct inputs_options {
    * parsed at each call (once per job; cheap). Both NULL: the defaults only. */
   const net_policy *policy;
   const char *allow;
+  /* s3:// inputs are read with this client (the worker's credentials);
+   * NULL: they are refused. */
+  s3_client *s3;
 } inputs_options;
 
 /* Fetches every input into in_dir (an existing folder the worker made),

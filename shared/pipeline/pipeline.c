@@ -188,6 +188,16 @@ static int fetch_inputs(job_run *run, bw_error_t *err) {
                          .cancel = run->env->cancel,
                          .deadline_ms = run->deadline_ms,
                          .allow = cfg->inputs_allow};
+  cleanup_s3_client s3_client *s3 = NULL;
+  for (size_t i = 0; i < run->req.input_count && !s3; i++) {
+    if (strncmp(run->req.inputs[i].url, "s3://", 5) != 0)
+      continue;
+    /* The worker's store settings and credentials read the job's inputs. */
+    http_transfer_opts transfer = {.cancel = run->env->cancel};
+    if (s3_client_new(cfg, &transfer, &s3, err) < 0)
+      return bw_error_prefix(err, "inputs[%zu]", i);
+    opts.s3 = s3;
+  }
   return inputs_fetch(run->dir.in_dir, run->req.inputs, run->req.input_count, &opts, err);
 }
 

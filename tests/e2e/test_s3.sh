@@ -81,4 +81,38 @@ check "s3: a wrong secret fails the job as infra_error, naming the bucket and S3
 s3_wrong_secret_never_shown() { ! grep -rqF wrong-s3-secret-value-77 <<<"$out$err" && ! grep -rqF "$STACK_S3_SECRET_ACCESS_KEY" <<<"$out$err"; }
 check "s3: neither secret appears in any event or log line" s3_wrong_secret_never_shown
 
+# --- inputs from the same store: one object (sha256 checked), and a prefix
+# of table slices into a folder. A failed job keeps its data folder here, so
+# that what in/ held can be read.
+printf 'id,v\n1,a\n' >"$work/one.csv"
+for i in 1 2 3; do printf 'id,v\n%d,slice\n' "$i" >"$work/slice-$i.csv"; done
+s3_check put "$STACK_S3_BUCKET" "$prefix/in/one.csv" "$work/one.csv"
+for i in 1 2 3; do s3_check put "$STACK_S3_BUCKET" "$prefix/in/slices/part-$i.csv" "$work/slice-$i.csv"; done
+one_sha=$(sha256sum "$work/one.csv" | cut -d' ' -f1)
+inputs=$(jq -nc --arg b "$STACK_S3_BUCKET" --arg p "$prefix" --arg sha "$one_sha" '[
+  {url: "s3://\($b)/\($p)/in/one.csv", path: "tables/one.csv", sha256: $sha},
+  {url: "s3://\($b)/\($p)/in/slices/", path: "tables/sliced.csv"}]')
+job s3-in-1 bundle.exit "{\"inputs\": $inputs, \"env\": {\"EXIT_CODE\": \"3\"}}"
+BUNDLE_WORKER_JOBS_KEEP_FAILED_DATA=true BUNDLE_WORKER_ARTIFACTS_URL="s3://$STACK_S3_BUCKET/$prefix" run_bw run "$work/s3-in-1.json"
+in_dir=$(find "$work/jobs" -type d -path '*s3-in-1*' -name in | head -n 1)
+s3_inputs_arrive() { [ "$(finished status)" = application_error ] && [ -n "$in_dir" ] && cmp -s "$in_dir/tables/one.csv" "$work/one.csv" && for i in 1 2 3; do cmp -s "$in_dir/tables/sliced.csv/part-$i.csv" "$work/slice-$i.csv" || return 1; done; }
+check "s3 inputs: an object and a prefix's slices arrive in in/, byte for byte" s3_inputs_arrive
+inputs=$(jq -nc --arg b "$STACK_S3_BUCKET" --arg p "$prefix" '[{url: "s3://\($b)/\($p)/in/one.csv", path: "tables/one.csv", sha256: ("0" * 64)}]')
+job s3-in-2 bundle.exit "{\"inputs\": $inputs}"
+BUNDLE_WORKER_ARTIFACTS_URL="s3://$STACK_S3_BUCKET/$prefix" run_bw run "$work/s3-in-2.json"
+s3_input_sha_mismatch() { [ "$rc" -eq 1 ] && finished message | grep -q "sha256 mismatch" && ! grep -q container.started <<<"$out"; }
+check "s3 inputs: a sha256 mismatch is user_error before any container" s3_input_sha_mismatch
+inputs=$(jq -nc --arg b "$STACK_S3_BUCKET" --arg p "$prefix" '[{url: "s3://\($b)/\($p)/in/nothing-here.csv", path: "tables/x.csv"}]')
+job s3-in-3 bundle.exit "{\"inputs\": $inputs}"
+BUNDLE_WORKER_ARTIFACTS_URL="s3://$STACK_S3_BUCKET/$prefix" run_bw run "$work/s3-in-3.json"
+s3_input_missing() { [ "$rc" -eq 1 ] && finished message | grep -q "HTTP 404 NoSuchKey" && finished message | grep -q "nothing-here.csv"; }
+check "s3 inputs: a missing object is user_error naming it and S3's answer" s3_input_missing
+# A hostile key under the prefix ("../"): refused, nothing written outside in/.
+s3_check put "$STACK_S3_BUCKET" "$prefix/in/evil/../../escape.csv" "$work/one.csv"
+inputs=$(jq -nc --arg b "$STACK_S3_BUCKET" --arg p "$prefix" '[{url: "s3://\($b)/\($p)/in/evil/", path: "tables/evil"}]')
+job s3-in-4 bundle.exit "{\"inputs\": $inputs}"
+BUNDLE_WORKER_ARTIFACTS_URL="s3://$STACK_S3_BUCKET/$prefix" run_bw run "$work/s3-in-4.json"
+s3_hostile_key_refused() { [ "$rc" -eq 1 ] && finished message | grep -q "must stay inside in/" && [ -z "$(find "$work/jobs" -name escape.csv)" ]; }
+check "s3 inputs: a key with ../ under a prefix is refused, nothing written outside in/" s3_hostile_key_refused
+
 finish

@@ -308,16 +308,16 @@ static void test_head_list_get(void **state) {
   cleanup_free char *copy = bw_strdup_printf("%s/copy", f->dir);
   cleanup_close int out = open(copy, O_WRONLY | O_CREAT | O_TRUNC, 0600);
   int64_t got = 0;
-  assert_int_equal(s3_get_object(c, bucket, key, out, 3000, &got, &err), 0);
+  assert_int_equal(s3_get_object(c, bucket, key, out, 3000, &got, NULL, &err), 0);
   assert_int_equal(got, 3000);
   char back[DIGEST_SHA256_HEX_LEN + 1];
   assert_int_equal(digest_sha256_file(copy, back, NULL, NULL), 0);
   assert_string_equal(back, sha);
   /* max_bytes one short: refused, the job's fault. */
-  assert_int_equal(s3_get_object(c, bucket, key, out, 2999, &got, &err), -1);
+  assert_int_equal(s3_get_object(c, bucket, key, out, 2999, &got, NULL, &err), -1);
   assert_int_equal(err->kind, BW_ERR_USER);
   cleanup_free char *missing = bw_strdup_printf("%s/nothing-here", f->prefix);
-  assert_int_equal(s3_get_object(c, bucket, missing, out, 10, &got, &err), -1);
+  assert_int_equal(s3_get_object(c, bucket, missing, out, 10, &got, NULL, &err), -1);
   assert_int_equal(err->kind, BW_ERR_USER);
   assert_non_null(strstr(err->msg, "HTTP 404 NoSuchKey"));
 }

@@ -112,7 +112,23 @@ static void test_parse_errors_name_the_json_path(void **state) {
   expect_parse_error("[{\"path\": \"tables/x\"}]", "inputs[0].url: required");
   expect_parse_error("[{\"url\": 1, \"path\": \"tables/x\"}]", "inputs[0].url: must be a string");
   expect_parse_error("[{\"url\": \"ftp://h/x\", \"path\": \"tables/x\"}]",
-                     "inputs[0].url: scheme must be http, https or file");
+                     "inputs[0].url: scheme must be http, https, file or s3");
+  expect_parse_error("[{\"url\": \"s3://bucket\", \"path\": \"tables/x\"}]",
+                     "inputs[0].url: an S3 URL is s3://BUCKET/KEY, or s3://BUCKET/PREFIX/ for "
+                     "every object under it");
+  expect_parse_error("[{\"url\": \"s3:///key\", \"path\": \"tables/x\"}]",
+                     "inputs[0].url: an S3 URL is s3://BUCKET/KEY, or s3://BUCKET/PREFIX/ for "
+                     "every object under it");
+  expect_parse_error("[{\"url\": \"s3://b/k?versionId=1\", \"path\": \"tables/x\"}]",
+                     "inputs[0].url: an S3 URL has no query or fragment");
+  expect_parse_error("[{\"url\": \"s3://b/k\\u0001\", \"path\": \"tables/x\"}]",
+                     "inputs[0].url: has a control character");
+  expect_parse_error("[{\"url\": \"s3://b/slices/\", \"path\": \"tables/x\", \"sha256\": "
+                     "\""
+                     "0000000000000000000000000000000000000000000000000000000000000000"
+                     "\"}]",
+                     "inputs[0].sha256: a prefix (an s3:// URL ending in /) names many objects; "
+                     "sha256 checks one");
   expect_parse_error("[{\"url\": \"not a url\", \"path\": \"tables/x\"}]",
                      "inputs[0].url: not a valid URL");
   expect_parse_error("[{\"url\": \"https://h/a\", \"path\": \"tables/a\"},"
