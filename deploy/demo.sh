@@ -33,7 +33,13 @@ export BUNDLE_WORKER_REDIS_HOST=$STACK_REDIS_HOST
 export BUNDLE_WORKER_REDIS_PORT=$STACK_REDIS_PORT
 export BUNDLE_WORKER_DOCKER_SOCKET=$STACK_DOCKER_SOCKET
 export BUNDLE_WORKER_DATA_ROOT=${BUNDLE_WORKER_DATA_ROOT:-$demo/jobs}
-export BUNDLE_WORKER_ARTIFACTS_URL=${BUNDLE_WORKER_ARTIFACTS_URL:-file://$demo/artifacts}
+# Outputs go to the stack's S3 server (moto, signatures checked), with the
+# keys stack-up.sh made, named by reference (the variables of stack.env).
+export BUNDLE_WORKER_ARTIFACTS_URL=${BUNDLE_WORKER_ARTIFACTS_URL:-s3://$STACK_S3_BUCKET/demo}
+export BUNDLE_WORKER_ARTIFACTS_S3_ENDPOINT=$STACK_S3_ENDPOINT
+export BUNDLE_WORKER_ARTIFACTS_S3_REGION=$STACK_S3_REGION
+export BUNDLE_WORKER_ARTIFACTS_S3_ACCESS_KEY_ENV=STACK_S3_ACCESS_KEY_ID
+export BUNDLE_WORKER_ARTIFACTS_S3_SECRET_KEY_ENV=STACK_S3_SECRET_ACCESS_KEY
 
 echo "== bundle-worker doctor"
 "$bw" doctor
@@ -100,7 +106,7 @@ kcat -C -b "$STACK_KAFKA_BOOTSTRAP" -t bundle.events -o beginning -e -q 2>/dev/n
 echo "== how each ended (job.finished on topic bundle.events)"
 jq -r 'select(.type == "job.finished") | "   \(.job_id)  \(.status)  exit \(.exit_code)  \(.duration_ms) ms  on \(.worker)\n      \(.message | split("\n")[0])"' "$events"
 echo "== where the outputs of demo-$stamp-success went (artifact.uploaded, also on bundle.uploads)"
-jq -r 'select(.type == "artifact.uploaded") | "   \(.path)  \(.size) bytes  sha256 \(.sha256[0:12])...\n      \(.location)"' "$events"
+jq -r 'select(.type == "artifact.uploaded") | "   \(.path)  \(.size) bytes  sha256 \(.sha256[0:12])...  ETag \(.etag // "-")\n      \(.location)"' "$events"
 echo "== its log, secrets masked"
 jq -r 'select(.type == "job.log" and (.job_id | endswith("success"))) | "   \(.line)"' "$events" | head -8
 echo "== the workers' counters (Prometheus, /metrics)"
