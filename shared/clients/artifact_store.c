@@ -5,6 +5,8 @@
 
 #include "core/safe_fs.h"
 
+#include "core/fdio.h"
+
 #include "core/buffer.h"
 #include "core/cleanup.h"
 #include "core/digest.h"
@@ -211,20 +213,8 @@ int artifact_store_open_config(const bw_config *cfg, const artifact_store_opts *
 
 /* ---- file:// ---------------------------------------------------------------------------- */
 
-static int write_all(int fd, const unsigned char *data, size_t len) {
-  for (size_t done = 0; done < len;) {
-    ssize_t n = write(fd, data + done, len - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return -1;
-    done += (size_t)n;
-  }
-  return 0;
-}
-
 static int write_chunk(void *ctx, const void *data, size_t len, bw_error_t *err) {
-  if (write_all(*(const int *)ctx, data, len) < 0)
+  if (bw_write_all(*(const int *)ctx, data, len) < 0)
     return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, errno, "write");
   return 0;
 }

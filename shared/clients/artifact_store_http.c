@@ -73,13 +73,7 @@ int artifact_store_http_put(artifact_store *s, const char *url, int fd, const ch
   cleanup_buffer bw_buffer body;
   bw_buffer_init(&body, ERROR_BODY_CAP);
   http_body src = {.fd = fd, .size = size};
-  cleanup_curl CURL *h = curl_easy_init();
-  if (!h)
-    abort();
-  curl_easy_setopt(h, CURLOPT_URL, url);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_USERAGENT, "bundle-worker/" BW_VERSION);
-  http_restrict_protocols(h);
+  cleanup_curl CURL *h = http_handle_new(url);
   http_body_attach(h, &src);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, bw_buffer_curl_write);

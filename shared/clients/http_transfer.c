@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "core/timeutil.h"
+#include "core/version.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -90,6 +91,17 @@ char *http_escape(const char *text, bool keep_slash) {
   }
   *o = '\0';
   return out;
+}
+
+CURL *http_handle_new(const char *url) {
+  CURL *h = curl_easy_init();
+  if (!h)
+    abort();
+  curl_easy_setopt(h, CURLOPT_URL, url);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_USERAGENT, "bundle-worker/" BW_VERSION);
+  http_restrict_protocols(h);
+  return h;
 }
 
 void http_restrict_protocols(CURL *h) {

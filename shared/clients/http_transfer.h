@@ -45,6 +45,11 @@ void http_body_rewind(http_body *b);
  * free() the result. */
 char *http_escape(const char *text, bool keep_slash);
 
+/* A handle for url with what every transfer of ours sets: no signals
+ * (threads), our User-Agent, http and https only (http_restrict_protocols).
+ * Never NULL (out of memory aborts). */
+CURL *http_handle_new(const char *url);
+
 /* http and https only, also for redirects. */
 void http_restrict_protocols(CURL *h);
 

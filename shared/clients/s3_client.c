@@ -3,6 +3,7 @@
 
 #include "core/cleanup.h"
 #include "core/digest.h"
+#include "core/fdio.h"
 #include "core/version.h"
 
 #include <ctype.h>
@@ -209,15 +210,9 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata) {
     call->download_errno = ENOMEM;
     return 0;
   }
-  for (size_t done = 0; done < len;) {
-    ssize_t n = write(call->download_fd, data + done, len - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      call->download_errno = errno;
-      return 0;
-    }
-    done += (size_t)n;
+  if (bw_write_all(call->download_fd, data, len) < 0) {
+    call->download_errno = errno;
+    return 0;
   }
   call->downloaded += (int64_t)len;
   return len;
@@ -257,13 +252,7 @@ static void set_method(CURL *h, s3_call *call) {
 
 static CURL *call_handle(const s3_client *c, s3_call *call, const char *url,
                          struct curl_slist *headers) {
-  CURL *h = curl_easy_init();
-  if (!h)
-    abort();
-  curl_easy_setopt(h, CURLOPT_URL, url);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_USERAGENT, "bundle-worker/" BW_VERSION);
-  http_restrict_protocols(h);
+  CURL *h = http_handle_new(url);
   curl_easy_setopt(h, CURLOPT_AWS_SIGV4, c->sigv4);
   curl_easy_setopt(h, CURLOPT_USERNAME, c->creds.access_key_id);
   curl_easy_setopt(h, CURLOPT_PASSWORD, c->creds.secret_key);

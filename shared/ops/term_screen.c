@@ -1,5 +1,7 @@
 #include "ops/term_screen.h"
 
+#include "core/fdio.h"
+
 #include "core/buffer.h"
 
 #include <errno.h>
@@ -7,19 +9,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
-
-static int write_all(int fd, const char *buf, size_t len) {
-  while (len > 0) {
-    ssize_t n = write(fd, buf, len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return -1;
-    buf += n;
-    len -= (size_t)n;
-  }
-  return 0;
-}
 
 int term_screen_enter(term_screen *t, int in_fd, int out_fd, bw_error_t *err) {
   if (t->entered)
@@ -41,7 +30,7 @@ int term_screen_enter(term_screen *t, int in_fd, int out_fd, bw_error_t *err) {
     t->in_is_tty = true;
   }
   t->entered = true;
-  if (write_all(out_fd, TERM_ENTER_SEQ, strlen(TERM_ENTER_SEQ)) < 0) {
+  if (bw_write_all(out_fd, TERM_ENTER_SEQ, strlen(TERM_ENTER_SEQ)) < 0) {
     int e = errno;
     term_screen_leave(t);
     return bw_error_set_errno(err, BW_ERR_UNAVAILABLE, e, "terminal");
@@ -53,7 +42,7 @@ void term_screen_leave(term_screen *t) {
   if (!t->entered)
     return;
   t->entered = false;
-  write_all(t->out_fd, TERM_LEAVE_SEQ, strlen(TERM_LEAVE_SEQ));
+  bw_write_all(t->out_fd, TERM_LEAVE_SEQ, strlen(TERM_LEAVE_SEQ));
   if (t->in_is_tty)
     tcsetattr(t->in_fd, TCSAFLUSH, &t->saved);
 }
@@ -81,7 +70,7 @@ int term_screen_draw(term_screen *t, const char *frame, bw_error_t *err) {
     line = nl ? nl + 1 : NULL;
   }
   bw_buffer_append(&b, "\033[J", 3);
-  int rc = write_all(t->out_fd, b.data, b.len);
+  int rc = bw_write_all(t->out_fd, b.data, b.len);
   int e = errno;
   bw_buffer_free(&b);
   if (rc < 0)

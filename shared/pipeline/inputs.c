@@ -2,6 +2,7 @@
 #include "pipeline/inputs_internal.h"
 
 #include "core/safe_fs.h"
+#include "core/fdio.h"
 
 #include "core/cleanup.h"
 #include "core/digest.h"
@@ -119,15 +120,9 @@ static size_t sink_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
     s->digest_failed = true;
     return 0;
   }
-  for (size_t done = 0; done < len;) {
-    ssize_t n = write(s->fd, ptr + done, len - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      s->write_errno = errno;
-      return 0;
-    }
-    done += (size_t)n;
+  if (bw_write_all(s->fd, ptr, len) < 0) {
+    s->write_errno = errno;
+    return 0;
   }
   s->written += (int64_t)len;
   return len;

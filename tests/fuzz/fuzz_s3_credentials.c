@@ -1,8 +1,8 @@
 /* libFuzzer: the AWS credentials file parser (s3_credentials_parse,
  * clients/s3_credentials.h). The first byte picks one of two uses of the rest.
  *
- * Even: any bytes. The first line (up to 64 bytes, mapped onto [a-z0-9 ._-])
- *   is the profile, the rest the file. On success both keys are non-empty
+ * Even: any bytes. The first line (up to 64 bytes, any other byte mapped
+ *   onto [a-z0-9 ._-]) is the profile, the rest the file. On success both keys are non-empty
  *   (and trimmed), the token is NULL or non-empty, the source is "NAME
  *   [PROFILE]"; on failure a printable BW_ERR_INVALID message under 600 bytes
  *   that starts with the file's name, and nothing left in the struct. Then
@@ -119,7 +119,7 @@ static void mask_values(char *text, size_t len) {
       while (k_end > i && blank(text[k_end - 1]))
         k_end--;
       if (is_key_name(text + i, k_end - i))
-        for (size_t v = k_end + 1; v < end; v++)
+        for (size_t v = (size_t)(eq - text) + 1; v < end; v++)
           if (text[v] != '\0' && !blank(text[v]))
             text[v] = text[v] == 'Z' ? 'Q' : 'Z';
     }
@@ -135,7 +135,8 @@ static void fuzz_any_bytes(const uint8_t *data, size_t size) {
     plen = 64;
   char profile[65];
   for (size_t i = 0; i < plen; i++)
-    profile[i] = charset[data[i] % (sizeof(charset) - 1)];
+    profile[i] = data[i] && strchr(charset, data[i]) ? (char)data[i]
+                                                     : charset[data[i] % (sizeof(charset) - 1)];
   profile[plen] = '\0';
   if (!plen)
     snprintf(profile, sizeof(profile), "default");
@@ -153,12 +154,14 @@ static void fuzz_any_bytes(const uint8_t *data, size_t size) {
   int masked_rc = s3_credentials_parse(copy, len, profile, NAME, &masked, &masked_err);
   if (masked_rc != rc)
     fail("the outcome depends on what a key says");
-  if (rc < 0 && strcmp(err->msg, masked_err->msg) != 0)
+  if (rc < 0 && strcmp(err->msg, masked_err->msg) != 0) {
+    fprintf(stderr, "fuzz_s3_credentials: \"%s\" became \"%s\"\n", err->msg, masked_err->msg);
     fail("the message depends on what a key says");
-  if (rc == 0 && (strlen(c.access_key_id) != strlen(masked.access_key_id) ||
-                  strlen(c.secret_key) != strlen(masked.secret_key) ||
-                  !c.session_token != !masked.session_token ||
-                  strcmp(c.source, masked.source) != 0))
+  }
+  if (rc == 0 &&
+      (strlen(c.access_key_id) != strlen(masked.access_key_id) ||
+       strlen(c.secret_key) != strlen(masked.secret_key) ||
+       !c.session_token != !masked.session_token || strcmp(c.source, masked.source) != 0))
     fail("the masked file gave other keys than the file");
   free(copy);
   free_and_check(&c);
@@ -191,9 +194,9 @@ static const char *pick(src *s, const char *const *list, size_t n) {
 /* What the model expects. */
 typedef struct model {
   bool in_profile, found;
-  char *vals[3]; /* id, secret, token: the last ones of the profile's sections */
-  size_t bad_line;  /* 0: none */
-  const char *bad;  /* what the message says of it */
+  char *vals[3];   /* id, secret, token: the last ones of the profile's sections */
+  size_t bad_line; /* 0: none */
+  const char *bad; /* what the message says of it */
 } model;
 
 static const char *const key_names[] = {"aws_access_key_id", "aws_secret_access_key",
@@ -223,25 +226,32 @@ static void put_line(src *s, bw_buffer *b, const char *profile, model *m, size_t
   unsigned op = take(s) % 14;
   char *text = NULL;
   if (op == 0) {
-    const char *form = PICK(s, "[%s]", "[profile %s]", "[ %s ]", "[profile   %s]", "  [%s]\t",
-                            "[ profile %s]");
-    text = bw_strdup_printf(form, profile);
+    static const char *const forms[][2] = {{"[", "]"},     {"[profile ", "]"},
+                                           {"[ ", " ]"},   {"[profile   ", "]"},
+                                           {"  [", "]\t"}, {"[ profile ", "]"}};
+    const char *const *f = forms[take(s) % 6];
+    text = bw_strdup_printf("%s%s%s", f[0], profile, f[1]);
     m->in_profile = m->found = true;
   } else if (op == 1) {
-    const char *form = PICK(s, "[other]", "[profile other]", "[%s-x]", "[profile%s]", "[x %s]",
-                            "[default]", "[]", "[profile]");
-    text = bw_strdup_printf(form, profile);
+    static const char *const forms[][2] = {
+        {"[other", "]"}, {"[profile other", "]"}, {"[", "-x]"}, {"[profile", "]"},
+        {"[x ", "]"},    {"[default", "]"},       {"[", "]"},   {"[profile", "]"}};
+    unsigned k = take(s) % 8;
+    /* the first two and the last three do not hold the profile's name */
+    text = bw_strdup_printf("%s%s%s", forms[k][0], k == 2 || k == 3 || k == 4 ? profile : "",
+                            forms[k][1]);
     m->in_profile = false;
   } else if (op <= 6) {
     int which = (int)(take(s) % 3);
     bool decoy = take(s) % 6 == 0;
-    const char *key =
-        decoy ? PICK(s, "AWS_SECRET_ACCESS_KEY", "aws_secret_access_key_x", "x aws_access_key_id",
-                     "aws_session_token2")
-              : key_names[which];
-    const char *form = PICK(s, "%s=%s", "%s = %s", "  %s\t=\t%s  ", "%s =%s\t", "\t%s= %s");
+    const char *key = decoy ? PICK(s, "AWS_SECRET_ACCESS_KEY", "aws_secret_access_key_x",
+                                   "x aws_access_key_id", "aws_session_token2")
+                            : key_names[which];
+    static const char *const forms[][3] = {
+        {"", "=", ""}, {"", " = ", ""}, {"  ", "\t=\t", "  "}, {"", " =", "\t"}, {"\t", "= ", ""}};
+    const char *const *f = forms[take(s) % 5];
     char *value = take_key_value(s, which);
-    text = bw_strdup_printf(form, key, value);
+    text = bw_strdup_printf("%s%s%s%s%s", f[0], key, f[1], value, f[2]);
     if (!decoy && m->in_profile) {
       free(m->vals[which]);
       m->vals[which] = value;
