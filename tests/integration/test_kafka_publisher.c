@@ -4,7 +4,7 @@
  * queue, the producer's size limit (events refused, dead letters cut), a dead
  * letter refused by its topic then sent minimal, and a broker not there.
  * Everything sent is read back by a plain librdkafka consumer of the test's. */
-#include "stack_env.h"
+#include "kafka_fixture.h"
 
 #include "clients/kafka_publisher.h"
 #include "core/cleanup.h"
@@ -22,113 +22,6 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-
-static rd_kafka_t *own_client(rd_kafka_type_t type) {
-  char errstr[512];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  if (rd_kafka_conf_set(conf, "bootstrap.servers", stack_env("STACK_KAFKA_BOOTSTRAP"), errstr,
-                        sizeof(errstr)) ||
-      (type == RD_KAFKA_CONSUMER &&
-       (rd_kafka_conf_set(conf, "group.id", "bw-test-reader", errstr, sizeof(errstr)) ||
-        rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)))))
-    fail_msg("kafka conf: %s", errstr);
-  rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
-  if (!rk)
-    fail_msg("kafka client: %s", errstr);
-  return rk;
-}
-
-/* One admin request's answer: the topic's error fails the test. */
-static void admin_answer(rd_kafka_queue_t *q, bool create) {
-  rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
-  assert_non_null(ev);
-  size_t n = 0;
-  const rd_kafka_topic_result_t **res =
-      create ? rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n)
-             : rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
-  assert_int_equal(n, 1);
-  if (rd_kafka_topic_result_error(res[0]))
-    fail_msg("topic %s: %s", rd_kafka_topic_result_name(res[0]),
-             rd_kafka_topic_result_error_string(res[0]));
-  rd_kafka_event_destroy(ev);
-  rd_kafka_queue_destroy(q);
-}
-
-/* Created, and usable once the broker's metadata (asked, not cached) gives
- * every partition a leader. */
-static void topic_create(rd_kafka_t *admin, const char *name, int partitions, const char *max) {
-  char errstr[256];
-  rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(name, partitions, 1, errstr, sizeof(errstr));
-  if (max)
-    rd_kafka_NewTopic_set_config(nt, "max.message.bytes", max);
-  rd_kafka_queue_t *q = rd_kafka_queue_new(admin);
-  rd_kafka_CreateTopics(admin, &nt, 1, NULL, q);
-  rd_kafka_NewTopic_destroy(nt);
-  admin_answer(q, true);
-  rd_kafka_topic_t *rkt = rd_kafka_topic_new(admin, name, NULL);
-  for (int tries = 0, ready = 0; !ready; tries++) {
-    const struct rd_kafka_metadata *md = NULL;
-    ready = !rd_kafka_metadata(admin, 0, rkt, &md, 5000) && !md->topics[0].err &&
-            md->topics[0].partition_cnt == partitions;
-    for (int p = 0; ready && p < partitions; p++)
-      ready = md->topics[0].partitions[p].leader >= 0;
-    if (md)
-      rd_kafka_metadata_destroy(md);
-    assert_true(tries < 100);
-    bw_time_sleep_ms(ready ? 0 : 100, NULL);
-  }
-  rd_kafka_topic_destroy(rkt);
-}
-
-static void topic_delete(rd_kafka_t *admin, const char *name) {
-  rd_kafka_DeleteTopic_t *dt = rd_kafka_DeleteTopic_new(name);
-  rd_kafka_queue_t *q = rd_kafka_queue_new(admin);
-  rd_kafka_DeleteTopics(admin, &dt, 1, NULL, q);
-  rd_kafka_DeleteTopic_destroy(dt);
-  admin_answer(q, false);
-}
-
-/* What a topic held, and the consumer of the test's own that read it. */
-typedef struct recs {
-  rd_kafka_t *c;
-  rd_kafka_message_t **m;
-  size_t n;
-} recs;
-
-static void recs_free(recs *r) {
-  for (size_t i = 0; i < r->n; i++)
-    rd_kafka_message_destroy(r->m[i]);
-  free(r->m);
-  if (r->c) {
-    rd_kafka_consumer_close(r->c);
-    rd_kafka_destroy(r->c);
-  }
-}
-#define cleanup_recs __attribute__((cleanup(recs_free)))
-
-/* Everything the topic holds now, each partition in order. */
-static void read_topic(const char *topic, int partitions, recs *out) {
-  *out = (recs){own_client(RD_KAFKA_CONSUMER), NULL, 0};
-  int64_t lo = 0, hi[8], left = 0;
-  rd_kafka_topic_partition_list_t *assign = rd_kafka_topic_partition_list_new(partitions);
-  for (int p = 0; p < partitions; p++) {
-    assert_int_equal(rd_kafka_query_watermark_offsets(out->c, topic, p, &lo, &hi[p], 10000), 0);
-    rd_kafka_topic_partition_list_add(assign, topic, p)->offset = lo;
-    left += hi[p] - lo;
-  }
-  assert_int_equal(rd_kafka_assign(out->c, assign), 0);
-  rd_kafka_topic_partition_list_destroy(assign);
-  out->m = bw_xcalloc((size_t)left + 1, sizeof(*out->m));
-  for (int64_t end = bw_time_monotonic_ms() + 20000; left > 0 && bw_time_monotonic_ms() < end;) {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(out->c, 200);
-    if (m && !m->err && m->offset < hi[m->partition]) {
-      out->m[out->n++] = m;
-      left--;
-    } else if (m)
-      rd_kafka_message_destroy(m);
-  }
-  assert_int_equal(left, 0);
-}
 
 static void assert_bytes(const void *got, size_t got_len, const char *want) {
   assert_int_equal(got_len, strlen(want));
@@ -191,11 +84,11 @@ static int setup(void **state) {
   fixture *f = bw_xcalloc(1, sizeof(*f));
   stack_config(&f->cfg);
   bw_logger_init(&f->log, BW_LOG_ERROR, 2, "test");
-  f->admin = own_client(RD_KAFKA_PRODUCER);
+  f->admin = stack_kafka_client(RD_KAFKA_PRODUCER);
   for (int i = 0; i < TOPICS; i++) {
     snprintf(f->topic[i], sizeof(f->topic[i]), "bw-pub-%d-%lld-%s", (int)getpid(),
              (long long)bw_time_epoch_ms(), kinds[i]);
-    topic_create(f->admin, f->topic[i], i == EVENTS ? 3 : 1, i == SMALL ? "2048" : NULL);
+    stack_topic_create(f->admin, f->topic[i], i == EVENTS ? 3 : 1, i == SMALL ? "2048" : NULL);
   }
   set_key(f, "topic.events", f->topic[EVENTS]);
   set_key(f, "topic.uploads", f->topic[UPLOADS]);
@@ -207,7 +100,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
   fixture *f = *state;
   for (int i = 0; i < TOPICS; i++)
-    topic_delete(f->admin, f->topic[i]);
+    stack_topic_delete(f->admin, f->topic[i]);
   rd_kafka_destroy(f->admin);
   bw_config_free(&f->cfg);
   free(f);
@@ -261,8 +154,8 @@ static void events_round_trip_with_keys_and_reports(void **state) {
   assert_true(atomic_load(&p->sent) == JOBS * EACH + JOBS + 1 && atomic_load(&p->failed) == 0);
   kafka_publisher_free(p);
 
-  cleanup_recs recs got = {0}, uploads = {0};
-  read_topic(f->topic[EVENTS], 3, &got);
+  cleanup_kafka_recs kafka_recs got = {0}, uploads = {0};
+  kafka_read(f->topic[EVENTS], 3, NULL, &got);
   assert_int_equal(got.n, JOBS * EACH + 1);
   for (int j = 0; j < JOBS; j++) { /* a job's events: one partition, in the order sent */
     int seen = 0, partition = -1;
@@ -277,7 +170,7 @@ static void events_round_trip_with_keys_and_reports(void **state) {
     }
     assert_int_equal(seen, EACH);
   }
-  read_topic(f->topic[UPLOADS], 1, &uploads);
+  kafka_read(f->topic[UPLOADS], 1, NULL, &uploads);
   assert_int_equal(uploads.n, JOBS);
   for (int j = 0; j < JOBS; j++) {
     assert_bytes(uploads.m[j]->key, uploads.m[j]->key_len, job[j]);
@@ -288,8 +181,8 @@ static void events_round_trip_with_keys_and_reports(void **state) {
 /* Originals on SRC, read back as the worker has them (i: sizes[i] random
  * bytes, key "orig-i", headers origin=test and bin=00 01 02; size 0: no key,
  * no headers, no bytes). */
-static void originals(fixture *f, const size_t *sizes, int n, recs *out) {
-  rd_kafka_t *prod = own_client(RD_KAFKA_PRODUCER);
+static void originals(fixture *f, const size_t *sizes, int n, kafka_recs *out) {
+  rd_kafka_t *prod = stack_kafka_client(RD_KAFKA_PRODUCER);
   uint32_t x = 12345;
   for (int i = 0; i < n; i++) {
     cleanup_free char *value = bw_xmalloc(sizes[i] + 1);
@@ -311,7 +204,7 @@ static void originals(fixture *f, const size_t *sizes, int n, recs *out) {
   }
   assert_int_equal(rd_kafka_flush(prod, 20000), 0);
   rd_kafka_destroy(prod);
-  read_topic(f->topic[SRC], 1, out);
+  kafka_read(f->topic[SRC], 1, NULL, out);
   assert_int_equal(out->n, n);
 }
 
@@ -355,7 +248,7 @@ static void over_the_producers_limit_refused_or_cut(void **state) {
   fixture *f = *state;
   enum { N = 20000, COUNT = 7, CUT_FROM = 3 };
   const size_t sizes[COUNT] = {300, 0, N / 4, N - 1, N, N + 1, 3 * N};
-  cleanup_recs recs orig = {0}, got = {0}, events = {0}, uploads = {0};
+  cleanup_kafka_recs kafka_recs orig = {0}, got = {0}, events = {0}, uploads = {0};
   originals(f, sizes, COUNT, &orig);
   set_key(f, "kafka.message.max.bytes", "20000");
   kafka_publisher *p = publisher(f);
@@ -369,6 +262,7 @@ static void over_the_producers_limit_refused_or_cut(void **state) {
         send_event(p, upload ? "artifact.uploaded" : "job.log", "big", big, NULL, &err), -1);
     assert_non_null(strstr(bw_error_msg(&err), f->topic[upload ? UPLOADS : EVENTS]));
     assert_non_null(strstr(bw_error_msg(&err), "too large"));
+    assert_int_equal(err->kind, BW_ERR_INVALID); /* it never fits: not worth trying again */
   }
   assert_int_equal(kafka_publisher_event(p, "job.log", "half", big, N / 2, &s[COUNT + 1], NULL), 0);
   for (int i = 0; i < COUNT; i++)
@@ -378,10 +272,10 @@ static void over_the_producers_limit_refused_or_cut(void **state) {
   assert_reported(s, COUNT + 2, RD_KAFKA_RESP_ERR_NO_ERROR);
   assert_int_equal(atomic_load(&p->sent), COUNT + 2);
   kafka_publisher_free(p);
-  read_topic(f->topic[EVENTS], 3, &events);
-  read_topic(f->topic[UPLOADS], 1, &uploads);
+  kafka_read(f->topic[EVENTS], 3, NULL, &events);
+  kafka_read(f->topic[UPLOADS], 1, NULL, &uploads);
   assert_true(events.n == 1 && events.m[0]->len == N / 2 && uploads.n == 0);
-  read_topic(f->topic[DLQ], 1, &got);
+  kafka_read(f->topic[DLQ], 1, NULL, &got);
   assert_int_equal(got.n, COUNT + 1);
   for (int i = 0; i < COUNT; i++) {
     const rd_kafka_message_t *m = got.m[i];
@@ -408,7 +302,7 @@ static void over_the_producers_limit_refused_or_cut(void **state) {
 static void refused_by_the_topic_then_minimal(void **state) {
   fixture *f = *state;
   const size_t sizes[] = {10000};
-  cleanup_recs recs orig = {0}, got = {0};
+  cleanup_kafka_recs kafka_recs orig = {0}, got = {0};
   originals(f, sizes, 1, &orig);
   set_key(f, "topic.dlq", f->topic[SMALL]);
   kafka_publisher *p = publisher(f);
@@ -422,7 +316,7 @@ static void refused_by_the_topic_then_minimal(void **state) {
   assert_int_equal(kafka_publisher_flush(p, 20000), 0);
   assert_reported(s + 1, 2, RD_KAFKA_RESP_ERR_NO_ERROR);
   kafka_publisher_free(p);
-  read_topic(f->topic[SMALL], 1, &got);
+  kafka_read(f->topic[SMALL], 1, NULL, &got);
   assert_int_equal(got.n, 1);
   assert_true(!got.m[0]->key && got.m[0]->len == 0);
   assert_int_equal(header_count(got.m[0]), 6 + 3); /* none of the original's */

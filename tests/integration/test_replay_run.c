@@ -1,12 +1,14 @@
 /* shared/ops/replay_run.h against the stack's real Kafka and Redis: topics of
  * the test's own hold the original requests, job.finished events (shaped by
  * job/events.c, with where each request is) and dead letters, all with
- * known timestamps; Redis records under a prefix of the test's own. Each
+ * known timestamps; Redis records under a prefix of the test's own; dead
+ * letters written by the worker's publisher (cut, minimal, keyless). Each
  * replay is checked by what it reports per job and, with a consumer of the
  * test's own on topic.runs, by exactly what it sent. */
-#include "stack_env.h"
+#include "kafka_fixture.h"
 
 #include "clients/job_store.h"
+#include "clients/kafka_publisher.h"
 #include "core/cleanup.h"
 #include "core/timeutil.h"
 #include "job/components.h"
@@ -25,72 +27,10 @@
 
 #include <cmocka.h>
 
-static rd_kafka_t *own_client(rd_kafka_type_t type) {
-  char errstr[512];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  if (rd_kafka_conf_set(conf, "bootstrap.servers", stack_env("STACK_KAFKA_BOOTSTRAP"), errstr,
-                        sizeof(errstr)) ||
-      (type == RD_KAFKA_CONSUMER &&
-       rd_kafka_conf_set(conf, "group.id", "bw-test-reader", errstr, sizeof(errstr))))
-    fail_msg("kafka conf: %s", errstr);
-  rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
-  if (!rk)
-    fail_msg("kafka client: %s", errstr);
-  return rk;
-}
-
-/* One admin request's answer: the topic's error fails the test. */
-static void admin_answer(rd_kafka_queue_t *q, bool create) {
-  rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
-  assert_non_null(ev);
-  size_t n = 0;
-  const rd_kafka_topic_result_t **res =
-      create ? rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n)
-             : rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
-  assert_int_equal(n, 1);
-  if (rd_kafka_topic_result_error(res[0]))
-    fail_msg("topic %s: %s", rd_kafka_topic_result_name(res[0]),
-             rd_kafka_topic_result_error_string(res[0]));
-  rd_kafka_event_destroy(ev);
-  rd_kafka_queue_destroy(q);
-}
-
-/* Created, and usable once the broker's metadata (asked, not cached) gives
- * every partition a leader. */
-static void topic_create(rd_kafka_t *admin, const char *name, int partitions) {
-  char errstr[256];
-  rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(name, partitions, 1, errstr, sizeof(errstr));
-  rd_kafka_queue_t *q = rd_kafka_queue_new(admin);
-  rd_kafka_CreateTopics(admin, &nt, 1, NULL, q);
-  rd_kafka_NewTopic_destroy(nt);
-  admin_answer(q, true);
-  rd_kafka_topic_t *rkt = rd_kafka_topic_new(admin, name, NULL);
-  for (int tries = 0, ready = 0; !ready; tries++) {
-    const struct rd_kafka_metadata *md = NULL;
-    ready = !rd_kafka_metadata(admin, 0, rkt, &md, 5000) && !md->topics[0].err &&
-            md->topics[0].partition_cnt == partitions;
-    for (int p = 0; ready && p < partitions; p++)
-      ready = md->topics[0].partitions[p].leader >= 0;
-    if (md)
-      rd_kafka_metadata_destroy(md);
-    assert_true(tries < 100);
-    bw_time_sleep_ms(ready ? 0 : 100, NULL);
-  }
-  rd_kafka_topic_destroy(rkt);
-}
-
-static void topic_delete(rd_kafka_t *admin, const char *name) {
-  rd_kafka_DeleteTopic_t *dt = rd_kafka_DeleteTopic_new(name);
-  rd_kafka_queue_t *q = rd_kafka_queue_new(admin);
-  rd_kafka_DeleteTopics(admin, &dt, 1, NULL, q);
-  rd_kafka_DeleteTopic_destroy(dt);
-  admin_answer(q, false);
-}
-
 /* The jobs (with job.finished events, then dead letters), and the words of
  * a replay that skips them (put_everything says what each one is). */
-enum { OOM, USR, OK, FIXED, CANCEL, OLD, GONE, OTHER, DONE, RUNNING, AGAIN, BEFORE, AFTER };
-enum { DL_OK = AFTER + 1, DL_UNREG, DL_GARBAGE, JOBS };
+enum { OOM, USR, OK, FIXED, CANCEL, OLD, PAST, OTHER, DONE, RUNNING, AGAIN, BEFORE, AFTER };
+enum { DL_OK = AFTER + 1, DL_UNREG, DL_GARBAGE, DL_CUT, DL_MINIMAL, PURGED, JOBS };
 
 static const struct {
   const char *name;
@@ -102,7 +42,7 @@ static const struct {
     [FIXED] = {"fixed", "succeeded since (attempt 2)"},
     [CANCEL] = {"cancel", NULL},
     [OLD] = {"old", "does not say where the request is"},
-    [GONE] = {"gone", "the request is no longer kept on"},
+    [PAST] = {"past", "the request was never on"},
     [OTHER] = {"other", "is not job"},
     [DONE] = {"done", "succeeded since (attempt 1)"},      /* Redis: success */
     [RUNNING] = {"running", "running now (attempt 2)"},    /* Redis: running */
@@ -112,6 +52,9 @@ static const struct {
     [DL_OK] = {"dl-ok", NULL},
     [DL_UNREG] = {"dl-unreg", "still invalid: component"},
     [DL_GARBAGE] = {"dl-garbage", "not a readable request"},
+    [DL_CUT] = {"dl-cut", NULL},
+    [DL_MINIMAL] = {"dl-minimal", NULL},
+    [PURGED] = {"purged", "the request is no longer kept on"},
 };
 
 enum { REQ, EVENTS, DLQ, RUNS, TOPICS };
@@ -122,7 +65,7 @@ typedef struct fixture {
   rd_kafka_t *admin, *producer;
   char topic[TOPICS][96];
   char job[JOBS][64];
-  int64_t offset[JOBS]; /* the request's, on partition 0 of REQ */
+  int64_t offset[JOBS]; /* the request's, on partition 0 of REQ (1: dead_letters_...) */
   int64_t since, until; /* the window: 60 s, ending 9 minutes ago */
   char *prefix;
   redisContext *redis;
@@ -136,7 +79,7 @@ static void produce(fixture *f, int topic, int32_t partition, const char *key, c
     rd_kafka_header_add(h, "dlq.reason", -1, reason, -1);
   assert_int_equal(rd_kafka_producev(f->producer, RD_KAFKA_V_TOPIC(f->topic[topic]),
                                      RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_TIMESTAMP(ts),
-                                     RD_KAFKA_V_KEY(key, strlen(key)),
+                                     RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
                                      RD_KAFKA_V_VALUE((void *)value, strlen(value)),
                                      RD_KAFKA_V_HEADERS(h),
                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
@@ -150,8 +93,8 @@ static char *request_json(const char *job, const char *comp) {
 }
 
 /* A job.finished as the pipeline sends it; request offset < 0: none said. */
-static void finished(fixture *f, int j, long attempt, const char *status, int64_t offset,
-                     int64_t ts) {
+static void finished_at(fixture *f, int j, long attempt, const char *status, int32_t partition,
+                        int64_t offset, int64_t ts) {
   job_events je = {.job_id = f->job[j], .attempt = attempt, .worker_id = "w1", .host = "h1"};
   cleanup_json json_t *ev = event_new(&je, "job.finished");
   json_object_set_new(ev, "status", json_string(status));
@@ -159,10 +102,15 @@ static void finished(fixture *f, int j, long attempt, const char *status, int64_
   json_object_set_new(ev, "component", json_string("bundle.exit"));
   if (offset >= 0)
     json_object_set_new(ev, "request",
-                        json_pack("{s:s, s:i, s:I}", "topic", f->topic[REQ], "partition", 0,
-                                  "offset", (json_int_t)offset));
+                        json_pack("{s:s, s:i, s:I}", "topic", f->topic[REQ], "partition",
+                                  (int)partition, "offset", (json_int_t)offset));
   cleanup_free char *text = json_dumps(ev, JSON_COMPACT);
   produce(f, EVENTS, -1, f->job[j], text, ts, NULL);
+}
+
+static void finished(fixture *f, int j, long attempt, const char *status, int64_t offset,
+                     int64_t ts) {
+  finished_at(f, j, attempt, status, 0, offset, ts);
 }
 
 static void record(fixture *f, job_store *js, int j, long attempt, const char *final) {
@@ -192,7 +140,7 @@ static void put_everything(fixture *f) {
   finished(f, FIXED, 2, "success", f->offset[FIXED], t + 1000);
   finished(f, CANCEL, 1, "cancelled", f->offset[CANCEL], t);
   finished(f, OLD, 1, "oom", -1, t);
-  finished(f, GONE, 1, "oom", 99, t);
+  finished(f, PAST, 1, "oom", 1000, t);
   finished(f, OTHER, 1, "oom", f->offset[OOM], t);
   finished(f, DONE, 1, "oom", f->offset[DONE], t);
   finished(f, RUNNING, 1, "oom", f->offset[RUNNING], t);
@@ -220,17 +168,17 @@ static void set_key(fixture *f, const char *key, const char *value) {
 
 static int setup(void **state) {
   static const char *const kinds[TOPICS] = {"requests", "events", "dlq", "runs"};
-  static const int partitions[TOPICS] = {1, 3, 1, 3};
+  static const int partitions[TOPICS] = {2, 3, 1, 3};
   fixture *f = bw_xcalloc(1, sizeof(*f));
   stack_config(&f->cfg);
   bw_logger_init(&f->log, BW_LOG_ERROR, 2, "test");
   long long id = (long long)bw_time_epoch_ms();
-  f->admin = own_client(RD_KAFKA_PRODUCER);
-  f->producer = own_client(RD_KAFKA_PRODUCER);
+  f->admin = stack_kafka_client(RD_KAFKA_PRODUCER);
+  f->producer = stack_kafka_client(RD_KAFKA_PRODUCER);
   for (int i = 0; i < TOPICS; i++) {
     snprintf(f->topic[i], sizeof(f->topic[i]), "bw-replay-run-%d-%lld-%s", (int)getpid(), id,
              kinds[i]);
-    topic_create(f->admin, f->topic[i], partitions[i]);
+    stack_topic_create(f->admin, f->topic[i], partitions[i], NULL);
   }
   set_key(f, "topic.events", f->topic[EVENTS]);
   set_key(f, "topic.dlq", f->topic[DLQ]);
@@ -254,8 +202,10 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   fixture *f = *state;
+  if (!f) /* the setup failed first: its topics are deleted at exit (stack_env.h) */
+    return 0;
   for (int i = 0; i < TOPICS; i++)
-    topic_delete(f->admin, f->topic[i]);
+    stack_topic_delete(f->admin, f->topic[i]);
   rd_kafka_destroy(f->producer);
   rd_kafka_destroy(f->admin);
   stack_redis_cleanup(f->redis, f->prefix);
@@ -268,7 +218,7 @@ static int teardown(void **state) {
 
 #define BIT(j) (1u << (j))
 #define SELECTED                                                                                   \
-  (BIT(OOM) | BIT(USR) | BIT(FIXED) | BIT(OLD) | BIT(GONE) | BIT(OTHER) | BIT(DONE) |              \
+  (BIT(OOM) | BIT(USR) | BIT(FIXED) | BIT(OLD) | BIT(PAST) | BIT(OTHER) | BIT(DONE) |              \
    BIT(RUNNING) | BIT(AGAIN) | BIT(DL_OK) | BIT(DL_UNREG) | BIT(DL_GARBAGE))
 #define TO_SEND (BIT(OOM) | BIT(USR) | BIT(DL_OK))
 
@@ -283,7 +233,22 @@ static void replay(fixture *f, const replay_filter *filter, int64_t since, int64
     fail_msg("replay_run: %s", bw_error_msg(&err));
 }
 
-/* Per job: selected or not, sent (as attempt 2) or skipped with its why. */
+/* The dead letters selected that name no job: each skipped, as unreadable. */
+static int without_job_id(const replay_outcome *o) {
+  int n = 0;
+  for (size_t i = 0; i < o->set.count; i++) {
+    const replay_candidate *c = &o->set.items[i];
+    if (!c->matched || strncmp(c->job_id, "(no job id: ", 12) != 0)
+      continue;
+    n++;
+    if (c->send || !strstr(c->why, "not a readable request"))
+      fail_msg("%s: %s", c->job_id, c->why ? c->why : "to send");
+  }
+  return n;
+}
+
+/* Per job: selected or not, sent (as attempt 2) or skipped with its why (and
+ * any that name no job, skipped). */
 static void assert_outcome(fixture *f, const replay_outcome *o, unsigned selected, unsigned send,
                            bool dry) {
   for (int j = 0; j < JOBS; j++) {
@@ -304,72 +269,49 @@ static void assert_outcome(fixture *f, const replay_outcome *o, unsigned selecte
       fail_msg("%s: skipped because '%s', want '%s'", JOB[j].name, c->why ? c->why : "(sent)",
                JOB[j].why);
   }
-  assert_int_equal(o->selected, __builtin_popcount(selected));
+  assert_int_equal(o->selected, __builtin_popcount(selected) + without_job_id(o));
   assert_int_equal(o->to_send, __builtin_popcount(send));
   assert_int_equal(o->sent, !dry && send != 0);
+  assert_int_equal(o->delivered, dry ? 0 : __builtin_popcount(send));
   assert_null(o->send_problem);
 }
 
 /* Where topic.runs ends now, partition by partition. */
 static void runs_mark(fixture *f, int64_t marks[3]) {
-  rd_kafka_t *c = own_client(RD_KAFKA_CONSUMER);
-  for (int p = 0; p < 3; p++) {
-    int64_t lo = 0;
-    assert_int_equal(rd_kafka_query_watermark_offsets(c, f->topic[RUNS], p, &lo, &marks[p], 10000),
-                     0);
-  }
-  rd_kafka_destroy(c);
+  kafka_ends(f->topic[RUNS], 3, marks);
 }
 
 /* What went to topic.runs since the marks: copies of each job in `send`,
  * none of any other, each the original with attempt 2 and replay_of, the
  * copies byte for byte the same. */
 static void assert_runs(fixture *f, const int64_t marks[3], unsigned send, int copies) {
-  int64_t now[3], left = 0;
-  runs_mark(f, now);
-  rd_kafka_t *c = own_client(RD_KAFKA_CONSUMER);
-  rd_kafka_topic_partition_list_t *assign = rd_kafka_topic_partition_list_new(3);
-  for (int p = 0; p < 3; p++) {
-    rd_kafka_topic_partition_list_add(assign, f->topic[RUNS], p)->offset = marks[p];
-    left += now[p] - marks[p];
-  }
-  assert_int_equal(left, __builtin_popcount(send) * copies);
-  assert_int_equal(rd_kafka_assign(c, assign), 0);
-  rd_kafka_topic_partition_list_destroy(assign);
+  cleanup_kafka_recs kafka_recs got = {0};
+  kafka_read(f->topic[RUNS], 3, marks, &got);
+  assert_int_equal(got.n, __builtin_popcount(send) * copies);
   int count[JOBS] = {0};
-  char *first[JOBS] = {NULL};
-  for (int64_t end = bw_time_monotonic_ms() + 20000; left > 0 && bw_time_monotonic_ms() < end;) {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 200);
+  const rd_kafka_message_t *first[JOBS] = {NULL};
+  for (size_t i = 0; i < got.n; i++) {
+    const rd_kafka_message_t *m = got.m[i];
     int j = 0;
-    while (m && !m->err && j < JOBS &&
-           (m->key_len != strlen(f->job[j]) || memcmp(m->key, f->job[j], m->key_len)))
+    while (j < JOBS && (m->key_len != strlen(f->job[j]) || memcmp(m->key, f->job[j], m->key_len)))
       j++;
-    if (m && !m->err) {
-      left--;
-      if (j == JOBS || !(send & BIT(j)))
-        fail_msg("sent, should not be: %.*s", (int)m->key_len, (const char *)m->key);
-      cleanup_json json_t *doc = json_loadb(m->payload, m->len, 0, NULL);
-      const char *token = json_string_value(
-          json_object_get(json_object_get(json_object_get(doc, "config"), "parameters"), "#token"));
-      assert_string_equal(json_string_value(json_object_get(doc, "job_id")), f->job[j]);
-      assert_string_equal(json_string_value(json_object_get(doc, "replay_of")), f->job[j]);
-      assert_int_equal(json_integer_value(json_object_get(doc, "attempt")), 2);
-      assert_string_equal(json_string_value(json_object_get(doc, "component")), "bundle.exit");
-      assert_string_equal(token ? token : "", "s3cret"); /* the original's, secrets kept */
-      if (count[j]++ == 0)
-        first[j] = bw_strdup_bytes(m->payload, m->len);
-      else if (strlen(first[j]) != m->len || memcmp(first[j], m->payload, m->len))
-        fail_msg("%s: the copies differ", JOB[j].name);
-    }
-    if (m)
-      rd_kafka_message_destroy(m);
+    if (j == JOBS || !(send & BIT(j)))
+      fail_msg("sent, should not be: %.*s", (int)m->key_len, (const char *)m->key);
+    cleanup_json json_t *doc = json_loadb(m->payload, m->len, 0, NULL);
+    const char *token = json_string_value(
+        json_object_get(json_object_get(json_object_get(doc, "config"), "parameters"), "#token"));
+    assert_string_equal(json_string_value(json_object_get(doc, "job_id")), f->job[j]);
+    assert_string_equal(json_string_value(json_object_get(doc, "replay_of")), f->job[j]);
+    assert_int_equal(json_integer_value(json_object_get(doc, "attempt")), 2);
+    assert_string_equal(json_string_value(json_object_get(doc, "component")), "bundle.exit");
+    assert_string_equal(token ? token : "", "s3cret"); /* the original's, secrets kept */
+    if (count[j]++ == 0)
+      first[j] = m;
+    else if (first[j]->len != m->len || memcmp(first[j]->payload, m->payload, m->len))
+      fail_msg("%s: the copies differ", JOB[j].name);
   }
-  assert_int_equal(left, 0);
-  for (int j = 0; j < JOBS; j++) {
+  for (int j = 0; j < JOBS; j++)
     assert_int_equal(count[j], (send & BIT(j)) ? copies : 0);
-    free(first[j]);
-  }
-  rd_kafka_destroy(c);
 }
 
 static void a_dry_run_judges_everything_and_sends_nothing(void **state) {
@@ -449,6 +391,64 @@ static void filters_by_job_status_component_and_source(void **state) {
   replay_outcome_free(&out);
 }
 
+/* Dead letters written now (after the window of the others) by the worker's
+ * publisher from originals on partition 1 of REQ: a cut copy and a minimal
+ * one are replayed from their originals (dlq.source.*); a minimal one whose
+ * original was deleted (as PURGED's event says of it too) and two keyless
+ * ones that cannot be read are each a candidate of their own, skipped. */
+static void dead_letters_not_whole_are_replayed_from_their_originals(void **state) {
+  fixture *f = *state;
+  int64_t since = bw_time_epoch_ms() - 1000, ends[2], marks[3];
+  kafka_ends(f->topic[REQ], 2, ends);
+  cleanup_free char *cut = bw_strdup_printf(
+      "{\"job_id\":\"%s\",\"component\":\"bundle.exit\",\"config\":{\"parameters\":"
+      "{\"#token\":\"s3cret\",\"pad\":\"%08000d\"}}}",
+      f->job[DL_CUT], 0);
+  cleanup_free char *minimal = request_json(f->job[DL_MINIMAL], "bundle.exit");
+  cleanup_free char *purged = request_json(f->job[PURGED], "bundle.exit");
+  const char *value[] = {purged, cut, minimal, "garbage", "garbage too"};
+  const char *key[] = {f->job[PURGED], f->job[DL_CUT], f->job[DL_MINIMAL], NULL, NULL};
+  for (int i = 0; i < 5; i++)
+    produce(f, REQ, 1, key[i], value[i], 0, NULL);
+  assert_int_equal(rd_kafka_flush(f->producer, 20000), 0);
+  cleanup_kafka_recs kafka_recs orig = {0};
+  kafka_read(f->topic[REQ], 2, ends, &orig); /* partition 1 only */
+  assert_int_equal(orig.n, 5);
+  set_key(f, "kafka.message.max.bytes", "4000"); /* the 8 kB one is cut */
+  kafka_publisher *p = NULL;
+  cleanup_error bw_error_t err = NULL;
+  assert_int_equal(kafka_publisher_new(&f->cfg, &f->log, NULL, NULL, &p, &err), 0);
+  set_key(f, "kafka.message.max.bytes", "1000000");
+  for (int i = 0; i < 5; i++) {
+    bool truncated = false;
+    kafka_dlq_copy form = i == 0 || i == 2 ? KAFKA_DLQ_MINIMAL : KAFKA_DLQ_WHOLE;
+    assert_int_equal(
+        kafka_publisher_dead_letter(p, orig.m[i], "invalid", form, NULL, &truncated, &err), 0);
+    assert_int_equal(truncated, i < 3);
+  }
+  assert_int_equal(kafka_publisher_flush(p, 20000), 0);
+  kafka_publisher_free(p);
+  stack_topic_delete_records(f->admin, f->topic[REQ], 1, ends[1] + 1); /* PURGED's */
+  finished_at(f, PURGED, 1, "oom", 1, ends[1], 0);
+  assert_int_equal(rd_kafka_flush(f->producer, 20000), 0);
+
+  replay_filter all = {.statuses = replay_default_statuses()};
+  runs_mark(f, marks);
+  replay_outcome out;
+  replay(f, &all, since, 0, FROM_ALL, false, &out);
+  unsigned sent = BIT(DL_CUT) | BIT(DL_MINIMAL);
+  assert_outcome(f, &out, sent | BIT(PURGED), sent, false);
+  assert_int_equal(without_job_id(&out), 3);
+  int gone = 0;
+  for (size_t i = 0; i < out.set.count; i++)
+    gone += out.set.items[i].why &&
+            strstr(out.set.items[i].why, "does not carry the whole request (dlq.truncated), and "
+                                         "its original is no longer kept on") != NULL;
+  assert_int_equal(gone, 1);
+  replay_outcome_free(&out);
+  assert_runs(f, marks, sent, 1);
+}
+
 /* Redis down: judged by the topics alone, and said so. */
 static void without_redis_the_topics_alone_judge(void **state) {
   fixture *f = *state;
@@ -491,6 +491,7 @@ int main(void) {
       cmocka_unit_test(a_replay_sends_exactly_the_selected_failures),
       cmocka_unit_test(the_window_edges),
       cmocka_unit_test(filters_by_job_status_component_and_source),
+      cmocka_unit_test(dead_letters_not_whole_are_replayed_from_their_originals),
       cmocka_unit_test(without_redis_the_topics_alone_judge),
       cmocka_unit_test(an_unreadable_topic_is_an_error),
   };

@@ -3,7 +3,8 @@
  * partitions (5, 3 and none), and an empty one. Spans by time, windows
  * inclusive at both ends (each edge at N-1, N, N+1 ms), early stops after
  * N-1, N, N+1 messages, what arrives during a read, one-message fetches at
- * every offset edge, and records deleted from the start of a partition. */
+ * every offset edge (and why there is none), the time fetches take one after
+ * another, and records deleted from the start of a partition. */
 #include "stack_env.h"
 
 #include "clients/topic_window.h"
@@ -20,79 +21,6 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-
-static rd_kafka_t *own_client(rd_kafka_type_t type) {
-  char errstr[512];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  if (rd_kafka_conf_set(conf, "bootstrap.servers", stack_env("STACK_KAFKA_BOOTSTRAP"), errstr,
-                        sizeof(errstr)))
-    fail_msg("kafka conf: %s", errstr);
-  rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
-  if (!rk)
-    fail_msg("kafka client: %s", errstr);
-  return rk;
-}
-
-/* One admin request's answer: an error fails the test. */
-static void admin_answer(rd_kafka_queue_t *q, rd_kafka_event_type_t type) {
-  rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
-  assert_non_null(ev);
-  assert_int_equal(rd_kafka_event_type(ev), type);
-  if (rd_kafka_event_error(ev))
-    fail_msg("admin: %s", rd_kafka_event_error_string(ev));
-  size_t n = 0;
-  const rd_kafka_topic_result_t **res =
-      type == RD_KAFKA_EVENT_CREATETOPICS_RESULT
-          ? rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n)
-      : type == RD_KAFKA_EVENT_DELETETOPICS_RESULT
-          ? rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n)
-          : NULL;
-  for (size_t i = 0; i < n; i++)
-    if (rd_kafka_topic_result_error(res[i]))
-      fail_msg("topic %s: %s", rd_kafka_topic_result_name(res[i]),
-               rd_kafka_topic_result_error_string(res[i]));
-  const rd_kafka_topic_partition_list_t *deleted =
-      type == RD_KAFKA_EVENT_DELETERECORDS_RESULT
-          ? rd_kafka_DeleteRecords_result_offsets(rd_kafka_event_DeleteRecords_result(ev))
-          : NULL;
-  for (int i = 0; deleted && i < deleted->cnt; i++)
-    if (deleted->elems[i].err)
-      fail_msg("delete records: %s", rd_kafka_err2str(deleted->elems[i].err));
-  rd_kafka_event_destroy(ev);
-  rd_kafka_queue_destroy(q);
-}
-
-/* Created, and usable once the broker's metadata (asked, not cached) gives
- * every partition a leader. */
-static void topic_create(rd_kafka_t *admin, const char *name, int partitions) {
-  char errstr[256];
-  rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(name, partitions, 1, errstr, sizeof(errstr));
-  rd_kafka_queue_t *q = rd_kafka_queue_new(admin);
-  rd_kafka_CreateTopics(admin, &nt, 1, NULL, q);
-  rd_kafka_NewTopic_destroy(nt);
-  admin_answer(q, RD_KAFKA_EVENT_CREATETOPICS_RESULT);
-  rd_kafka_topic_t *rkt = rd_kafka_topic_new(admin, name, NULL);
-  for (int tries = 0, ready = 0; !ready; tries++) {
-    const struct rd_kafka_metadata *md = NULL;
-    ready = !rd_kafka_metadata(admin, 0, rkt, &md, 5000) && !md->topics[0].err &&
-            md->topics[0].partition_cnt == partitions;
-    for (int p = 0; ready && p < partitions; p++)
-      ready = md->topics[0].partitions[p].leader >= 0;
-    if (md)
-      rd_kafka_metadata_destroy(md);
-    assert_true(tries < 100);
-    bw_time_sleep_ms(ready ? 0 : 100, NULL);
-  }
-  rd_kafka_topic_destroy(rkt);
-}
-
-static void topic_delete(rd_kafka_t *admin, const char *name) {
-  rd_kafka_DeleteTopic_t *dt = rd_kafka_DeleteTopic_new(name);
-  rd_kafka_queue_t *q = rd_kafka_queue_new(admin);
-  rd_kafka_DeleteTopics(admin, &dt, 1, NULL, q);
-  rd_kafka_DeleteTopic_destroy(dt);
-  admin_answer(q, RD_KAFKA_EVENT_DELETETOPICS_RESULT);
-}
 
 /* ---- the fixture: message i is "m<i>" (key "k<i>") at ts[i] = base + i s,
  * on partition PART[i] at offset OFFSET[i]; partition 2 stays empty ---- */
@@ -124,10 +52,10 @@ static int setup(void **state) {
   long long id = (long long)bw_time_epoch_ms();
   snprintf(f->topic, sizeof(f->topic), "bw-window-%d-%lld", (int)getpid(), id);
   snprintf(f->empty, sizeof(f->empty), "bw-window-%d-%lld-empty", (int)getpid(), id);
-  f->admin = own_client(RD_KAFKA_PRODUCER);
-  f->producer = own_client(RD_KAFKA_PRODUCER);
-  topic_create(f->admin, f->topic, PARTS);
-  topic_create(f->admin, f->empty, 2);
+  f->admin = stack_kafka_client(RD_KAFKA_PRODUCER);
+  f->producer = stack_kafka_client(RD_KAFKA_PRODUCER);
+  stack_topic_create(f->admin, f->topic, PARTS, NULL);
+  stack_topic_create(f->admin, f->empty, 2, NULL);
   int64_t base = (bw_time_epoch_ms() - 600000) / 1000 * 1000; /* in the past: CreateTime kept */
   for (int i = 0; i < MSGS; i++) {
     char key[8], value[8];
@@ -146,10 +74,12 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   fixture *f = *state;
+  if (!f) /* the group setup failed first: its topics are deleted at exit (stack_env.h) */
+    return 0;
   rd_kafka_destroy(f->reader);
   rd_kafka_destroy(f->producer);
-  topic_delete(f->admin, f->topic);
-  topic_delete(f->admin, f->empty);
+  stack_topic_delete(f->admin, f->topic);
+  stack_topic_delete(f->admin, f->empty);
   rd_kafka_destroy(f->admin);
   bw_config_free(&f->cfg);
   free(f);
@@ -342,19 +272,25 @@ static void what_arrives_during_a_read_is_not_read(void **state) {
 
 /* ---- one message ---- */
 
-static rd_kafka_message_t *fetch(fixture *f, const char *topic, int32_t partition, int64_t offset) {
+static rd_kafka_message_t *fetch(fixture *f, const char *topic, int32_t partition, int64_t offset,
+                                 topic_fetch_result want) {
   rd_kafka_message_t *m = (rd_kafka_message_t *)1;
   cleanup_error bw_error_t err = NULL;
-  if (topic_window_fetch(f->reader, topic, partition, offset, 10000, &m, &err) < 0)
+  int got = topic_window_fetch(f->reader, topic, partition, offset, 10000, &m, &err);
+  if (got < 0)
     fail_msg("fetch %s [%d] %lld: %s", topic, (int)partition, (long long)offset,
              bw_error_msg(&err));
+  if (got != (int)want || (want == TOPIC_FETCH_FOUND) != (m != NULL)) {
+    if (m)
+      rd_kafka_message_destroy(m);
+    fail_msg("fetch %s [%d] %lld: %d%s, want %d", topic, (int)partition, (long long)offset, got,
+             m ? " with a message" : " without a message", (int)want);
+  }
   return m;
 }
 
 static void assert_fetched(fixture *f, int i) {
-  rd_kafka_message_t *m = fetch(f, f->topic, PART[i], OFFSET[i]);
-  if (!m)
-    fail_msg("m%d at [%d] %lld: not fetched", i, (int)PART[i], (long long)OFFSET[i]);
+  rd_kafka_message_t *m = fetch(f, f->topic, PART[i], OFFSET[i], TOPIC_FETCH_FOUND);
   char want[8];
   snprintf(want, sizeof(want), "m%d", i);
   bool ok = m->partition == PART[i] && m->offset == OFFSET[i] && m->len == strlen(want) &&
@@ -363,53 +299,63 @@ static void assert_fetched(fixture *f, int i) {
   assert_true(ok);
 }
 
-static void assert_not_kept(fixture *f, const char *topic, int32_t partition, int64_t offset) {
-  rd_kafka_message_t *m = fetch(f, topic, partition, offset);
-  if (m)
-    rd_kafka_message_destroy(m);
-  if (m)
-    fail_msg("%s [%d] %lld: fetched, want none", topic, (int)partition, (long long)offset);
+/* No message there, for the reason `why`. */
+static void assert_none(fixture *f, const char *topic, int32_t partition, int64_t offset,
+                        topic_fetch_result why) {
+  fetch(f, topic, partition, offset, why);
 }
 
 static void fetch_one_message_at_each_edge(void **state) {
   fixture *f = *state;
   for (int i = MSGS - 1; i >= 0; i--) /* backwards, on one reader */
     assert_fetched(f, i);
-  assert_not_kept(f, f->topic, 0, -1);
-  assert_fetched(f, 7);                        /* p0: END - 1 */
-  assert_not_kept(f, f->topic, 0, END[0]);     /* END */
-  assert_not_kept(f, f->topic, 0, END[0] + 1); /* END + 1 */
-  assert_not_kept(f, f->topic, 2, 0);          /* an empty partition */
-  assert_not_kept(f, f->topic, PARTS, 0);      /* one past the last partition */
+  assert_none(f, f->topic, 0, -1, TOPIC_FETCH_NEVER_WRITTEN);
+  assert_fetched(f, 7);                                               /* p0: END - 1 */
+  assert_none(f, f->topic, 0, END[0], TOPIC_FETCH_NEVER_WRITTEN);     /* END */
+  assert_none(f, f->topic, 0, END[0] + 1, TOPIC_FETCH_NEVER_WRITTEN); /* END + 1 */
+  assert_none(f, f->topic, 2, 0, TOPIC_FETCH_NEVER_WRITTEN);          /* an empty partition */
+  assert_none(f, f->topic, PARTS, 0, TOPIC_FETCH_NO_PARTITION);       /* past the last partition */
   char missing[128];
   snprintf(missing, sizeof(missing), "%s-missing", f->topic);
-  assert_not_kept(f, missing, 0, 0); /* never had it */
-  int calls = 0;                     /* after a read stopped early, on the same reader */
+  assert_none(f, missing, 0, 0, TOPIC_FETCH_NO_PARTITION); /* no such topic */
+  int calls = 0; /* after a read stopped early, on the same reader */
   window(f, 0, 0, 1, &calls);
   assert_int_equal(calls, 1);
   assert_fetched(f, 0);
   assert_fetched(f, 1);
 }
 
+/* Fetches one after another, as replay makes them: the time each takes is
+ * printed (a figure, not asserted on). */
+static void fetches_one_after_another(void **state) {
+  fixture *f = *state;
+  enum { FETCHES = 50 };
+  int64_t total = 0, slowest = 0, fastest = INT64_MAX;
+  for (int n = 0; n < FETCHES; n++) {
+    int64_t t0 = bw_time_monotonic_ms();
+    assert_fetched(f, n % MSGS);
+    int64_t took = bw_time_monotonic_ms() - t0;
+    total += took;
+    slowest = took > slowest ? took : slowest;
+    fastest = took < fastest ? took : fastest;
+  }
+  printf("topic_window_fetch: %d fetches in %lld ms (%.1f ms each; fastest %lld, slowest %lld)\n",
+         FETCHES, (long long)total, (double)total / FETCHES, (long long)fastest,
+         (long long)slowest);
+}
+
 /* Records deleted from the start of a partition (retention does the same):
- * spans start at what is kept, reads skip the rest, fetches say none. */
+ * spans start at what is kept, reads skip the rest, fetches say removed. */
 static void records_deleted_from_the_start_are_no_longer_kept(void **state) {
   fixture *f = *state;
-  rd_kafka_topic_partition_list_t *before = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(before, f->topic, 0)->offset = 2; /* m0, m2 go */
-  rd_kafka_DeleteRecords_t *del = rd_kafka_DeleteRecords_new(before);
-  rd_kafka_topic_partition_list_destroy(before);
-  rd_kafka_queue_t *q = rd_kafka_queue_new(f->admin);
-  rd_kafka_DeleteRecords(f->admin, &del, 1, NULL, q);
-  rd_kafka_DeleteRecords_destroy(del);
-  admin_answer(q, RD_KAFKA_EVENT_DELETERECORDS_RESULT);
+  stack_topic_delete_records(f->admin, f->topic, 0, 2); /* m0, m2 go */
   assert_spans(f, 0, (int64_t[PARTS]){2, 0, 0});
   assert_spans(f, f->ts[0], (int64_t[PARTS]){2, 0, 0});
   assert_spans(f, f->ts[2] + 1, (int64_t[PARTS]){2, 1, 0}); /* m4, m3 */
   assert_int_equal(window(f, 0, 0, 0, NULL), range(0, 7) & ~(1u | 4u));
   assert_int_equal(window(f, f->ts[0], f->ts[3], 0, NULL), range(1, 1) | range(3, 3));
-  assert_not_kept(f, f->topic, 0, 0);
-  assert_not_kept(f, f->topic, 0, 1);
+  assert_none(f, f->topic, 0, 0, TOPIC_FETCH_REMOVED);
+  assert_none(f, f->topic, 0, 1, TOPIC_FETCH_REMOVED);
   assert_fetched(f, 4); /* p0 offset 2: the first kept */
 }
 
@@ -422,6 +368,7 @@ int main(void) {
       cmocka_unit_test(a_read_stops_when_the_callback_says),
       cmocka_unit_test(an_empty_topic_and_a_missing_one),
       cmocka_unit_test(fetch_one_message_at_each_edge),
+      cmocka_unit_test(fetches_one_after_another),
       cmocka_unit_test_setup_teardown(what_arrives_during_a_read_is_not_read, setup, teardown),
       cmocka_unit_test_setup_teardown(records_deleted_from_the_start_are_no_longer_kept, setup,
                                       teardown),
