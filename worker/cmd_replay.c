@@ -122,7 +122,7 @@ static int parse_args(int argc, char **argv, cli_context *ctx, replay_opts *o) {
 }
 
 static const char *action_of(const replay_candidate *c, bool dry_run) {
-  return !c->send ? "skipped" : dry_run ? "would send" : "sent";
+  return !c->send ? "skipped" : dry_run ? "would send" : c->delivered ? "sent" : "not sent";
 }
 
 static void print_result(const replay_candidate *c, const replay_opts *o) {
@@ -178,9 +178,11 @@ static int replay_command(cli_context *ctx, replay_opts *o, const component_regi
             "attempt once)\n",
             out.redis_problem);
   if (out.send_problem) {
-    fprintf(stderr, "bundle-worker replay: %s\n", out.send_problem);
+    fprintf(stderr,
+            "bundle-worker replay: %s (%zu of %zu acknowledged; sending the others again is "
+            "safe)\n",
+            out.send_problem, out.delivered, out.to_send);
     rc = EXIT_FAILED;
-    o->dry_run = true; /* report them as not sent */
   }
   if (!o->json && out.selected > 0)
     printf("%-28s %-9s %-17s %-6s %s\n", "JOB", "ATTEMPT", "STATUS", "SOURCE", "ACTION");
@@ -191,8 +193,8 @@ static int replay_command(cli_context *ctx, replay_opts *o, const component_regi
   bw_time_rfc3339_from_ms(since, from);
   bw_time_rfc3339_from_ms(until > 0 ? until : now, to);
   fprintf(stderr, "replay: %zu selected, %zu %s, %zu skipped (window %s to %s)\n", out.selected,
-          out.to_send, o->dry_run ? "to send (dry run)" : "sent", out.selected - out.to_send, from,
-          to);
+          o->dry_run ? out.to_send : out.delivered, o->dry_run ? "to send (dry run)" : "sent",
+          out.selected - out.to_send, from, to);
   replay_outcome_free(&out);
   return rc;
 }

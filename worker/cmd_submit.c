@@ -67,7 +67,7 @@ static int produce_all(const bw_config *cfg, const submitted *jobs, size_t n, bw
   run_request_msg *msgs = bw_xcalloc(n ? n : 1, sizeof(*msgs));
   for (size_t i = 0; i < n; i++)
     msgs[i] = (run_request_msg){jobs[i].job_id, jobs[i].payload, jobs[i].len};
-  int rc = run_requests_send(cfg, msgs, n, err);
+  int rc = run_requests_send(cfg, msgs, n, NULL, err);
   free(msgs);
   return rc;
 }

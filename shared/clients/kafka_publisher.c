@@ -85,6 +85,10 @@ static int produce(kafka_publisher *p, const char *topic, const char *key, const
     }
     if (h)
       rd_kafka_headers_destroy(h);
+    /* Too large for message.max.bytes: it never fits, so trying again is no use. */
+    if (rc == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
+      return bw_error_set(err, BW_ERR_INVALID, "kafka: produce to %s: %s (%zu bytes)", topic,
+                          rd_kafka_err2str(rc), len);
     if (rc != RD_KAFKA_RESP_ERR__QUEUE_FULL)
       return bw_error_set(err, BW_ERR_UNAVAILABLE, "kafka: produce to %s: %s", topic,
                           rd_kafka_err2str(rc));

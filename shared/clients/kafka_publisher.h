@@ -44,7 +44,9 @@ int kafka_publisher_new(const bw_config *cfg, const bw_logger *log, kafka_delive
                         void *ctx, kafka_publisher **out, bw_error_t *err);
 /* Thread-safe. While the local queue is full (a broker outage), the polling
  * thread serves delivery reports and others wait, at most
- * KAFKA_PUBLISH_WAIT_MAX_MS, or until stop is raised: then BW_ERR_UNAVAILABLE. */
+ * KAFKA_PUBLISH_WAIT_MAX_MS, or until stop is raised: then BW_ERR_UNAVAILABLE.
+ * An event larger than the producer's message.max.bytes is BW_ERR_INVALID:
+ * it can never be sent, so trying again is no use. */
 int kafka_publisher_event(kafka_publisher *p, const char *type, const char *job_id,
                           const char *json, size_t len, void *opaque, bw_error_t *err);
 /* How much of the original a dead letter carries. */
@@ -61,8 +63,8 @@ typedef enum kafka_dlq_copy {
  * reason, the source topic/partition/offset, the worker and the time; a copy
  * that is not whole also says dlq.truncated=true, dlq.original.bytes and
  * dlq.original.sha256, so nothing is lost: the original stays in its topic
- * under retention, found by the dlq.source.* headers. *truncated (may be
- * NULL) says whether it is. */
+ * under retention, found by the dlq.source.* headers (replay fetches it from
+ * there, ops/replay_run.h). *truncated (may be NULL) says whether it is. */
 int kafka_publisher_dead_letter(kafka_publisher *p, const rd_kafka_message_t *original,
                                 const char *reason, kafka_dlq_copy form, void *opaque,
                                 bool *truncated, bw_error_t *err);

@@ -9,6 +9,13 @@
 #include <string.h>
 #include <unistd.h>
 
+/* How long the broker may hold a fetch that finds nothing new. Kept short,
+ * whatever kafka.fetch.wait.max.ms says for the workers: the broker answers
+ * one connection's requests in order, so the offsets query of the next read
+ * or fetch waits behind the fetch still held from the last one (500 ms by
+ * default: half a second per topic_window_fetch). */
+#define READER_FETCH_WAIT_MS "10"
+
 int topic_reader_new(const bw_config *cfg, const char *name, rd_kafka_t **out, bw_error_t *err) {
   rd_kafka_conf_t *conf = NULL;
   /* The group id is set so that a kafka.group.id meant for the workers is
@@ -18,7 +25,8 @@ int topic_reader_new(const bw_config *cfg, const char *name, rd_kafka_t **out, b
       kafka_conf_set(conf, "group.id", group, err) < 0 ||
       kafka_conf_set(conf, "enable.auto.commit", "false", err) < 0 ||
       kafka_conf_set(conf, "enable.auto.offset.store", "false", err) < 0 ||
-      kafka_conf_set(conf, "enable.partition.eof", "true", err) < 0) {
+      kafka_conf_set(conf, "enable.partition.eof", "true", err) < 0 ||
+      kafka_conf_set(conf, "fetch.wait.max.ms", READER_FETCH_WAIT_MS, err) < 0) {
     if (conf)
       rd_kafka_conf_destroy(conf);
     return -1;
@@ -187,12 +195,14 @@ int topic_window_fetch(rd_kafka_t *rk, const char *topic, int32_t partition, int
   rd_kafka_resp_err_t rc =
       rd_kafka_query_watermark_offsets(rk, topic, partition, &lo, &hi, (int)timeout_ms);
   if (rc == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || rc == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
-    return 0;
+    return TOPIC_FETCH_NO_PARTITION;
   if (rc)
     return bw_error_set(err, BW_ERR_UNAVAILABLE, "kafka: offsets of %s [%d]: %s", topic, partition,
                         rd_kafka_err2str(rc));
-  if (offset < lo || offset >= hi)
-    return 0;
+  if (offset < 0 || offset >= hi)
+    return TOPIC_FETCH_NEVER_WRITTEN;
+  if (offset < lo)
+    return TOPIC_FETCH_REMOVED;
   rd_kafka_topic_partition_list_t *assign = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(assign, topic, partition)->offset = offset;
   rc = rd_kafka_assign(rk, assign);
@@ -219,5 +229,5 @@ int topic_window_fetch(rd_kafka_t *rk, const char *topic, int32_t partition, int
   if (!answered)
     return bw_error_set(err, BW_ERR_TIMEOUT, "kafka: %s [%d] offset %lld: no answer in %ld ms",
                         topic, partition, (long long)offset, timeout_ms);
-  return 0;
+  return *out ? TOPIC_FETCH_FOUND : TOPIC_FETCH_REMOVED;
 }

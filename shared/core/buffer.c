@@ -1,6 +1,7 @@
 #include "core/buffer.h"
 #include "core/error.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,10 +27,14 @@ void bw_buffer_reset(bw_buffer *b) {
 
 bool bw_buffer_append(bw_buffer *b, const void *data, size_t len) {
   size_t take = len;
-  if (b->cap_bytes && b->len + take > b->cap_bytes) {
-    take = b->cap_bytes > b->len ? b->cap_bytes - b->len : 0;
+  /* The room left, not len + b->len, which a huge len would wrap. */
+  size_t room = b->cap_bytes > b->len ? b->cap_bytes - b->len : 0;
+  if (b->cap_bytes && take > room) {
+    take = room;
     b->overflowed = true;
   }
+  if (take >= SIZE_MAX - b->len)
+    abort(); /* more than memory can hold: out of memory, as bw_xrealloc would say */
   char *grown = bw_xrealloc(b->data, b->len + take + 1);
   b->data = grown;
   memcpy(b->data + b->len, data, take);
@@ -39,6 +44,8 @@ bool bw_buffer_append(bw_buffer *b, const void *data, size_t len) {
 }
 
 size_t bw_buffer_curl_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
+  if (nmemb && size > SIZE_MAX / nmemb)
+    return 0; /* a product that wraps: more than any buffer holds */
   size_t len = size * nmemb;
   if (!bw_buffer_append(userdata, ptr, len))
     return 0;

@@ -14,10 +14,12 @@ typedef struct bw_buffer {
 void bw_buffer_init(bw_buffer *b, size_t cap_bytes);
 void bw_buffer_free(bw_buffer *b);
 void bw_buffer_reset(bw_buffer *b);
-/* Appends what fits under the cap; returns false when something was cut. */
+/* Appends what fits under the cap (reading no more of data than that);
+ * returns false when something was cut. Without a cap, a length the buffer
+ * could never hold aborts, as out of memory does. */
 bool bw_buffer_append(bw_buffer *b, const void *data, size_t len);
 /* libcurl CURLOPT_WRITEFUNCTION adapter; userdata is a bw_buffer. Stops the
- * transfer (returns 0) when the cap is passed. */
+ * transfer (returns 0) when the cap is passed, or when size * nmemb wraps. */
 size_t bw_buffer_curl_write(char *ptr, size_t size, size_t nmemb, void *userdata);
 
 static inline void bw_cleanup_bufferp(bw_buffer *b) {

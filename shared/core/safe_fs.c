@@ -12,11 +12,29 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The end of path's first ".." component, or NULL. */
+static const char *first_dotdot(const char *path) {
+  for (const char *c = path;; c++) {
+    const char *end = strchrnul(c, '/');
+    if (end - c == 2 && c[0] == '.' && c[1] == '.')
+      return end;
+    if (!*end)
+      return NULL;
+    c = end;
+  }
+}
+
 int safe_fs_open_parent(int root_fd, const char *path, int *dir_fd, const char **base,
                         int *bad_errno, char **bad_prefix) {
-  cleanup_free char *copy = bw_strdup(path);
   *bad_prefix = NULL;
-  int fd = dup(root_fd);
+  const char *dotdot = first_dotdot(path);
+  if (dotdot) { /* refused before anything is made */
+    *bad_errno = EINVAL;
+    *bad_prefix = bw_strdup_bytes(path, (size_t)(dotdot - path));
+    return -1;
+  }
+  cleanup_free char *copy = bw_strdup(path);
+  int fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 0);
   if (fd < 0) {
     *bad_errno = errno;
     *bad_prefix = bw_strdup(".");

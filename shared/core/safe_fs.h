@@ -8,10 +8,12 @@
 
 /* Opens each folder of `path` but its last component, from root_fd, making
  * missing ones (0755), with O_NOFOLLOW. On success *dir_fd is the parent
- * (the caller closes it) and *base points into path at the last component.
- * On failure returns -1 with *bad_errno and *bad_prefix (the part of path up
- * to the folder that failed; free() it): ELOOP or ENOTDIR mean a symlink or a
- * file stood where a folder should. */
+ * (close-on-exec; the caller closes it) and *base points into path at the
+ * last component. On failure returns -1 with *bad_errno and *bad_prefix (the
+ * part of path up to the folder that failed; free() it): ELOOP or ENOTDIR
+ * mean a symlink or a file stood where a folder should; EINVAL, a ".."
+ * component (any one, the last too), which would climb out of root_fd: it is
+ * refused before anything is made. */
 int safe_fs_open_parent(int root_fd, const char *path, int *dir_fd, const char **base,
                         int *bad_errno, char **bad_prefix);
 

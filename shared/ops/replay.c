@@ -113,38 +113,37 @@ void replay_set_add_finished(replay_set *set, const replay_filter *f, const json
   }
 }
 
-void replay_set_add_dead_letter(replay_set *set, const replay_filter *f, const char *key,
-                                const char *payload, size_t len, const char *reason,
-                                int64_t ts_ms) {
-  cleanup_job_request job_request req;
+void replay_set_add_dead_letter(replay_set *set, const replay_filter *f,
+                                const replay_dead_letter *dl) {
+  cleanup_job_request job_request req = {0};
   cleanup_error bw_error_t err = NULL;
-  bool readable = job_request_parse(payload ? payload : "", len, &req, &err) == 0;
-  const char *job_id = readable ? req.job_id : key;
+  bool readable =
+      !dl->not_whole && job_request_parse(dl->payload ? dl->payload : "", dl->len, &req, &err) == 0;
+  cleanup_free char *anonymous = NULL;
+  const char *job_id = readable ? req.job_id : dl->key;
   if (!job_id || !*job_id)
-    job_id = "(no job id)";
+    job_id = anonymous = bw_strdup_printf("(no job id: %s [%d] %lld)", dl->topic ? dl->topic : "?",
+                                          (int)dl->partition, (long long)dl->offset);
   if (!listed(f->job_ids, f->job_id_count, job_id) ||
       (f->component_count &&
        !(readable && listed(f->components, f->component_count, req.component))))
     return;
   replay_candidate *c = find_or_add(set, job_id);
   long attempt = readable ? req.attempt : 0;
-  if (c->status && (attempt < c->attempt || (attempt == c->attempt && ts_ms < c->ts_ms)))
+  if (c->status && (attempt < c->attempt || (attempt == c->attempt && dl->ts_ms < c->ts_ms)))
     return;
   c->matched = true;
   c->attempt = attempt;
-  c->ts_ms = ts_ms;
+  c->ts_ms = dl->ts_ms;
   c->source = REPLAY_FROM_DLQ;
   set_str(&c->status, DEAD_LETTER);
   set_str(&c->component, readable ? req.component : NULL);
   clear_source(c);
-  c->payload = bw_xmalloc(len + 1);
-  memcpy(c->payload, payload ? payload : "", len);
-  c->payload[len] = '\0';
-  c->len = len;
-  if (readable)
-    set_str(&c->note, reason);
-  else
-    c->note = bw_strdup_printf("%s", bw_error_msg(&err));
+  c->payload = bw_xmalloc(dl->len + 1);
+  memcpy(c->payload, dl->payload ? dl->payload : "", dl->len);
+  c->payload[dl->len] = '\0';
+  c->len = dl->len;
+  set_str(&c->note, readable ? dl->reason : dl->not_whole ? dl->not_whole : bw_error_msg(&err));
 }
 
 static void skip(replay_candidate *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

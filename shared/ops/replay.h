@@ -56,7 +56,8 @@ typedef struct replay_candidate {
   /* replay_judge() */
   bool send;
   long new_attempt;
-  char *why; /* when not sent: why not */
+  char *why;      /* when not sent: why not */
+  bool delivered; /* sent, and the broker acknowledged it (replay_run) */
 } replay_candidate;
 
 typedef struct replay_set {
@@ -69,10 +70,28 @@ typedef struct replay_set {
  * latest attempt is kept, whatever its status, so a later success is seen. */
 void replay_set_add_finished(replay_set *set, const replay_filter *f, const json_t *ev,
                              int64_t ts_ms);
-/* Takes a dead-lettered request: its original bytes (key: the message key,
- * used as the job id when the bytes cannot be read), and the DLQ reason. */
-void replay_set_add_dead_letter(replay_set *set, const replay_filter *f, const char *key,
-                                const char *payload, size_t len, const char *reason, int64_t ts_ms);
+/* A dead letter as replay reads it. */
+typedef struct replay_dead_letter {
+  const char *key;     /* the message key; NULL: none */
+  const char *payload; /* the request's bytes: the dead letter's, or its original's */
+  size_t len;
+  const char *reason; /* dlq.reason; NULL: none */
+  /* Where the dead letter is: names it when it has no job id. */
+  const char *topic;
+  int32_t partition;
+  int64_t offset;
+  int64_t ts_ms;
+  /* Not NULL: the bytes are not the whole request (a cut or minimal copy
+   * whose original could not be had), and why. */
+  const char *not_whole;
+} replay_dead_letter;
+
+/* Takes a dead-lettered request. Its job id is the request's; when the bytes
+ * cannot be read, the message key; with no key either, "(no job id: TOPIC
+ * [PARTITION] OFFSET)" of the dead letter, so that each such dead letter is a
+ * candidate of its own. */
+void replay_set_add_dead_letter(replay_set *set, const replay_filter *f,
+                                const replay_dead_letter *dl);
 /* Decides one candidate, given the job's Redis record (NULL: none or not
  * known): send it as attempt + 1, or say why not. */
 void replay_judge(replay_candidate *c, const json_t *record);

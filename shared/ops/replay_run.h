@@ -28,14 +28,20 @@ typedef struct replay_outcome {
   replay_set set;      /* every candidate read; the matched ones were selected */
   size_t selected;     /* matched the filter */
   size_t to_send;      /* of those, judged to be sent (send true) */
-  bool sent;           /* they went to topic.runs */
+  bool sent;           /* all of them went to topic.runs */
+  size_t delivered;    /* how many of them the broker acknowledged (each says: delivered) */
   char *redis_problem; /* Redis could not be read: judged by the topics alone */
-  char *send_problem;  /* the send failed: nothing was sent */
+  /* The send failed: only `delivered` of them were acknowledged. One that
+   * was not may still have arrived (the wait ended first); sending it again
+   * is safe, as the same attempt runs once (replay.h). */
+  char *send_problem;
 } replay_outcome;
 
-/* Reads, judges, prepares and (unless a dry run) sends. Returns -1 when a
- * topic cannot be read (nothing judged); a failed send is not an error of
- * this call but out->send_problem. The caller frees out (replay_outcome_free). */
+/* Reads, judges, prepares and (unless a dry run) sends. A dead letter that
+ * does not carry the whole request (dlq.truncated) is judged by its original,
+ * fetched from where its dlq.source.* headers say. Returns -1 when a topic
+ * cannot be read (nothing judged); a failed send is not an error of this call
+ * but out->send_problem. The caller frees out (replay_outcome_free). */
 int replay_run(const bw_config *cfg, const bw_logger *log, const replay_request *rq,
                const component_registry *reg, replay_outcome *out, bw_error_t *err);
 void replay_outcome_free(replay_outcome *out);

@@ -1,18 +1,19 @@
 #include "ops/run_requests.h"
 
 #include "clients/kafka_client.h"
+#include "core/cleanup.h"
 
 #include <stdio.h>
 #include <string.h>
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
-  if (m->err) {
+  if (m->err)
     fprintf(stderr, "bundle-worker: a request was not delivered: %s\n", rd_kafka_err2str(m->err));
-    (*(int *)m->_private)++;
-  }
+  else
+    *(bool *)m->_private = true;
 }
 
-int run_requests_send(const bw_config *cfg, const run_request_msg *msgs, size_t n,
+int run_requests_send(const bw_config *cfg, const run_request_msg *msgs, size_t n, bool *acked,
                       bw_error_t *err) {
   rd_kafka_conf_t *conf = NULL;
   if (kafka_conf_new(cfg, NULL, &conf, err) < 0 ||
@@ -27,28 +28,33 @@ int run_requests_send(const bw_config *cfg, const run_request_msg *msgs, size_t 
   rd_kafka_t *rk = NULL;
   if (kafka_client_new(RD_KAFKA_PRODUCER, conf, &rk, err) < 0)
     return -1;
-  int failed = 0;
-  for (size_t i = 0; i < n; i++) {
-    rd_kafka_resp_err_t rc = rd_kafka_producev(
+  cleanup_free bool *delivered = bw_xcalloc(n + 1, sizeof(bool));
+  int rc = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    rd_kafka_resp_err_t e = rd_kafka_producev(
         rk, RD_KAFKA_V_TOPIC(cfg->topic_runs),
         RD_KAFKA_V_KEY(msgs[i].job_id, strlen(msgs[i].job_id)),
         RD_KAFKA_V_VALUE((void *)msgs[i].payload, msgs[i].len),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&failed), RD_KAFKA_V_END);
-    if (rc) {
-      bw_error_set(err, BW_ERR_UNAVAILABLE, "kafka: produce %s: %s", msgs[i].job_id,
-                   rd_kafka_err2str(rc));
-      rd_kafka_destroy(rk);
-      return -1;
-    }
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&delivered[i]), RD_KAFKA_V_END);
+    if (e)
+      rc = bw_error_set(err, BW_ERR_UNAVAILABLE, "kafka: produce %s: %s", msgs[i].job_id,
+                        rd_kafka_err2str(e));
   }
+  /* Also after a failed produce: those queued before it are delivered, and
+   * said to be. */
   rd_kafka_flush(rk, 30000);
-  int left = rd_kafka_outq_len(rk);
   rd_kafka_destroy(rk);
-  if (left > 0 || failed > 0) {
-    const char *servers = bw_config_kafka_get(cfg, "bootstrap.servers");
-    return bw_error_set(err, BW_ERR_UNAVAILABLE,
-                        "kafka %s: %d request(s) not delivered (is the broker up?)",
-                        servers ? servers : KAFKA_DEFAULT_BOOTSTRAP, left + failed);
+  size_t left = 0;
+  for (size_t i = 0; i < n; i++) {
+    left += !delivered[i];
+    if (acked)
+      acked[i] = delivered[i];
   }
-  return 0;
+  if (rc == 0 && left > 0) {
+    const char *servers = bw_config_kafka_get(cfg, "bootstrap.servers");
+    rc = bw_error_set(err, BW_ERR_UNAVAILABLE,
+                      "kafka %s: %zu request(s) not delivered (is the broker up?)",
+                      servers ? servers : KAFKA_DEFAULT_BOOTSTRAP, left);
+  }
+  return rc;
 }

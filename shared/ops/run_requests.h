@@ -6,6 +6,7 @@
 #include "core/config.h"
 #include "core/error.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct run_request_msg {
@@ -15,5 +16,8 @@ typedef struct run_request_msg {
 } run_request_msg;
 
 /* Sends all, waits up to 30 s for their delivery; BW_ERR_UNAVAILABLE naming
- * the broker and how many were not delivered. */
-int run_requests_send(const bw_config *cfg, const run_request_msg *msgs, size_t n, bw_error_t *err);
+ * the broker and how many were not delivered. acked (n entries, may be NULL)
+ * says which the broker acknowledged: on a failure some may have been. One
+ * not acknowledged may still have arrived (the wait ended first). */
+int run_requests_send(const bw_config *cfg, const run_request_msg *msgs, size_t n, bool *acked,
+                      bw_error_t *err);

@@ -20,7 +20,9 @@ typedef struct data_dir {
  * worker may) so the container's unprivileged user can write its outputs.
  * owner (may be NULL: `run`) is written first to PATH.owner: the fleet,
  * worker, host and lease token of the run, so that a sweep can tell the
- * folder of a killed worker's job from one in use (orphan_sweep.h). */
+ * folder of a killed worker's job from one in use (orphan_sweep.h). A job id
+ * that is not valid (job_id_valid: "..", a '/', ...) is refused with
+ * BW_ERR_INVALID before anything is made. */
 int data_dir_create(const char *root, const char *job_id, long attempt, const json_t *config,
                     const json_t *state, uid_t uid, gid_t gid, const json_t *owner, data_dir *out,
                     bw_error_t *err);
@@ -37,5 +39,9 @@ typedef void (*data_dir_owned_fn)(void *ctx, const char *folder, const char *own
 int data_dir_each_owned(const char *root, data_dir_owned_fn fn, void *ctx, bw_error_t *err);
 void data_dir_free(data_dir *dd);
 
-/* rm -rf that does not follow symlinks: used for leftovers too. */
+/* rm -rf that does not follow symlinks: used for leftovers too. Any depth,
+ * with a few fds; folders the job made read-only or closed are made u+rwx
+ * (through their fd) to be emptied; a job still running may move folders
+ * meanwhile without leading it out of the tree. Gives up (BW_ERR_UNAVAILABLE,
+ * "it keeps changing") on a tree that changes under it again and again. */
 int data_dir_remove_tree(const char *path, bw_error_t *err);

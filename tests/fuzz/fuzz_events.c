@@ -44,9 +44,17 @@ static void replay(const json_t *doc, const uint8_t *data, size_t size) {
   replay_filter f = {.statuses = replay_default_statuses()};
   replay_set set = {0};
   replay_set_add_finished(&set, &f, doc, 1);
-  replay_set_add_dead_letter(&set, &f, "key", (const char *)data, size, "reason", 2);
-  for (size_t i = 0; i < set.count; i++)
+  replay_dead_letter keyed = {"key", (const char *)data, size, "reason", "dlq", 0, 7, 2, NULL};
+  replay_dead_letter keyless = keyed;
+  keyless.key = NULL;
+  keyless.offset = 8;
+  replay_set_add_dead_letter(&set, &f, &keyed);
+  replay_set_add_dead_letter(&set, &f, &keyless);
+  for (size_t i = 0; i < set.count; i++) {
     replay_judge(&set.items[i], doc);
+    if (!set.items[i].send && !set.items[i].why) /* a skip always says why */
+      abort();
+  }
   replay_set_free(&set);
 }
 

@@ -10,6 +10,7 @@
 #include "clients/image_pull.h"
 #include "core/cleanup.h"
 #include "core/random_id.h"
+#include "pipeline/data_dir.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -245,6 +246,39 @@ static void test_create_start_wait_remove_with_limits(void **state) {
   assert_int_equal(json_array_size(none), 0);
 }
 
+/* A small container with f->data at /data and no network; tests add what
+ * they check. */
+static container_spec small_spec(fixture *f, const char *name, const char *image,
+                                 const char **labels) {
+  return (container_spec){.name = name,
+                          .image = image,
+                          .labels = labels,
+                          .data_dir = f->data,
+                          .network = "none",
+                          .memory_bytes = 16 << 20,
+                          .cpus = 1,
+                          .pids = 16};
+}
+
+/* The ignore-term image, asleep for a minute, started; the caller frees the
+ * id. */
+static char *start_sleeper(fixture *f) {
+  cleanup_free char *image = stack_image("ignore-term");
+  cleanup_free char *name = bw_strdup_printf("bw-it-ctr-%.12s", f->run);
+  const char *env[] = {"SLEEP_SECONDS=60", NULL};
+  const char *labels[] = {f->label, NULL};
+  container_spec spec = small_spec(f, name, image, labels);
+  spec.env = env;
+  spec.memory_bytes = 48 << 20;
+  spec.pids = 32;
+  spec.read_only_rootfs = true;
+  char *id = create(f, &spec);
+  cleanup_error bw_error_t err = NULL;
+  if (container_start(f->dc, id, &err) < 0)
+    fail_msg("%s", bw_error_msg(&err));
+  return id;
+}
+
 /* From inside a running container (docker exec, as the container's root
  * user): no capability, no new privileges, a read-only root with a writable
  * /tmp, /data bound to the host folder, no network but lo, the memory and
@@ -252,23 +286,8 @@ static void test_create_start_wait_remove_with_limits(void **state) {
  * grace ends in SIGKILL (the image ignores SIGTERM). */
 static void test_a_running_container_is_hardened_from_inside(void **state) {
   fixture *f = *state;
-  cleanup_free char *image = stack_image("ignore-term");
-  cleanup_free char *name = bw_strdup_printf("bw-it-ctr-%.12s", f->run);
-  const char *env[] = {"SLEEP_SECONDS=60", NULL};
-  const char *labels[] = {f->label, NULL};
-  container_spec spec = {.name = name,
-                         .image = image,
-                         .env = env,
-                         .labels = labels,
-                         .data_dir = f->data,
-                         .network = "none",
-                         .memory_bytes = 48 << 20,
-                         .cpus = 1,
-                         .pids = 32,
-                         .read_only_rootfs = true};
-  cleanup_free char *id = create(f, &spec);
+  cleanup_free char *id = start_sleeper(f);
   cleanup_error bw_error_t err = NULL;
-  assert_int_equal(container_start(f->dc, id, &err), 0);
   cleanup_free char *cmd = bw_strdup_printf(
       "docker exec %s sh -c '"
       "grep -E \"^(CapEff|CapBnd|CapPrm|NoNewPrivs):\" /proc/self/status | tr -d \"\\t\"; "
@@ -327,21 +346,46 @@ static void test_a_running_container_is_hardened_from_inside(void **state) {
   assert_string_equal(after, "");
 }
 
+/* A data folder removed while its job still writes in it (the orphan
+ * sweep): the job remakes the tree, moves folders between levels and plants
+ * links to / and to BESIDE it. No removal follows a link or leaves the tree;
+ * each ends or gives up, and once the job is gone one ends. */
+static void test_the_data_folder_removed_while_the_job_writes(void **state) {
+  fixture *f = *state;
+  cleanup_free char *id = start_sleeper(f);
+  cleanup_free char *beside = bw_strdup_printf("%s/beside", f->data);
+  cleanup_free char *cmd = bw_strdup_printf(
+      "docker exec %s sh -c 'mkdir /data/beside && echo kept > /data/beside/kept' && docker exec "
+      "-d %s sh -c 'while :; do cd /data && mkdir -p tree && cd tree && mkdir -p a/b/c d && touch "
+      "a/b/c/f d/g && ln -sn / a/root; ln -sn %s d/beside; ln -sn ../../beside a/up; mv a/b d/; mv "
+      "d/b a/; mv d a/b/c/; mv a/b/c/d .; done 2>/dev/null'",
+      id, id, beside);
+  free(run_cmd(cmd, NULL));
+  cleanup_free char *tree = bw_strdup_printf("%s/tree", f->data);
+  cleanup_error bw_error_t err = NULL;
+  for (int round = 0; round < 30; round++, bw_error_release(&err)) {
+    for (int i = 0; i < 200 && access(tree, F_OK) < 0; i++)
+      usleep(10000);
+    if (data_dir_remove_tree(tree, &err) < 0 && !strstr(bw_error_msg(&err), "keeps changing"))
+      fail_msg("round %d: %s", round, bw_error_msg(&err));
+  }
+  assert_int_equal(container_stop(f->dc, id, 0, &err), 0);
+  assert_int_equal(data_dir_remove_tree(tree, &err), 0);
+  assert_int_equal(access(tree, F_OK), -1);
+  cleanup_free char *ls = bw_strdup_printf("ls -A '%s' && cat '%s/kept'", beside, beside);
+  cleanup_free char *left = run_cmd(ls, NULL);
+  assert_string_equal(left, "kept\nkept\n");
+}
+
 /* The memory limit holds: the oom image is killed, and the state says so. */
 static void test_the_memory_limit_kills_and_is_reported(void **state) {
   fixture *f = *state;
   cleanup_free char *image = stack_image("oom");
   cleanup_free char *name = bw_strdup_printf("bw-it-ctr-%.12s", f->run);
   const char *labels[] = {f->label, NULL};
-  container_spec spec = {.name = name,
-                         .image = image,
-                         .labels = labels,
-                         .data_dir = f->data,
-                         .network = "none",
-                         .memory_bytes = 16 << 20,
-                         .cpus = 1,
-                         .pids = 32,
-                         .read_only_rootfs = true};
+  container_spec spec = small_spec(f, name, image, labels);
+  spec.pids = 32;
+  spec.read_only_rootfs = true;
   cleanup_free char *id = create(f, &spec);
   cleanup_error bw_error_t err = NULL;
   assert_int_equal(container_start(f->dc, id, &err), 0);
@@ -366,15 +410,9 @@ static void test_a_taken_name_and_a_storage_cap(void **state) {
   cleanup_free char *image = stack_image("print-lines");
   cleanup_free char *name = bw_strdup_printf("bw-it-ctr-%.12s", f->run);
   const char *labels[] = {f->label, NULL};
-  container_spec spec = {.name = name,
-                         .image = image,
-                         .labels = labels,
-                         .data_dir = f->data,
-                         .network = "none",
-                         .memory_bytes = 32 << 20,
-                         .cpus = 1,
-                         .pids = 16,
-                         .storage_bytes = 1 << 30};
+  container_spec spec = small_spec(f, name, image, labels);
+  spec.memory_bytes = 32 << 20;
+  spec.storage_bytes = 1 << 30;
   assert_int_equal(f->dc->storage_opt, DOCKER_STORAGE_OPT_UNKNOWN);
   cleanup_free char *first = create(f, &spec);
   assert_int_not_equal(f->dc->storage_opt, DOCKER_STORAGE_OPT_UNKNOWN);
@@ -435,14 +473,7 @@ static void test_a_missing_container_or_image_gives_a_clear_error(void **state) 
   cleanup_free char *image =
       bw_strdup_printf("%s/no-such-image:1.0", stack_env("STACK_IMAGE_PREFIX"));
   const char *labels[] = {f->label, NULL};
-  container_spec spec = {.name = missing,
-                         .image = image,
-                         .labels = labels,
-                         .data_dir = f->data,
-                         .network = "none",
-                         .memory_bytes = 16 << 20,
-                         .cpus = 1,
-                         .pids = 16};
+  container_spec spec = small_spec(f, missing, image, labels);
   char *id = NULL;
   assert_int_equal(container_create(f->dc, &spec, &id, &err), -1);
   assert_null(id);
@@ -457,6 +488,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       T(test_create_start_wait_remove_with_limits),
       T(test_a_running_container_is_hardened_from_inside),
+      T(test_the_data_folder_removed_while_the_job_writes),
       T(test_the_memory_limit_kills_and_is_reported),
       T(test_a_taken_name_and_a_storage_cap),
       T(test_a_missing_container_or_image_gives_a_clear_error),

@@ -30,36 +30,6 @@ static rd_kafka_t *client(rd_kafka_type_t type, const char *extra_key, const cha
   return rk;
 }
 
-static void admin_topic(rd_kafka_t *rk, const char *topic, bool create) {
-  rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-  char errstr[256];
-  if (create) {
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, 1, 1, errstr, sizeof(errstr));
-    assert_non_null(nt);
-    rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
-    rd_kafka_NewTopic_destroy(nt);
-  } else {
-    rd_kafka_DeleteTopic_t *dt = rd_kafka_DeleteTopic_new(topic);
-    rd_kafka_DeleteTopics(rk, &dt, 1, NULL, q);
-    rd_kafka_DeleteTopic_destroy(dt);
-  }
-  rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
-  assert_non_null(ev);
-  if (rd_kafka_event_error(ev))
-    fail_msg("%s topic %s: %s", create ? "create" : "delete", topic,
-             rd_kafka_event_error_string(ev));
-  size_t n = 0;
-  const rd_kafka_topic_result_t **results =
-      create ? rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n)
-             : rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
-  assert_int_equal(n, 1);
-  if (rd_kafka_topic_result_error(results[0]))
-    fail_msg("%s topic %s: %s", create ? "create" : "delete", topic,
-             rd_kafka_topic_result_error_string(results[0]));
-  rd_kafka_event_destroy(ev);
-  rd_kafka_queue_destroy(q);
-}
-
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
   *(rd_kafka_resp_err_t *)m->_private = m->err;
 }
@@ -68,7 +38,7 @@ static void produce_consume_round_trip(void **state) {
   char topic[96];
   snprintf(topic, sizeof(topic), "bw-smoke-%d-%lld", (int)getpid(), (long long)bw_time_epoch_ms());
   rd_kafka_t *admin = client(RD_KAFKA_PRODUCER, NULL, NULL);
-  admin_topic(admin, topic, true);
+  stack_topic_create(admin, topic, 1, NULL);
 
   /* Produce one message with a key and a header; wait for its delivery report. */
   bw_config cfg;
@@ -123,7 +93,7 @@ static void produce_consume_round_trip(void **state) {
   rd_kafka_consumer_close(consumer);
   rd_kafka_destroy(consumer);
 
-  admin_topic(admin, topic, false);
+  stack_topic_delete(admin, topic);
   rd_kafka_destroy(admin);
 }
 

@@ -9,12 +9,14 @@
 
 #include <curl/curl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -173,6 +175,48 @@ static void test_reset_keeps_the_cap_and_clears_the_overflow(void **state) {
   assert_false(bw_buffer_append(&b, data, 1));
 }
 
+/* Lengths near SIZE_MAX, where len + b->len wraps: under a cap, only the room
+ * left is read (data holds no more than that here), and a full buffer reads
+ * none; a size * nmemb that wraps stops the transfer untouched; without a
+ * cap, a length no memory holds aborts, as out of memory does. */
+static void test_huge_lengths_never_wrap(void **state) {
+  char data[16];
+  fill(data, 0, sizeof(data));
+  const size_t huge[] = {SIZE_MAX, SIZE_MAX - 1, SIZE_MAX - 4, SIZE_MAX / 2 + 1};
+  for (size_t i = 0; i < sizeof(huge) / sizeof(huge[0]); i++) {
+    cleanup_buffer bw_buffer b;
+    bw_buffer_init(&b, sizeof(data));
+    assert_true(bw_buffer_append(&b, data, 4));
+    assert_false(bw_buffer_append(&b, data + 4, huge[i])); /* reads the 12 bytes of room */
+    assert_true(b.overflowed);
+    expect_holds(&b, sizeof(data));
+    assert_false(bw_buffer_append(&b, data + sizeof(data), huge[i])); /* reads nothing */
+    expect_holds(&b, sizeof(data));
+  }
+  cleanup_buffer bw_buffer b;
+  bw_buffer_init(&b, 0);
+  assert_int_equal(bw_buffer_curl_write(data, SIZE_MAX / 2 + 2, 2, &b), 0); /* wraps to 2 */
+  assert_null(b.data);
+  assert_true(bw_buffer_append(&b, data, 4));
+  int err_pipe[2];
+  assert_int_equal(pipe(err_pipe), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) { /* a sanitizer's report of a stray write would go to stderr */
+    dup2(err_pipe[1], 2);
+    bw_buffer_append(&b, data, SIZE_MAX - 4); /* 4 + SIZE_MAX - 4 + 1 would be 0 */
+    _exit(0);
+  }
+  close(err_pipe[1]);
+  char said[64];
+  assert_int_equal(read(err_pipe[0], said, sizeof(said)), 0); /* an abort, quiet */
+  close(err_pipe[0]);
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+  expect_holds(&b, 4);
+}
+
 /* libcurl's contract: return the byte count to go on, anything else stops. */
 static void test_curl_write_adapter(void **state) {
   cleanup_buffer bw_buffer b;
@@ -232,6 +276,7 @@ int main(void) {
       cmocka_unit_test(test_cap_edges_in_one_append),
       cmocka_unit_test(test_cap_edges_in_steps),
       cmocka_unit_test(test_reset_keeps_the_cap_and_clears_the_overflow),
+      cmocka_unit_test(test_huge_lengths_never_wrap),
       cmocka_unit_test(test_curl_write_adapter),
       cmocka_unit_test(test_curl_transfer_stops_at_the_cap),
   };

@@ -45,10 +45,10 @@ static int setup(void **state) {
   snprintf(f->root, sizeof(f->root), "%s/root", f->base);
   snprintf(f->outside, sizeof(f->outside), "%s/outside", f->base);
   snprintf(f->sentinel, sizeof(f->sentinel), "%s/sentinel", f->outside);
+  f->umask_before = umask(022);
   if (mkdir(f->outside, 0755) < 0)
     return -1;
   write_text(f->sentinel, SENTINEL_TEXT);
-  f->umask_before = umask(022);
   f->config = json_pack("{s:{s:s, s:i}, s:s, s:{s:{s:[]}}}", "parameters", "#secret", "s3cr3t",
                         "rows", 10, "action", "run", "storage", "input", "tables");
   f->state = json_pack("{s:s}", "cursor", "2024-01-01");
@@ -79,9 +79,11 @@ static void check_outside_untouched(const fixture *f) {
     n += de->d_name[0] != '.';
   closedir(d);
   assert_int_equal(n, 1);
-  struct stat st;
+  struct stat st; /* modes too: a removal that makes folders u+rwx must not reach here */
+  assert_int_equal(lstat(f->outside, &st), 0);
+  assert_int_equal(st.st_mode, S_IFDIR | 0755);
   assert_int_equal(lstat(f->sentinel, &st), 0);
-  assert_true(S_ISREG(st.st_mode));
+  assert_int_equal(st.st_mode, S_IFREG | 0644);
   assert_int_equal(st.st_nlink, 1);
   cleanup_free char *text = read_text(f->sentinel);
   assert_string_equal(text, SENTINEL_TEXT);
@@ -264,7 +266,7 @@ static void test_a_new_try_replaces_a_leftover(void **state) {
   }
 }
 
-static void expect_create_refused(fixture *f, const char *root, const char *job,
+static void expect_create_refused(fixture *f, const char *root, const char *job, bw_error_kind kind,
                                   const char *want_in_msg) {
   data_dir dd;
   memset(&dd, 0x5a, sizeof(dd));
@@ -272,7 +274,7 @@ static void expect_create_refused(fixture *f, const char *root, const char *job,
   assert_int_equal(
       data_dir_create(root, job, 1, f->config, f->state, UID, GID, f->owner, &dd, &err), -1);
   assert_non_null(err);
-  assert_int_equal(err->kind, BW_ERR_UNAVAILABLE);
+  assert_int_equal(err->kind, kind);
   if (!strstr(err->msg, want_in_msg) || strncmp(err->msg, "data folder ", 12) != 0)
     fail_msg("message [%s] lacks [%s]", err->msg, want_in_msg);
   assert_null(dd.path); /* freed and zeroed: nothing for the caller to free */
@@ -285,12 +287,12 @@ static void test_what_it_refuses_and_what_a_failure_leaves(void **state) {
   /* The data root is a file; then the job's folder is. */
   write_text(f->root, "a file\n");
   cleanup_free char *in_file = bw_strdup_printf("%s/sub", f->root);
-  expect_create_refused(f, in_file, "job-5", "Not a directory");
+  expect_create_refused(f, in_file, "job-5", BW_ERR_UNAVAILABLE, "Not a directory");
   assert_int_equal(unlink(f->root), 0);
   assert_int_equal(mkdir(f->root, 0755), 0);
   cleanup_free char *job_file = bw_strdup_printf("%s/job-5", f->root);
   write_text(job_file, "a file\n");
-  expect_create_refused(f, f->root, "job-5", "Not a directory");
+  expect_create_refused(f, f->root, "job-5", BW_ERR_UNAVAILABLE, "Not a directory");
   cleanup_free char *text = read_text(job_file);
   assert_string_equal(text, "a file\n");
   assert_int_equal(unlink(job_file), 0);
@@ -299,20 +301,24 @@ static void test_what_it_refuses_and_what_a_failure_leaves(void **state) {
   cleanup_free char *owner_dir = bw_strdup_printf("%s/job-5/1.owner", f->root);
   assert_int_equal(mkdir(job_file, 0755), 0);
   assert_int_equal(mkdir(owner_dir, 0755), 0);
-  expect_create_refused(f, f->root, "job-5", "1.owner");
+  expect_create_refused(f, f->root, "job-5", BW_ERR_UNAVAILABLE, "1.owner");
   expect_listing(f->root, "job-5", "1.owner");
 }
 
-/* KNOWN GAP (see the report): the job id is not checked here, so "../x"
- * puts the folder beside the data root, not under it. Job ids are checked
- * (bw_id_valid) when a request is parsed; this pins today's behaviour inside
- * the test's own folder. */
-static void test_known_gap_job_id_is_taken_as_given(void **state) {
+/* The job id names a folder under the data root: one that is not valid
+ * ("..", a slash, too long, empty) is refused before anything is made. */
+static void test_job_ids_that_are_not_valid_are_refused(void **state) {
   fixture *f = *state;
+  cleanup_free char *longest = bw_strdup_printf("%0128d", 7);
+  cleanup_free char *too_long = bw_strdup_printf("%0129d", 7);
+  const char *bad[] = {"../escaped", "..", ".", "", "a/b", "/abs", "job 1", too_long, NULL};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    expect_create_refused(f, f->root, bad[i], BW_ERR_INVALID, "job id");
+  assert_int_equal(access(f->root, F_OK), -1); /* not even the root */
+  cleanup_free char *escaped = bw_strdup_printf("%s/escaped", f->base);
+  assert_int_equal(access(escaped, F_OK), -1);
   data_dir dd;
-  create(f, "../escaped", 1, NULL, &dd);
-  cleanup_free char *escaped = bw_strdup_printf("%s/escaped/1/config.json", f->base);
-  assert_int_equal(access(escaped, F_OK), 0);
+  create(f, longest, 1, NULL, &dd);
   cleanup_error bw_error_t err = NULL;
   assert_int_equal(data_dir_remove(&dd, &err), 0);
   data_dir_free(&dd);
@@ -345,11 +351,18 @@ static void test_remove_tree_edges(void **state) {
   cleanup_free char *file = bw_strdup_printf("%s/file", f->base);
   write_text(file, "x");
   assert_int_equal(data_dir_remove_tree(file, &err), 0);
-  /* A tree deeper than PATH_MAX (4 * 4096 bytes of path) goes too. */
-  cleanup_free char *deep = bw_strdup_printf("%s/deep", f->base);
-  assert_int_equal(mkdir(deep, 0755), 0);
-  int fd = open(deep, O_RDONLY | O_DIRECTORY);
-  for (int i = 0; i < 160; i++) {
+  check_outside_untouched(f);
+}
+
+/* A job's folders nested deeper than PATH_MAX (7 * 4096 bytes of path) and
+ * than the worker's fd limit: the removal holds a few fds, not one a level. */
+static void test_nesting_deeper_than_the_fd_limit(void **state) {
+  fixture *f = *state;
+  data_dir dd;
+  create(f, "job-7", 1, NULL, &dd);
+  cleanup_free char *files = bw_strdup_printf("%s/out/files", dd.path);
+  int fd = open(files, O_RDONLY | O_DIRECTORY);
+  for (int i = 0; i < 300; i++) {
     char name[104];
     snprintf(name, sizeof(name), "%0100d", i);
     assert_int_equal(mkdirat(fd, name, 0755), 0);
@@ -359,27 +372,6 @@ static void test_remove_tree_edges(void **state) {
   }
   assert_int_equal(symlinkat(f->outside, fd, "up"), 0);
   close(fd);
-  if (data_dir_remove_tree(deep, &err) < 0)
-    fail_msg("%s", bw_error_msg(&err));
-  assert_int_equal(access(deep, F_OK), -1);
-  check_outside_untouched(f);
-}
-
-/* A job's folders nested deeper than the worker's fd limit: the removal
- * holds one fd per level (remove_below recurses with each folder open). */
-static void test_nesting_deeper_than_the_fd_limit(void **state) {
-  fixture *f = *state;
-  data_dir dd;
-  create(f, "job-7", 1, NULL, &dd);
-  cleanup_free char *files = bw_strdup_printf("%s/out/files", dd.path);
-  int fd = open(files, O_RDONLY | O_DIRECTORY);
-  for (int i = 0; i < 300; i++) {
-    assert_int_equal(mkdirat(fd, "d", 0755), 0);
-    int next = openat(fd, "d", O_RDONLY | O_DIRECTORY);
-    close(fd);
-    fd = next;
-  }
-  close(fd);
   struct rlimit before, low;
   assert_int_equal(getrlimit(RLIMIT_NOFILE, &before), 0);
   low = before;
@@ -388,25 +380,26 @@ static void test_nesting_deeper_than_the_fd_limit(void **state) {
   cleanup_error bw_error_t err = NULL;
   int rc = data_dir_remove(&dd, &err);
   assert_int_equal(setrlimit(RLIMIT_NOFILE, &before), 0);
-  /* KNOWN BUG (see the report): rc is -1 ("Too many open files") and the
-   * folder stays; the contract is "removes the folder and everything in it".
-   * Today's behaviour is pinned so that the suite stays green; a fix flips
-   * these two lines. */
-  assert_int_equal(rc, -1);
-  assert_non_null(strstr(bw_error_msg(&err), "Too many open files"));
+  if (rc < 0)
+    fail_msg("%s", bw_error_msg(&err));
   data_dir_free(&dd);
+  expect_listing(f->root, "", "");
+  check_outside_untouched(f);
 }
 
-/* A worker that is not root runs the container as itself: a folder the job
- * made unwritable (chmod 500) is then the worker's too. Run as a child that
- * drops to an unprivileged uid, as such a worker would be. */
+/* A worker that is not root runs the container as itself: folders the job
+ * made read-only (500, /data itself too) or closed (000) are then the
+ * worker's, and go. Run as a child that drops to an unprivileged uid, as
+ * such a worker would be. */
 static void test_unwritable_folders_of_a_non_root_job(void **state) {
   fixture *f = *state;
   cleanup_free char *tree = bw_strdup_printf("%s/job-8", f->base);
   cleanup_free char *cmd = bw_strdup_printf(
-      "mkdir -p '%s/1/out/files/ro' && touch '%s/1/out/files/ro/f' && chown -R 65534:65534 '%s' "
-      "&& chmod 500 '%s/1/out/files/ro' && chmod 711 '%s'",
-      tree, tree, tree, tree, f->base);
+      "cd '%s' && mkdir -p 1/out/files/ro 1/out/files/shut/sub && touch 1/out/files/ro/f "
+      "1/out/files/shut/sub/g && chown -R 65534:65534 . && chmod 500 1/out/files/ro 1/out 1 && "
+      "chmod 000 1/out/files/shut/sub 1/out/files/shut && chmod 711 '%s'",
+      tree, f->base);
+  assert_int_equal(mkdir(tree, 0755), 0);
   assert_int_equal(system(cmd), 0);
   pid_t pid = fork();
   assert_true(pid >= 0);
@@ -422,10 +415,8 @@ static void test_unwritable_folders_of_a_non_root_job(void **state) {
   int status = 0;
   assert_int_equal(waitpid(pid, &status, 0), pid);
   assert_true(WIFEXITED(status));
-  /* KNOWN BUG (see the report): exit 1, the folder stays (EACCES on the
-   * file in ro/): the removal never makes a folder writable before emptying
-   * it. Pinned so the suite stays green; a fix makes this 0. */
-  assert_int_equal(WEXITSTATUS(status), 1);
+  assert_int_equal(WEXITSTATUS(status), 0);
+  expect_listing(tree, "", "");
 }
 
 typedef struct seen {
@@ -489,7 +480,7 @@ int main(void) {
       T(test_remove_leaves_nothing_and_follows_nothing),
       T(test_a_new_try_replaces_a_leftover),
       T(test_what_it_refuses_and_what_a_failure_leaves),
-      T(test_known_gap_job_id_is_taken_as_given),
+      T(test_job_ids_that_are_not_valid_are_refused),
       T(test_attempts_share_the_job_folder),
       T(test_remove_tree_edges),
       T(test_nesting_deeper_than_the_fd_limit),

@@ -114,12 +114,20 @@ static void test_judged_by_the_record(void **state) {
   replay_set_free(&set);
 }
 
+/* A dead letter on "dlq" partition 0 at `offset`, read at ts `offset`. */
+static void add_dead(replay_set *set, const replay_filter *f, const char *key, const char *payload,
+                     const char *reason, int64_t offset, const char *not_whole) {
+  replay_dead_letter dl = {
+      key, payload, payload ? strlen(payload) : 0, reason, "dlq", 0, offset, offset, not_whole};
+  replay_set_add_dead_letter(set, f, &dl);
+}
+
 static void test_dead_letters(void **state) {
   replay_filter f = {.statuses = replay_default_statuses()};
   replay_set set = {0};
   static const char good[] = "{\"job_id\": \"d1\", \"component\": \"a\", \"attempt\": 3}";
-  replay_set_add_dead_letter(&set, &f, "d1", good, strlen(good), "component: not registered", 5);
-  replay_set_add_dead_letter(&set, &f, "k2", "{oops", 5, "not JSON", 6);
+  add_dead(&set, &f, "d1", good, "component: not registered", 5, NULL);
+  add_dead(&set, &f, "k2", "{oops", "not JSON", 6, NULL);
   replay_candidate *c = get(&set, "d1");
   assert_string_equal(c->status, "dead_letter");
   assert_int_equal(c->attempt, 3);
@@ -130,6 +138,51 @@ static void test_dead_letters(void **state) {
   replay_judge(c, NULL);
   assert_false(c->send);
   assert_non_null(strstr(c->why, "not a readable request"));
+  replay_set_free(&set);
+}
+
+/* Unreadable and keyless: each a candidate of its own, named by where it
+ * is, and each skipped. Named by a key: one per key, the latest deciding. */
+static void test_unreadable_dead_letters_stay_apart(void **state) {
+  replay_filter f = {.statuses = replay_default_statuses()};
+  replay_set set = {0};
+  add_dead(&set, &f, NULL, "{oops", "not JSON", 7, NULL);
+  add_dead(&set, &f, NULL, NULL, "too large", 8, NULL);
+  add_dead(&set, &f, "", "[]", "not an object", 9, NULL);
+  add_dead(&set, &f, "k", "{oops", "not JSON", 10, NULL);
+  add_dead(&set, &f, "k", "{oops again", "not JSON", 11, NULL);
+  assert_int_equal(set.count, 4);
+  static const char *const names[] = {"(no job id: dlq [0] 7)", "(no job id: dlq [0] 8)",
+                                      "(no job id: dlq [0] 9)", "k"};
+  for (size_t i = 0; i < 4; i++) {
+    replay_candidate *c = get(&set, names[i]);
+    assert_non_null(c);
+    assert_true(c->matched);
+    replay_judge(c, NULL);
+    assert_false(c->send);
+    assert_non_null(strstr(c->why, "not a readable request"));
+  }
+  assert_int_equal(get(&set, "k")->ts_ms, 11);
+  replay_set_free(&set);
+}
+
+/* Bytes that are not the whole request (a cut copy whose original could not
+ * be had): not read, even when they parse; skipped with why. */
+static void test_a_dead_letter_not_whole(void **state) {
+  replay_filter f = {.statuses = replay_default_statuses()};
+  replay_set set = {0};
+  static const char good[] = "{\"job_id\": \"d1\", \"component\": \"a\"}";
+  add_dead(&set, &f, "d1", good, "invalid", 5, "its original is no longer kept");
+  add_dead(&set, &f, NULL, NULL, "invalid", 6, "its original was never on runs");
+  assert_int_equal(set.count, 2);
+  replay_candidate *c = get(&set, "d1");
+  assert_null(c->component);
+  replay_judge(c, NULL);
+  assert_false(c->send);
+  assert_non_null(strstr(c->why, "not a readable request: its original is no longer kept"));
+  c = get(&set, "(no job id: dlq [0] 6)");
+  replay_judge(c, NULL);
+  assert_non_null(strstr(c->why, "its original was never on runs"));
   replay_set_free(&set);
 }
 
@@ -183,6 +236,8 @@ int main(void) {
       cmocka_unit_test(test_filters),
       cmocka_unit_test(test_judged_by_the_record),
       cmocka_unit_test(test_dead_letters),
+      cmocka_unit_test(test_unreadable_dead_letters_stay_apart),
+      cmocka_unit_test(test_a_dead_letter_not_whole),
       cmocka_unit_test(test_rewrite),
       cmocka_unit_test(test_time_points),
   };
