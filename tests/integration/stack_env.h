@@ -33,6 +33,7 @@ void stack_s3_config(bw_config *cfg, long part_size);
  * reader, boto3), run with the stack's moto environment; fails the test on
  * a non-zero exit. free() it. */
 char *stack_s3_check(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Kafka clients and topics of the test's own (the Kafka tests' helpers that
  * read topics back are in kafka_fixture.h). A client of plain librdkafka on
  * the stack's broker; a consumer is of the group "bw-test-reader", reads by
