@@ -5,13 +5,17 @@
 #include "clients/artifact_store.h"
 #include "clients/registry_credentials.h"
 #include "core/cleanup.h"
+#include "core/digest.h"
+#include "core/fdio.h"
 #include "core/test_hooks.h"
 #include "core/timeutil.h"
 #include "pipeline/inputs.h"
 #include "pipeline/outputs.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 void job_result_free(job_result *r) {
@@ -84,6 +88,46 @@ bool pipeline_refuse_secrets(const job_run *run) {
   return strcmp(run->env->cfg->artifacts_secrets, "refuse") == 0;
 }
 
+/* job.finished carries the state to the caller, who gives it back in the
+ * next request; both travel through Kafka, whose messages are bounded (1 MB
+ * by default), and an event that cannot be sent would hold its partition's
+ * commits. A larger state is stored as the artifact JOB/ATTEMPT/state.json,
+ * which job.finished names (state_artifact) instead of carrying it; one that
+ * holds the job's secrets is not stored when artifacts.secrets is refuse. */
+static int state_fit(job_run *run, artifact_store *store, bw_error_t *err) {
+  if (!run->state_out)
+    return 0;
+  cleanup_free char *text = json_dumps(run->state_out, JSON_COMPACT);
+  size_t len = text ? strlen(text) : 0;
+  if (len <= PIPELINE_STATE_IN_EVENT_MAX)
+    return 0;
+  json_t *state = steal_pointer(&run->state_out);
+  cleanup_json json_t *dropped = state;
+  if (pipeline_refuse_secrets(run) && masker_contains(run->mask, text, len)) {
+    cleanup_free char *reason = bw_strdup_printf(
+        "%zu bytes, more than the %d that job.finished carries, and it holds the job's secrets "
+        "(artifacts.secrets is refuse): not stored, not carried to the next run",
+        len, PIPELINE_STATE_IN_EVENT_MAX);
+    on_refused(run, "state.json", reason);
+    return 0;
+  }
+  cleanup_close int fd = memfd_create("state.json", MFD_CLOEXEC);
+  if (fd < 0 || bw_write_all(fd, text, len) < 0)
+    return bw_error_set_errno(err, BW_ERR_INTERNAL, errno, "state: a memory file");
+  cleanup_free char *key = bw_strdup_printf("%s/%ld/state.json", run->req.job_id, run->req.attempt);
+  artifact_stored stored = {0};
+  if (artifact_store_put_fd(store, key, fd, NULL, -1, &stored, err) < 0)
+    return bw_error_prefix(err, "state (%zu bytes, stored beside the outputs)", len);
+  char sha[DIGEST_SHA256_HEX_LEN + 1];
+  digest_sha256_buf(text, len, sha, NULL);
+  run->state_artifact =
+      json_pack("{s:s, s:I, s:s, s:s, s:s?}", "path", "state.json", "size", (json_int_t)len,
+                "sha256", sha, "location", stored.location, "etag", stored.etag);
+  artifact_stored_free(&stored);
+  on_artifact(run, run->state_artifact);
+  return 0;
+}
+
 static int collect_outputs(job_run *run, bw_error_t *err) {
   cleanup_artifact_store artifact_store *store = NULL;
   if (artifact_store_open_config(run->env->cfg, NULL, &store, err) < 0)
@@ -115,7 +159,7 @@ static int collect_outputs(job_run *run, bw_error_t *err) {
     json_decref(run->state_out);
     run->state_out = NULL;
   }
-  return 0;
+  return state_fit(run, store, err);
 }
 
 static void cleanup_run(job_run *run, job_status status) {
@@ -349,6 +393,7 @@ int pipeline_run(const pipeline_env *env, const char *bytes, size_t len, job_res
   free(run.container_name);
   free(run.image_digest);
   json_decref(run.state_out);
+  json_decref(run.state_artifact);
   json_decref(run.phases);
   job_plan_free(&run.plan);
   job_request_free(&run.req);

@@ -91,6 +91,8 @@ void pipeline_emit_finished(job_run *run, job_result *res, json_t *state) {
     json_object_set_new(ev, "log_bytes_dropped",
                         json_integer((json_int_t)run->logs.output.budget.bytes_dropped));
   }
+  if (run->state_artifact)
+    json_object_set_new(ev, "state_artifact", json_incref(run->state_artifact));
   if (run->req.replay_of)
     json_object_set_new(ev, "replay_of", json_string(run->req.replay_of));
   add_request_source(run, ev);

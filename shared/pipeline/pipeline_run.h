@@ -32,6 +32,7 @@ typedef struct job_run {
   char *container_name;
   char *image_digest;
   json_t *state_out;
+  json_t *state_artifact; /* a state too large to carry, stored (pipeline.c state_fit) */
   job_logs logs;
   bool logs_started;
   disk_watch disk;
@@ -50,6 +51,10 @@ typedef struct job_run {
   long artifacts;
   job_image image;
 } job_run;
+
+/* The largest state job.finished carries (its compact JSON); a larger one is
+ * stored as an artifact. */
+#define PIPELINE_STATE_IN_EVENT_MAX (256 * 1024)
 
 /* pipeline.c */
 void pipeline_phase_begin(job_run *run);

@@ -65,6 +65,16 @@ check "s3: the 12 MiB output went up in three parts" s3_big_file_in_three_parts
 s3_no_upload_left_open() { [ "$(s3_check uploads "$STACK_S3_BUCKET")" = 0 ]; }
 check "s3: no multipart upload left open" s3_no_upload_left_open
 
+# --- a state too large for job.finished (Kafka's messages are bounded): stored
+# beside the outputs, named by job.finished, never carried inline
+job s3-state bundle.write-out '{"env": {"STATE_KB": "600"}}'
+BUNDLE_WORKER_ARTIFACTS_URL="s3://$STACK_S3_BUCKET/$prefix" run_bw run "$work/s3-state.json"
+s3_big_state_stored() { [ "$rc" -eq 0 ] && [ "$(finished state)" = null ] && [ "$(finished state_artifact.size)" -gt 600000 ] && [ "$(finished state_artifact.location)" = "s3://$STACK_S3_BUCKET/$prefix/s3-state/1/state.json" ]; }
+check "s3: a 600 KiB state is stored as state.json and named by job.finished" s3_big_state_stored
+check "s3: the stored state reads back (boto3)" every_upload_is_in_s3
+s3_big_state_event_small() { [ "$(jq -c 'select(.type == "job.finished")' <<<"$out" | wc -c)" -lt 20000 ]; }
+check "s3: job.finished stays small" s3_big_state_event_small
+
 # --- a versioned bucket: the events carry the version id
 job s3-2 bundle.write-out '{"env": {"FILES": "2"}}'
 BUNDLE_WORKER_ARTIFACTS_URL="s3://$STACK_S3_BUCKET-versioned/$prefix" run_bw run "$work/s3-2.json"

@@ -9,6 +9,8 @@
 #               name and a newline, e.g. "f7\n")
 #   TMP_MB      MiB written to /tmp/big.bin: the container's writable layer, or a
 #               tmpfs with a read-only root filesystem (default 0: no file)
+#   STATE_KB    writes $DATA_DIR/out/state.json: {"pad": "<STATE_KB KiB of x>"}
+#               (default 0: no state)
 #   SLEEP       seconds to sleep after writing (default 0)
 #   EXIT_CODE   exit status when every write succeeded (default 0)
 #   DATA_DIR    the data folder (default /data)
@@ -22,8 +24,9 @@ files="${FILES:-0}"
 file_kb="${FILE_KB:-0}"
 tmp_mb="${TMP_MB:-0}"
 sleep_s="${SLEEP:-0}"
+state_kb="${STATE_KB:-0}"
 code="${EXIT_CODE:-0}"
-for v in "$mb" "$files" "$file_kb" "$tmp_mb" "$sleep_s"; do
+for v in "$mb" "$files" "$file_kb" "$tmp_mb" "$sleep_s" "$state_kb"; do
   case "$v" in
     '' | *[!0-9]*)
       echo "write-out: MB, FILES, FILE_KB, TMP_MB and SLEEP must be numbers, not '$v'" >&2
@@ -78,6 +81,13 @@ fi
 
 if [ "$tmp_mb" -gt 0 ]; then
   write_mib /tmp/big.bin "$tmp_mb"
+fi
+
+if [ "$state_kb" -gt 0 ]; then
+  mkdir -p "$data/out" || fail "mkdir $data/out"
+  { printf '{"pad": "'; dd if=/dev/zero bs=1024 count="$state_kb" 2>/dev/null | tr '\0' x; printf '"}'; } \
+    >"$data/out/state.json" || fail "writing $data/out/state.json"
+  echo "write-out: wrote a state of $state_kb KiB"
 fi
 
 if [ "$sleep_s" -gt 0 ]; then
