@@ -1,6 +1,8 @@
 #include "clients/http_transfer.h"
 
+#include "core/cleanup.h"
 #include "core/error.h"
+#include "core/utf8.h"
 #include "core/timeutil.h"
 #include "core/version.h"
 
@@ -122,11 +124,12 @@ char *http_answer_excerpt(const bw_buffer *b) {
     n--;
   if (n == 0)
     return bw_strdup("");
-  char *out = bw_strdup_printf(": %.*s", (int)n, b->data);
-  for (char *c = out; *c; c++)
+  cleanup_free char *raw = bw_strdup_printf(": %.*s", (int)n, b->data);
+  for (char *c = raw; *c; c++)
     if ((unsigned char)*c < 0x20 || *c == 0x7f)
       *c = ' ';
-  return out;
+  /* A cut inside a character, or a server's Latin-1: events take UTF-8 only. */
+  return bw_utf8_sanitize(raw, strlen(raw), true, NULL);
 }
 
 bool http_retry_wait(http_retry *r) {

@@ -3,6 +3,7 @@
 
 #include "core/cleanup.h"
 #include "core/digest.h"
+#include "core/utf8.h"
 #include "core/fdio.h"
 #include "core/version.h"
 
@@ -18,11 +19,36 @@
 
 /* ---- names ------------------------------------------------------------------------------ */
 
+static bool ends_with(const char *s, size_t len, const char *suffix) {
+  size_t n = strlen(suffix);
+  return len >= n && strcmp(s + len - n, suffix) == 0;
+}
+
+/* Four dot-separated numbers: S3 refuses a bucket named like an IP address. */
+static bool looks_like_ipv4(const char *b) {
+  int parts = 0;
+  for (const char *p = b;; p++) {
+    if (!isdigit((unsigned char)*p))
+      return false;
+    while (isdigit((unsigned char)*p))
+      p++;
+    parts++;
+    if (*p == '\0')
+      return parts == 4;
+    if (*p != '.')
+      return false;
+  }
+}
+
 /* S3's rules for a bucket name: 3 to 63 of [a-z0-9.-], a letter or digit
- * at each end, no "..". */
+ * at each end, no "..", not like an IP address, none of the prefixes and
+ * suffixes S3 keeps for itself. */
 static bool bucket_name_valid(const char *b) {
   size_t len = strlen(b);
   if (len < 3 || len > 63 || !isalnum((unsigned char)b[0]) || !isalnum((unsigned char)b[len - 1]))
+    return false;
+  if (looks_like_ipv4(b) || strncmp(b, "xn--", 4) == 0 || strncmp(b, "sthree-", 7) == 0 ||
+      ends_with(b, len, "-s3alias") || ends_with(b, len, "--ol-s3"))
     return false;
   for (const char *p = b; *p; p++)
     if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '.' || *p == '-') ||
@@ -40,9 +66,19 @@ int s3_url_parse(const char *url, char **bucket, char **key, bw_error_t *err) {
   if (b[blen] == '?' || b[blen] == '#' || strpbrk(b, "?#"))
     return bw_error_set(err, BW_ERR_INVALID, "an s3:// URL has no query or fragment");
   cleanup_free char *name = bw_strdup_bytes(b, blen);
-  if (!bucket_name_valid(name))
+  if (!bucket_name_valid(name)) {
+    bool printable = true;
+    for (const char *p = name; *p; p++)
+      printable = printable && (unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f;
+    if (!printable || strlen(name) > 63)
+      return bw_error_set(err, BW_ERR_INVALID,
+                          "not an S3 bucket name (3 to 63 of a-z 0-9 . -, not like an IP "
+                          "address, no xn-- or sthree- prefix)");
     return bw_error_set(err, BW_ERR_INVALID,
-                        "'%.63s' is not an S3 bucket name (3 to 63 of a-z 0-9 . -)", name);
+                        "'%s' is not an S3 bucket name (3 to 63 of a-z 0-9 . -, not like an IP "
+                        "address, no xn-- or sthree- prefix)",
+                        name);
+  }
   const char *k = b[blen] == '/' ? b + blen + 1 : "";
   if (strlen(k) > 1024)
     return bw_error_set(err, BW_ERR_INVALID, "an S3 key is at most 1024 bytes");
@@ -300,7 +336,10 @@ static char *answer_summary(long status, const bw_buffer *answer) {
   for (char *p = out; *p; p++)
     if ((unsigned char)*p < 0x20 || *p == 0x7f)
       *p = ' ';
-  return out;
+  /* The cuts above may split a character: events take UTF-8 only. */
+  char *clean = bw_utf8_sanitize(out, strlen(out), true, NULL);
+  free(out);
+  return clean;
 }
 
 static void rewind_attempt(s3_call *call, off_t download_start) {

@@ -115,7 +115,7 @@ static int64_t parse_size(const char *text) {
     return -1;
   int64_t v = 0;
   for (const char *p = text; *p; p++) {
-    if (*p < '0' || *p > '9' || v > (INT64_MAX - 9) / 10)
+    if (*p < '0' || *p > '9' || v > (INT64_MAX - (*p - '0')) / 10)
       return -1;
     v = v * 10 + (*p - '0');
   }
@@ -206,6 +206,14 @@ int s3_xml_parse(const char *data, size_t len, s3_xml_answer *out, bw_error_t *e
   memset(out, 0, sizeof(*out));
   if (len > (size_t)INT32_MAX)
     return bw_error_set(err, BW_ERR_UNAVAILABLE, "S3 answer: larger than 2 GiB");
+  /* Blanks before the declaration are not XML, but some servers send them
+   * (MinIO's CompleteMultipartUpload answers have). */
+  unsigned long skipped_lines = 0; /* so that a line number is the answer's own */
+  while (len > 0 && (*data == ' ' || *data == '\t' || *data == '\r' || *data == '\n')) {
+    skipped_lines += *data == '\n';
+    data++;
+    len--;
+  }
   XML_Parser p = XML_ParserCreate("UTF-8");
   if (!p)
     abort();
@@ -220,10 +228,10 @@ int s3_xml_parse(const char *data, size_t len, s3_xml_answer *out, bw_error_t *e
   int rc = 0;
   if (st.problem)
     rc = bw_error_set(err, BW_ERR_UNAVAILABLE, "S3 answer: line %lu: %s",
-                      (unsigned long)XML_GetCurrentLineNumber(p), st.problem);
+                      skipped_lines + (unsigned long)XML_GetCurrentLineNumber(p), st.problem);
   else if (status != XML_STATUS_OK)
     rc = bw_error_set(err, BW_ERR_UNAVAILABLE, "S3 answer: not well-formed XML: line %lu: %s",
-                      (unsigned long)XML_GetCurrentLineNumber(p),
+                      skipped_lines + (unsigned long)XML_GetCurrentLineNumber(p),
                       XML_ErrorString(XML_GetErrorCode(p)));
   else if (!out->root)
     rc = bw_error_set(err, BW_ERR_UNAVAILABLE, "S3 answer: no XML document");
@@ -239,7 +247,12 @@ void s3_xml_escape_append(bw_buffer *xml, const char *text) {
                       : *c == '>'  ? "&gt;"
                       : *c == '"'  ? "&quot;"
                       : *c == '\'' ? "&apos;"
+                      : *c == '\r' ? "&#13;"
+                      : *c == '\n' ? "&#10;"
+                      : *c == '\t' ? "&#9;"
                                    : NULL;
+    if (!esc && (unsigned char)*c < 0x20)
+      continue; /* XML 1.0 has no way to write the other control characters */
     if (esc)
       bw_buffer_append(xml, esc, strlen(esc));
     else

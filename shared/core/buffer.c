@@ -16,6 +16,7 @@ void bw_buffer_free(bw_buffer *b) {
   free(b->data);
   b->data = NULL;
   b->len = 0;
+  b->allocated = 0;
 }
 
 void bw_buffer_reset(bw_buffer *b) {
@@ -35,8 +36,15 @@ bool bw_buffer_append(bw_buffer *b, const void *data, size_t len) {
   }
   if (take >= SIZE_MAX - b->len)
     abort(); /* more than memory can hold: out of memory, as bw_xrealloc would say */
-  char *grown = bw_xrealloc(b->data, b->len + take + 1);
-  b->data = grown;
+  size_t need = b->len + take + 1;
+  if (need > b->allocated || !b->data) {
+    size_t grow = b->allocated < SIZE_MAX / 2 ? b->allocated * 2 : need;
+    size_t size = grow > need ? grow : need;
+    if (size < 64)
+      size = 64;
+    b->data = bw_xrealloc(b->data, size);
+    b->allocated = size;
+  }
   memcpy(b->data + b->len, data, take);
   b->len += take;
   b->data[b->len] = '\0';

@@ -9,6 +9,7 @@ typedef struct bw_buffer {
   size_t len;
   size_t cap_bytes; /* 0: unlimited */
   bool overflowed;  /* more was offered than cap_bytes */
+  size_t allocated; /* bytes behind data: grows by doubling, so appends are linear */
 } bw_buffer;
 
 void bw_buffer_init(bw_buffer *b, size_t cap_bytes);

@@ -101,8 +101,9 @@ static int state_fit(job_run *run, artifact_store *store, bw_error_t *err) {
   size_t len = text ? strlen(text) : 0;
   if (len <= PIPELINE_STATE_IN_EVENT_MAX)
     return 0;
-  json_t *state = steal_pointer(&run->state_out);
-  cleanup_json json_t *dropped = state;
+  /* Not carried inline, whatever happens next. */
+  json_decref(run->state_out);
+  run->state_out = NULL;
   if (pipeline_refuse_secrets(run) && masker_contains(run->mask, text, len)) {
     cleanup_free char *reason = bw_strdup_printf(
         "%zu bytes, more than the %d that job.finished carries, and it holds the job's secrets "

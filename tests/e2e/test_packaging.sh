@@ -431,7 +431,9 @@ for lib in $(objdump -p "$plain" | awk '$1 == "NEEDED" {print $2}'); do
   case $lib in libc.so.* | libm.so.* | libasan.so.* | libubsan.so.*) continue ;; esac
   seen=$((seen + 1))
   path=$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')
-  pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null | cut -d: -f1)
+  # dpkg knows a file by the path its package installed (/lib or /usr/lib on
+  # a merged /usr): ask for the name ldconfig gives, then the resolved one.
+  pkg=$({ dpkg -S "$path" 2>/dev/null || dpkg -S "$(readlink -f "$path")" 2>/dev/null; } | head -n 1 | cut -d: -f1)
   grep -qw -- "${pkg:-?$lib}" <<<"$runtime_stage" || missing+=("$lib:${pkg:-not found}")
 done
 out="missing: ${missing[*]}"
