@@ -86,11 +86,7 @@ int artifact_store_http_put(artifact_store *s, const char *url, int fd, const ch
     curl_easy_setopt(h, CURLOPT_USERNAME, s->user);
     curl_easy_setopt(h, CURLOPT_PASSWORD, s->password ? s->password : "");
   }
-  http_retry retry = {.max_attempts = s->opts.max_attempts,
-                      .backoff_ms = s->opts.backoff_initial_ms,
-                      .backoff_max_ms = s->opts.backoff_max_ms,
-                      .cancel = s->opts.cancel,
-                      .attempt = 1};
+  http_retry retry = http_retry_of(&s->opts);
   cleanup_error bw_error_t last = NULL;
   for (;;) {
     attempt_result r = put_http_once(h, &src, &body, url, &last);

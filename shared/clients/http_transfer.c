@@ -132,6 +132,14 @@ char *http_answer_excerpt(const bw_buffer *b) {
   return bw_utf8_sanitize(raw, strlen(raw), true, NULL);
 }
 
+http_retry http_retry_of(const http_transfer_opts *o) {
+  return (http_retry){.max_attempts = o->max_attempts,
+                      .backoff_ms = o->backoff_initial_ms,
+                      .backoff_max_ms = o->backoff_max_ms,
+                      .cancel = o->cancel,
+                      .attempt = 1};
+}
+
 bool http_retry_wait(http_retry *r) {
   if (r->attempt >= r->max_attempts || bw_cancel_level(r->cancel))
     return false;

@@ -66,6 +66,9 @@ typedef struct http_retry {
   int attempt;             /* 1 during the first attempt */
 } http_retry;
 
+/* The retries of one call under o: its first attempt. */
+http_retry http_retry_of(const http_transfer_opts *o);
+
 /* After a failed attempt that may be retried: waits and returns true (the
  * next attempt may start), or returns false without waiting when that was
  * the last attempt or the wait was cancelled (bw_cancel_level tells). */

@@ -407,11 +407,7 @@ int s3_call_perform(s3_client *c, s3_call *call, bw_error_t *err) {
   cleanup_curl CURL *h = call_handle(c, call, url, headers);
   call->handle = h;
   off_t download_start = call->download_fd >= 0 ? lseek(call->download_fd, 0, SEEK_CUR) : 0;
-  http_retry retry = {.max_attempts = c->opts.max_attempts,
-                      .backoff_ms = c->opts.backoff_initial_ms,
-                      .backoff_max_ms = c->opts.backoff_max_ms,
-                      .cancel = c->opts.cancel,
-                      .attempt = 1};
+  http_retry retry = http_retry_of(&c->opts);
   cleanup_error bw_error_t last = NULL;
   attempt_result r;
   for (;;) {
