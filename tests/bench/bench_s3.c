@@ -1,14 +1,13 @@
 /* Benchmark: upload throughput of the worker's s3:// artifact store against
- * raw single PUTs of the same bytes to the same S3 server, interleaved in
- * one run so both see the same machine. Prints figures; asserts nothing.
+ * raw single PUTs of the same bytes to the same S3 server (STACK_S3_* of
+ * stack.env), interleaved so both see the same machine. Prints figures.
  *
  *   bench_s3 [--big] [SIZE_MIB ...]      (default: 16 64 256; tests/bench/bench_s3.sh)
  *   BW_BENCH_S3_ROUNDS=3                 rounds over the sizes
- *   BW_BENCH_S3_BIG=1 (or --big)         then a 5 GiB file, BW_BENCH_S3_BIG_ROUNDS=1 rounds
+ *   BW_BENCH_S3_BIG=1 (or --big)         + 5 GiB if there is room (_BIG_MIB=5120, _BIG_ROUNDS=1)
  *   BW_BENCH_S3_SERVER_PID=PID           the S3 server's process, whose VmRSS is sampled
  *   BW_BENCH_S3_PREFIX=bench-s3/ID       where the objects go (each deleted after its upload)
  *   BW_BENCH_S3_DIR=/tmp                 where the files are made
- * The server and its keys: the stack's STACK_S3_* variables (stack.env).
  *
  * The baseline, like `aws s3 cp`: one curl --aws-sigv4 -T FILE with the
  * sha256 known beforehand (a new curl each time: its start is in its
@@ -46,7 +45,6 @@ extern char **environ;
 
 #define MIB (1024LL * 1024LL)
 #define GIB (1024LL * MIB)
-#define BIG_SIZE (5 * GIB)
 #define ROUNDS_MAX 20
 #define SIZES_MAX 16
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -59,7 +57,7 @@ static const char *const way_tag[WAYS] = {"raw", "w16", "w64"};
 typedef struct run {
   double mbps;
   double cpu_ms_per_mb;
-  long rss_kb;    /* worker: VmHWM during the upload; raw: curl's ru_maxrss */
+  long rss_kb;    /* worker: VmHWM during the upload; raw: 0 */
   long server_kb; /* the server's peak VmRSS; 0 when not watched */
   int parts;
 } run;
@@ -110,10 +108,8 @@ static const char *need_env(const char *name) {
 /* A "Name: 123 kB" field of /proc/PID/status (pid 0: this process) or of
  * /proc/meminfo (pid -1); 0 when missing. */
 static long proc_kb(pid_t pid, const char *field) {
-  char path[64];
-  if (pid < 0)
-    snprintf(path, sizeof(path), "/proc/meminfo");
-  else
+  char path[64] = "/proc/meminfo";
+  if (pid >= 0)
     snprintf(path, sizeof(path), "/proc/%d/status", pid ? (int)pid : (int)getpid());
   cleanup_fclose FILE *f = fopen(path, "r");
   char line[256];
@@ -145,9 +141,7 @@ static void *watch_loop(void *arg) {
 }
 
 static void watch_start(watch *w, pid_t pid) {
-  w->pid = pid;
-  w->peak_kb = 0;
-  atomic_store(&w->stop, false);
+  *w = (watch){.pid = pid};
   if (pid > 0 && pthread_create(&w->thread, NULL, watch_loop, w) != 0)
     w->pid = 0;
 }
@@ -162,16 +156,15 @@ static long watch_stop(watch *w) {
 
 /* ---- curl: the baseline and the deletes --------------------------------------------- */
 
-/* curl --aws-sigv4 with the credentials on its stdin (-K -), never on its
- * command line: a PUT of path (-T) whose sha256 is sha, or a DELETE (path
- * NULL). 0 when curl exits 0 (--fail: an HTTP error is not 0). */
+/* curl --aws-sigv4, the credentials on its stdin (-K -), never on its command line: a PUT
+ * of path (-T) whose sha256 is sha, or a DELETE (path NULL). 0: curl exited 0 (--fail). */
 static int curl_s3(const bench *b, const char *key, const char *path, const char *sha,
                    struct rusage *ru) {
   cleanup_free char *url = bw_strdup_printf("%s/%s/%s", b->endpoint, b->bucket, key);
   cleanup_free char *hdr = bw_strdup_printf("x-amz-content-sha256: %s", sha ? sha : EMPTY_SHA256);
   char *argv[] = {"curl", "-sS", "--fail", "--aws-sigv4", b->sigv4, "-K", "-",
-                  "-H",   hdr,   NULL,     NULL,          url,      NULL};
-  argv[9] = path ? "-T" : "-X";
+                  "-H",   hdr,   "-X",     "DELETE",      url,      NULL};
+  argv[9] = path ? "-T" : "-X"; /* a PUT of path, or a DELETE */
   argv[10] = path ? (char *)path : "DELETE";
   int in[2];
   if (pipe2(in, O_CLOEXEC) < 0)
@@ -206,13 +199,11 @@ static int raw_put(bench *b, const size_case *c, const char *key, run *r) {
   watch_start(&w, b->server_pid);
   double t0 = now_s();
   int rc = curl_s3(b, key, c->path, c->sha, &ru);
-  double secs = now_s() - t0;
-  long server_kb = watch_stop(&w);
-  double mb = (double)c->bytes / 1e6;
+  double secs = now_s() - t0, mb = (double)c->bytes / 1e6;
+  /* No RSS: curl's ru_maxrss counts this process's, which it shared until its exec. */
   *r = (run){.mbps = mb / secs,
              .cpu_ms_per_mb = cpu_of(&ru) * 1000 / mb,
-             .rss_kb = ru.ru_maxrss,
-             .server_kb = server_kb,
+             .server_kb = watch_stop(&w),
              .parts = 1};
   return rc;
 }
@@ -273,7 +264,8 @@ static void open_stores(bench *b) {
 
 /* ---- the files ---------------------------------------------------------------------- */
 
-/* `bytes` pseudo-random bytes (xorshift64*: they do not compress), and their sha256. */
+/* `bytes` pseudo-random bytes (a splitmix-like sequence: they do not compress), and their sha256.
+ */
 static void make_file(const bench *b, size_case *c) {
   c->path = bw_strdup_printf("%s/data-%lld", b->dir, (long long)c->bytes);
   cleanup_close int fd = open(c->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -281,10 +273,8 @@ static void make_file(const bench *b, size_case *c) {
   uint64_t s = 0x9e3779b97f4a7c15ull ^ (uint64_t)c->bytes;
   for (int64_t done = 0; done < c->bytes;) {
     for (size_t i = 0; i < MIB / sizeof(uint64_t); i++) {
-      s ^= s >> 12;
-      s ^= s << 25;
-      s ^= s >> 27;
-      buf[i] = s * 2685821657736338717ull;
+      uint64_t z = (s += 0x9e3779b97f4a7c15ull) * 0xbf58476d1ce4e5b9ull;
+      buf[i] = z ^ (z >> 31);
     }
     size_t want = c->bytes - done < MIB ? (size_t)(c->bytes - done) : (size_t)MIB;
     ssize_t n = fd < 0 ? -1 : write(fd, buf, want);
@@ -300,9 +290,10 @@ static void make_file(const bench *b, size_case *c) {
          (long long)(c->bytes / MIB), (double)c->bytes / 1e6 / (now_s() - t0));
 }
 
-/* Room for the 5 GiB file, and for what the server keeps of it: moto spools
- * each object and part to a file under /tmp, and joins a multipart upload's
- * parts in memory (two copies) before it writes the object. */
+/* Room for the big file, and for what the server keeps of it: moto spools
+ * each object and part to a file under /tmp, but holds a PUT's body and
+ * the joined parts of a multipart upload in memory: 2.2x to 2.3x the size at
+ * its peak (measured at 2 GiB), 3.5x at 1 GiB in a server that held 1 GiB. */
 static bool room_for_big(const bench *b, int64_t bytes) {
   struct statvfs here, spool;
   if (statvfs(b->dir, &here) < 0 || statvfs("/tmp", &spool) < 0)
@@ -313,10 +304,10 @@ static bool room_for_big(const bench *b, int64_t bytes) {
   bool same = here.f_fsid == spool.f_fsid; /* then the file and the spool add up */
   double need_here = size + gib + (same ? 2 * size : 0), need_spool = 2 * size + gib;
   double mem = (double)proc_kb(-1, "MemAvailable") * 1024, need_mem = 3 * size + 2 * gib;
-  printf("5 GiB check: %.1f GiB free in %s (need %.1f), %.1f GiB in /tmp%s (need %.1f); "
+  printf("%.1f GiB check: %.1f GiB free in %s (need %.1f), %.1f GiB in /tmp%s (need %.1f); "
          "%.1f GiB of memory available (need %.1f)\n",
-         free_here / gib, b->dir, need_here / gib, free_spool / gib, same ? ", the same" : "",
-         need_spool / gib, mem / gib, need_mem / gib);
+         size / gib, free_here / gib, b->dir, need_here / gib, free_spool / gib,
+         same ? ", the same" : "", need_spool / gib, mem / gib, need_mem / gib);
   return free_here >= need_here && free_spool >= need_spool && mem >= need_mem;
 }
 
@@ -329,12 +320,13 @@ static int one_run(bench *b, size_case *c, int way, int round) {
   run *r = &c->runs[way][round];
   int rc = way == WAY_RAW ? raw_put(b, c, object, r) : worker_put(b, way, c, name, r);
   curl_s3(b, object, NULL, NULL, NULL); /* also after a failure: a PUT may have landed */
-  if (rc == 0)
-    printf("r%d %6lld MiB  %-16s %8.1f MB/s  cpu %6.3f ms/MB  parts %4d  %s %7.1f MB  server "
-           "%7.1f MB\n",
-           round + 1, (long long)(c->bytes / MIB), way_name[way], r->mbps, r->cpu_ms_per_mb,
-           r->parts, way == WAY_RAW ? "curl maxrss" : "VmHWM      ", (double)r->rss_kb / 1024,
-           (double)r->server_kb / 1024);
+  char rss[32] = "-";
+  if (way != WAY_RAW)
+    snprintf(rss, sizeof(rss), "%.1f MB", (double)r->rss_kb / 1024);
+  printf("r%d %6lld MiB  %-16s %8.1f MB/s  cpu %6.3f ms/MB  parts %4d  VmHWM %9s  server %7.1f "
+         "MB%s\n",
+         round + 1, (long long)(c->bytes / MIB), way_name[way], r->mbps, r->cpu_ms_per_mb, r->parts,
+         rss, (double)r->server_kb / 1024, rc == 0 ? "" : "  (FAILED: the attempt's figures)");
   return rc;
 }
 
@@ -365,7 +357,7 @@ static void print_summary(const size_case *c) {
   for (int way = 0; way < WAYS; way++) {
     double mbps[ROUNDS_MAX], ratio[ROUNDS_MAX], cpu[ROUNDS_MAX];
     long rss = 0, server = 0;
-    char rounds[128] = "", ratio_text[32] = "-";
+    char rounds[128] = "", ratio_text[32] = "-", rss_text[32] = "-";
     for (int i = 0; i < n; i++) {
       const run *r = &c->runs[way][i];
       mbps[i] = r->mbps;
@@ -376,11 +368,13 @@ static void print_summary(const size_case *c) {
       size_t len = strlen(rounds);
       snprintf(rounds + len, sizeof(rounds) - len, "%s%.1f", i ? " " : "", r->mbps);
     }
-    if (way != WAY_RAW)
+    if (way != WAY_RAW) {
       snprintf(ratio_text, sizeof(ratio_text), "%.3f", median(ratio, n));
-    printf("%10s  %-16s %8.1f  %-24s %10s %9.3f %5d %6.1f MB %6.1f MB\n", "", way_name[way],
-           median(mbps, n), rounds, ratio_text, median(cpu, n), c->runs[way][0].parts,
-           (double)rss / 1024, (double)server / 1024);
+      snprintf(rss_text, sizeof(rss_text), "%.1f MB", (double)rss / 1024);
+    }
+    printf("%10s  %-16s %8.1f  %-24s %10s %9.3f %5d %9s %6.1f MB\n", "", way_name[way],
+           median(mbps, n), rounds, ratio_text, median(cpu, n), c->runs[way][0].parts, rss_text,
+           (double)server / 1024);
   }
 }
 
@@ -395,24 +389,21 @@ static void bench_open(bench *b, const char *dir, const char *prefix) {
   /* curl's config syntax: inside quotes, '\' and '"' are escaped. */
   cleanup_free char *pair = bw_strdup_printf("%s:%s", need_env("STACK_S3_ACCESS_KEY_ID"),
                                              need_env("STACK_S3_SECRET_ACCESS_KEY"));
-  cleanup_free char *quoted = bw_xcalloc(strlen(pair) * 2 + 1, 1);
-  for (char *p = pair, *q = quoted; *p; p++) {
+  char *q = b->curl_config = bw_xcalloc(strlen(pair) * 2 + 16, 1);
+  q = stpcpy(q, "user = \"");
+  for (const char *p = pair; *p; *q++ = *p++)
     if (*p == '\\' || *p == '"')
       *q++ = '\\';
-    *q++ = *p;
-  }
-  b->curl_config = bw_strdup_printf("user = \"%s\"\n", quoted);
+  strcpy(q, "\"\n");
   explicit_bzero(pair, strlen(pair));
-  explicit_bzero(quoted, strlen(quoted));
   const char *pid = getenv("BW_BENCH_S3_SERVER_PID");
   b->server_pid = pid && *pid ? (pid_t)atoi(pid) : 0;
   open_stores(b);
 }
 
 static void bench_close(bench *b, size_case *cases, int n) {
-  for (int i = 0; i < n; i++) {
-    if (cases[i].path)
-      unlink(cases[i].path);
+  for (int i = 0; i < n; i++) { /* each case below n has its file */
+    unlink(cases[i].path);
     free(cases[i].path);
   }
   for (int way = WAY_PART_16M; way < WAYS; way++) {
@@ -421,7 +412,9 @@ static void bench_close(bench *b, size_case *cases, int n) {
   }
   explicit_bzero(b->curl_config, strlen(b->curl_config));
   free(b->curl_config);
-  rmdir(b->dir); /* the other strings go with the process */
+  free(b->sigv4);
+  free(b->endpoint);
+  rmdir(b->dir);
 }
 
 static int env_int(const char *name, int fallback) {
@@ -456,43 +449,43 @@ int main(int argc, char **argv) {
   cleanup_free char *dir = bw_strdup_printf("%s/bench-s3-XXXXXX", base && *base ? base : "/tmp");
   cleanup_free char *own_prefix =
       bw_strdup_printf("bench-s3/%d-%ld", (int)getpid(), (long)time(NULL));
+  bench b = {0};
+  bench_open(&b, dir, prefix && *prefix ? prefix : own_prefix); /* exits without the folder */
   if (!mkdtemp(dir))
     die("mkdtemp", strerror(errno));
-  bench b = {0};
-  bench_open(&b, dir, prefix && *prefix ? prefix : own_prefix);
-  if (big && !room_for_big(&b, BIG_SIZE)) {
+  const char *big_mib = getenv("BW_BENCH_S3_BIG_MIB");
+  int64_t big_size = big_mib && atoll(big_mib) > 0 ? atoll(big_mib) * MIB : 5 * GIB;
+  if (big && !room_for_big(&b, big_size)) {
     bench_close(&b, cases, 0);
-    die("5 GiB", "no room for it here (above)");
+    die("the big file", "no room for it here (above)");
   }
   printf("S3 server %s, bucket %s, objects under %s/ (each deleted after its upload)\n", b.endpoint,
          b.bucket, b.prefix);
   for (int i = 0; i < n; i++)
     make_file(&b, &cases[i]);
-  printf("rounds: %d, interleaved (the order rotates each round); this process: VmRSS %.1f MB\n",
-         rounds, (double)proc_kb(0, "VmRSS") / 1024);
-  if (b.server_pid > 0)
-    printf("server process %d: VmRSS %.1f MB before the run\n", (int)b.server_pid,
-           (double)proc_kb(b.server_pid, "VmRSS") / 1024);
+  printf("rounds: %d, interleaved (the order rotates each round); VmRSS: this process %.1f MB, "
+         "the server (pid %d) %.1f MB\n",
+         rounds, (double)proc_kb(0, "VmRSS") / 1024, (int)b.server_pid,
+         b.server_pid > 0 ? (double)proc_kb(b.server_pid, "VmRSS") / 1024 : 0.0);
   /* Both paths once, unmeasured: the server's first objects, the page cache. */
   run warm;
   cleanup_free char *warm_key = bw_strdup_printf("%s/warm-up", b.prefix);
-  if (raw_put(&b, &cases[0], warm_key, &warm) == 0)
-    curl_s3(&b, warm_key, NULL, NULL, NULL);
-  if (worker_put(&b, WAY_PART_16M, &cases[0], "warm-up", &warm) == 0)
-    curl_s3(&b, warm_key, NULL, NULL, NULL);
+  raw_put(&b, &cases[0], warm_key, &warm);
+  worker_put(&b, WAY_PART_16M, &cases[0], "warm-up", &warm); /* the same key */
+  curl_s3(&b, warm_key, NULL, NULL, NULL);
 
   int rc = 0, all = n;
   for (int round = 0; rc == 0 && round < rounds; round++)
     rc = run_round(&b, cases, n, round);
   if (rc == 0 && big) {
-    cases[all++] = (size_case){.bytes = BIG_SIZE, .rounds = env_int("BW_BENCH_S3_BIG_ROUNDS", 1)};
+    cases[all++] = (size_case){.bytes = big_size, .rounds = env_int("BW_BENCH_S3_BIG_ROUNDS", 1)};
     make_file(&b, &cases[n]);
     for (int round = 0; rc == 0 && round < cases[n].rounds; round++)
       rc = run_round(&b, &cases[n], 1, round);
   }
   if (rc == 0) {
     printf("\nsummary (medians over the rounds; worker/raw: the median of each round's ratio; "
-           "peak RSS: the worker's VmHWM, curl's maxrss for raw)\n");
+           "peak RSS: the worker's VmHWM)\n");
     for (int i = 0; i < all; i++)
       print_summary(&cases[i]);
     if (b.server_pid > 0)
