@@ -52,7 +52,7 @@ static void check_value(const char *v, bool may_be_null) {
   size_t n = strlen(v);
   if (n == 0)
     fail("an empty key or token after a success");
-  if (blank(v[0]) || blank(v[n - 1]) || strchr(v, '\n'))
+  if (v[0] == ' ' || v[0] == '\t' || blank(v[n - 1]) || strchr(v, '\n'))
     fail("a key that is not trimmed, or holds a newline");
 }
 

@@ -180,27 +180,12 @@ static void sb_escape(sb *b, const char *text, size_t len) {
 }
 
 static void put_utf8(sb *b, uint32_t cp) {
+  static const unsigned char lead[] = {0, 0, 0xC0, 0xE0, 0xF0};
   char u[4];
-  size_t n;
-  if (cp < 0x80) {
-    u[0] = (char)cp;
-    n = 1;
-  } else if (cp < 0x800) {
-    u[0] = (char)(0xC0 | cp >> 6);
-    u[1] = (char)(0x80 | (cp & 0x3F));
-    n = 2;
-  } else if (cp < 0x10000) {
-    u[0] = (char)(0xE0 | cp >> 12);
-    u[1] = (char)(0x80 | (cp >> 6 & 0x3F));
-    u[2] = (char)(0x80 | (cp & 0x3F));
-    n = 3;
-  } else {
-    u[0] = (char)(0xF0 | cp >> 18);
-    u[1] = (char)(0x80 | (cp >> 12 & 0x3F));
-    u[2] = (char)(0x80 | (cp >> 6 & 0x3F));
-    u[3] = (char)(0x80 | (cp & 0x3F));
-    n = 4;
-  }
+  size_t n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+  for (size_t i = n - 1; i > 0; i--, cp >>= 6)
+    u[i] = (char)(0x80 | (cp & 0x3F));
+  u[0] = (char)(lead[n] | cp);
   sb_add(b, u, n);
 }
 
@@ -427,12 +412,11 @@ static void put_body(doc *d, expected *e) {
 }
 
 static void expect_string(const char *got, const char *want, const char *what) {
-  if ((got == NULL) != (want == NULL) || (got && strcmp(got, want) != 0)) {
-    fprintf(stderr, "fuzz_s3_xml: %s: got %s%s%s, want %s%s%s\n", what, got ? "\"" : "",
-            got ? got : "NULL", got ? "\"" : "", want ? "\"" : "", want ? want : "NULL",
-            want ? "\"" : "");
-    abort();
-  }
+  if (got == want || (got && want && strcmp(got, want) == 0))
+    return;
+  fprintf(stderr, "fuzz_s3_xml: %s: got \"%s\", want \"%s\"\n", what, got ? got : "(NULL)",
+          want ? want : "(NULL)");
+  abort();
 }
 
 static void compare(const s3_xml_answer *got, const s3_xml_answer *want) {
