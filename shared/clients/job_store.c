@@ -148,14 +148,27 @@ int job_store_lease_is_ours(job_store *js, const char *job_id, const char *token
   return 0;
 }
 
-int job_store_lease_alive(job_store *js, const char *job_id, bool *alive, bw_error_t *err) {
+/* COMMAND PREFIX+JOB_ID, for the one-key reads: the id checked, the
+ * answer of the type wanted, else NULL with *err set. */
+static redisReply *job_key_command(job_store *js, const char *command, const char *prefix,
+                                   const char *job_id, int type, bw_error_t *err) {
   if (check_id("job id", job_id, err) < 0)
-    return bw_error_prefix(err, "lease of job");
-  cleanup_free char *lease = key_of(js, "lease:", job_id);
-  const char *argv[] = {"EXISTS", lease};
-  cleanup_redis_reply redisReply *r = redis_store_conn_run(&js->conn, 2, argv, err);
-  if (!r || want_type(r, REDIS_REPLY_INTEGER, "EXISTS", err) < 0)
-    return bw_error_prefix(err, "lease of job %s", job_id);
+    return NULL;
+  cleanup_free char *key = key_of(js, prefix, job_id);
+  const char *argv[] = {command, key};
+  redisReply *r = redis_store_conn_run(&js->conn, 2, argv, err);
+  if (r && want_type(r, type, command, err) < 0) {
+    freeReplyObject(r);
+    return NULL;
+  }
+  return r;
+}
+
+int job_store_lease_alive(job_store *js, const char *job_id, bool *alive, bw_error_t *err) {
+  cleanup_redis_reply redisReply *r =
+      job_key_command(js, "EXISTS", "lease:", job_id, REDIS_REPLY_INTEGER, err);
+  if (!r)
+    return bw_error_prefix(err, "lease of job %s", job_id ? job_id : "");
   *alive = r->integer == 1;
   return 0;
 }
@@ -269,13 +282,10 @@ static json_t *record_value(const char *field, const redisReply *v) {
 }
 
 int job_store_get(job_store *js, const char *job_id, json_t **record_out, bw_error_t *err) {
-  if (check_id("job id", job_id, err) < 0)
-    return bw_error_prefix(err, "read job");
-  cleanup_free char *record = key_of(js, "job:", job_id);
-  const char *argv[] = {"HGETALL", record};
-  cleanup_redis_reply redisReply *r = redis_store_conn_run(&js->conn, 2, argv, err);
-  if (!r || want_type(r, REDIS_REPLY_ARRAY, "HGETALL", err) < 0)
-    return bw_error_prefix(err, "read job %s", job_id);
+  cleanup_redis_reply redisReply *r =
+      job_key_command(js, "HGETALL", "job:", job_id, REDIS_REPLY_ARRAY, err);
+  if (!r)
+    return bw_error_prefix(err, "read job %s", job_id ? job_id : "");
   if (r->elements == 0) {
     *record_out = NULL;
     return 0;
