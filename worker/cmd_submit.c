@@ -155,7 +155,8 @@ int cmd_submit(int argc, char **argv) {
   }
   if (produce_all(&ctx.cfg, jobs, n, &err) < 0) {
     fprintf(stderr, "bundle-worker submit: %s\n", bw_error_msg(&err));
-    rc = EXIT_UNAVAILABLE;
+    /* A request larger than the topic takes is refused, not a broker down. */
+    rc = err->kind == BW_ERR_INVALID ? EXIT_REJECTED : EXIT_UNAVAILABLE;
     goto out;
   }
   for (size_t i = 0; i < n; i++)

@@ -36,9 +36,11 @@ int run_requests_send(const bw_config *cfg, const run_request_msg *msgs, size_t 
         RD_KAFKA_V_KEY(msgs[i].job_id, strlen(msgs[i].job_id)),
         RD_KAFKA_V_VALUE((void *)msgs[i].payload, msgs[i].len),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&delivered[i]), RD_KAFKA_V_END);
+    /* Too large for message.max.bytes: it never fits, so trying again is no use. */
     if (e)
-      rc = bw_error_set(err, BW_ERR_UNAVAILABLE, "kafka: produce %s: %s", msgs[i].job_id,
-                        rd_kafka_err2str(e));
+      rc = bw_error_set(
+          err, e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ? BW_ERR_INVALID : BW_ERR_UNAVAILABLE,
+          "kafka: produce %s: %s (%zu bytes)", msgs[i].job_id, rd_kafka_err2str(e), msgs[i].len);
   }
   /* Also after a failed produce: those queued before it are delivered, and
    * said to be. */

@@ -29,4 +29,10 @@ check "submit -: a resubmitted finished job reports its earlier end (job.duplica
 run_bw submit --set kafka.bootstrap.servers=127.0.0.1:1 --set kafka.message.timeout.ms=2000 "$work/ok.json"
 submit_an_unreachable_broker_is_a_clear() { [ "$rc" -eq 8 ] && has "$err" "not delivered"; }
 check "submit: an unreachable broker is a clear error" submit_an_unreachable_broker_is_a_clear
+# A request larger than the producer takes (message.max.bytes) is refused
+# (exit 3, the size said), not reported as a broker that is down.
+jq --arg pad "$(head -c 6000 /dev/zero | tr '\0' x)" '.config.parameters.pad = $pad | .job_id = "big-1"' "$work/ok.json" >"$work/big.json"
+run_bw submit --set kafka.message.max.bytes=4096 "$work/big.json"
+submit_too_large_for_kafka_is_refused() { [ "$rc" -eq 3 ] && has "$err" "too large" && has "$err" "big-1"; }
+check "submit: a request too large for Kafka is refused (exit 3), not unavailable" submit_too_large_for_kafka_is_refused
 finish
