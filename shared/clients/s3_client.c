@@ -48,7 +48,8 @@ static bool bucket_name_valid(const char *b) {
   if (len < 3 || len > 63 || !isalnum((unsigned char)b[0]) || !isalnum((unsigned char)b[len - 1]))
     return false;
   if (looks_like_ipv4(b) || strncmp(b, "xn--", 4) == 0 || strncmp(b, "sthree-", 7) == 0 ||
-      ends_with(b, len, "-s3alias") || ends_with(b, len, "--ol-s3"))
+      strncmp(b, "amzn-s3-demo-", 13) == 0 || ends_with(b, len, "-s3alias") ||
+      ends_with(b, len, "--ol-s3") || ends_with(b, len, ".mrap") || ends_with(b, len, "--x-s3"))
     return false;
   for (const char *p = b; *p; p++)
     if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '.' || *p == '-') ||
@@ -73,10 +74,10 @@ int s3_url_parse(const char *url, char **bucket, char **key, bw_error_t *err) {
     if (!printable || strlen(name) > 63)
       return bw_error_set(err, BW_ERR_INVALID,
                           "not an S3 bucket name (3 to 63 of a-z 0-9 . -, not like an IP "
-                          "address, no xn-- or sthree- prefix)");
+                          "address, none of the prefixes and suffixes S3 keeps)");
     return bw_error_set(err, BW_ERR_INVALID,
                         "'%s' is not an S3 bucket name (3 to 63 of a-z 0-9 . -, not like an IP "
-                        "address, no xn-- or sthree- prefix)",
+                        "address, none of the prefixes and suffixes S3 keeps)",
                         name);
   }
   const char *k = b[blen] == '/' ? b + blen + 1 : "";

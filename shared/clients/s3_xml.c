@@ -210,7 +210,8 @@ int s3_xml_parse(const char *data, size_t len, s3_xml_answer *out, bw_error_t *e
    * (MinIO's CompleteMultipartUpload answers have). */
   unsigned long skipped_lines = 0; /* so that a line number is the answer's own */
   while (len > 0 && (*data == ' ' || *data == '\t' || *data == '\r' || *data == '\n')) {
-    skipped_lines += *data == '\n';
+    /* XML ends a line at LF, CR LF and a lone CR alike. */
+    skipped_lines += *data == '\n' || (*data == '\r' && (len < 2 || data[1] != '\n'));
     data++;
     len--;
   }

@@ -46,5 +46,7 @@ int s3_xml_parse(const char *data, size_t len, s3_xml_answer *out, bw_error_t *e
 void s3_xml_answer_free(s3_xml_answer *a);
 
 /* Appends `text` to `xml` (an uncapped buffer) with &, <, >, " and '
- * escaped: the bodies the client writes (CompleteMultipartUpload). */
+ * escaped, CR, LF and TAB as character references, and the other control
+ * characters left out (XML 1.0 cannot carry them): the bodies the client
+ * writes (CompleteMultipartUpload; ETags never hold one). */
 void s3_xml_escape_append(bw_buffer *xml, const char *text);

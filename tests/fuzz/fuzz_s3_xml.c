@@ -6,20 +6,19 @@
  *     (an Error's Code is never an upload id). On failure: a BW_ERR_UNAVAILABLE
  *     message starting "S3 answer: ", printable and under 600 bytes. Either
  *     way s3_xml_answer_free frees it all (LeakSanitizer) and zeroes it.
+ *     Blanks (space, tab, CR, LF) before the document change nothing but a
+ *     message's line, which counts their line ends.
  *
- * (b) As choices: a ListBucketResult, Error, InitiateMultipartUploadResult
- *     or CompleteMultipartUploadResult is written from fuzz-chosen values
- *     (valid XML 1.0 characters in UTF-8, no CR: see below), escaped with
- *     s3_xml_escape_append (or written as CDATA, character references, or
- *     split by a comment), with a namespace or a prefix, whitespace between
- *     elements, unknown elements and fields of the other roots as decoys. The
- *     parse must give exactly those values back; with a value over
- *     S3_XML_TEXT_MAX bytes or more than S3_XML_OBJECTS_MAX objects it must
- *     fail and say which. A field given twice keeps the last value.
- *
- * CR is left out of the values: s3_xml_escape_append writes it as is and XML
- * turns it into LF (a limitation, see the report), so "a\rb" does not come
- * back. */
+ * (b) As choices: a ListBucketResult, Error, InitiateMultipartUploadResult or
+ *     CompleteMultipartUploadResult is written from fuzz-chosen values (valid
+ *     XML 1.0 characters in UTF-8, CR included), escaped with
+ *     s3_xml_escape_append (or as CDATA when there is no CR, which XML reads
+ *     as LF there, as character references, or split by a comment), with a
+ *     namespace or a prefix, blanks before the document and between elements,
+ *     unknown elements and fields of the other roots as decoys, sizes up to
+ *     INT64_MAX and past it. The parse must give exactly those values back;
+ *     with a value over S3_XML_TEXT_MAX bytes or more than S3_XML_OBJECTS_MAX
+ *     objects it must fail and say which. A field given twice keeps the last. */
 #include "clients/s3_xml.h"
 
 #include "core/buffer.h"
@@ -110,6 +109,69 @@ static void free_and_check(s3_xml_answer *a) {
   s3_xml_answer_free(a); /* twice is harmless */
 }
 
+static void expect_string(const char *got, const char *want, const char *what) {
+  if (got == want || (got && want && strcmp(got, want) == 0))
+    return;
+  fprintf(stderr, "fuzz_s3_xml: %s: got \"%s\", want \"%s\"\n", what, got ? got : "(NULL)",
+          want ? want : "(NULL)");
+  abort();
+}
+
+static void compare(const s3_xml_answer *got, const s3_xml_answer *want) {
+  expect_string(got->root, want->root, "root");
+  expect_string(got->error_code, want->error_code, "Error/Code");
+  expect_string(got->error_message, want->error_message, "Error/Message");
+  expect_string(got->upload_id, want->upload_id, "UploadId");
+  expect_string(got->etag, want->etag, "CompleteMultipartUploadResult/ETag");
+  expect_string(got->next_token, want->next_token, "NextContinuationToken");
+  if (got->truncated != want->truncated)
+    fail("IsTruncated");
+  if (got->object_count != want->object_count)
+    fail("the number of objects");
+  for (size_t i = 0; i < want->object_count; i++) {
+    expect_string(got->objects[i].key, want->objects[i].key, "Contents/Key");
+    expect_string(got->objects[i].etag, want->objects[i].etag, "Contents/ETag");
+    if (got->objects[i].size != want->objects[i].size)
+      fail("Contents/Size");
+  }
+}
+
+/* msg with its line ("line N", if any) moved down by `lines`. */
+static char *moved_down(const char *msg, unsigned long lines) {
+  const char *at = strstr(msg, "line ");
+  char *end = NULL;
+  unsigned long line = at ? strtoul(at + 5, &end, 10) : 0;
+  return at ? bw_strdup_printf("%.*sline %lu%s", (int)(at - msg), msg, line + lines, end)
+            : bw_strdup(msg);
+}
+
+/* The input without its leading blanks: the same outcome and answer, or the
+ * same message but for its line. */
+static void check_blanks_skipped(const uint8_t *data, size_t size, int rc, const s3_xml_answer *a,
+                                 const bw_error_t *err) {
+  size_t skip = 0;
+  unsigned long lfs = 0; /* line ends: LF, CR LF, a lone CR */
+  while (skip < size && data[skip] && strchr(" \t\r\n", data[skip])) {
+    lfs +=
+        data[skip] == '\n' || (data[skip] == '\r' && (skip + 1 >= size || data[skip + 1] != '\n'));
+    skip++;
+  }
+  if (skip == 0)
+    return;
+  s3_xml_answer b;
+  bw_error_t b_err = NULL;
+  if (s3_xml_parse((const char *)data + skip, size - skip, &b, &b_err) != rc)
+    fail("blanks before the document changed the outcome");
+  if (rc == 0)
+    compare(a, &b);
+  char *want = rc == 0 ? NULL : moved_down(b_err->msg, lfs);
+  if (want && strcmp((*err)->msg, want) != 0) /* more than its line changed */
+    fail(bw_strdup_printf("after blanks: \"%s\", want \"%s\"", (*err)->msg, want));
+  free(want);
+  free_and_check(&b);
+  bw_error_release(&b_err);
+}
+
 static void fuzz_any_bytes(const uint8_t *data, size_t size) {
   s3_xml_answer a;
   bw_error_t err = NULL;
@@ -123,6 +185,7 @@ static void fuzz_any_bytes(const uint8_t *data, size_t size) {
       fail("a failure that does not return -1");
     check_error(&err);
   }
+  check_blanks_skipped(data, size, rc, &a, &err);
   free_and_check(&a);
   bw_error_release(&err);
 }
@@ -148,54 +211,23 @@ static uint32_t take32(src *s) {
   return v;
 }
 
-/* A string that grows by doubling: bw_buffer grows by what is appended, which
- * makes a document written a few bytes at a time quadratic under ASan. */
-typedef struct sb {
-  char *data;
-  size_t len, cap;
-} sb;
-
-static void sb_add(sb *b, const void *p, size_t n) {
-  if (b->len + n + 1 > b->cap) {
-    b->cap = (b->len + n + 1) * 2;
-    b->data = bw_xrealloc(b->data, b->cap);
-  }
-  memcpy(b->data + b->len, p, n);
-  b->len += n;
-  b->data[b->len] = '\0';
-}
-
-/* s3_xml_escape_append, 256 bytes at a time (for the same reason). */
-static void sb_escape(sb *b, const char *text, size_t len) {
-  for (size_t at = 0; at < len; at += 256) {
-    char *piece = bw_strdup_bytes(text + at, len - at < 256 ? len - at : 256);
-    bw_buffer out;
-    bw_buffer_init(&out, 0);
-    s3_xml_escape_append(&out, piece);
-    if (out.len)
-      sb_add(b, out.data, out.len);
-    bw_buffer_free(&out);
-    free(piece);
-  }
-}
-
-static void put_utf8(sb *b, uint32_t cp) {
+static void put_utf8(bw_buffer *b, uint32_t cp) {
   static const unsigned char lead[] = {0, 0, 0xC0, 0xE0, 0xF0};
   char u[4];
   size_t n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
   for (size_t i = n - 1; i > 0; i--, cp >>= 6)
     u[i] = (char)(0x80 | (cp & 0x3F));
   u[0] = (char)(lead[n] | cp);
-  sb_add(b, u, n);
+  bw_buffer_append(b, u, n);
 }
 
-/* One character XML 1.0 allows (Char), CR aside. */
+/* One character XML 1.0 allows (Char). */
 static uint32_t take_char(src *s) {
   unsigned kind = take(s) % 8;
   uint32_t r = take32(s);
   switch (kind) {
   case 4:
-    return r % 2 ? '\t' : '\n';
+    return r % 3 == 0 ? '\t' : r % 3 == 1 ? '\n' : '\r';
   case 5:
     return 0x80 + r % (0x800 - 0x80);
   case 6: {
@@ -212,8 +244,8 @@ static uint32_t take_char(src *s) {
 /* A value of a few characters, or (when `long_ok`, now and then) one of
  * S3_XML_TEXT_MAX - 1, S3_XML_TEXT_MAX or S3_XML_TEXT_MAX + 1 bytes. */
 static char *take_value(src *s, bool long_ok) {
-  sb v = {0};
-  sb_add(&v, "", 0);
+  bw_buffer v = {0}; /* bw_buffer_init(&v, 0) */
+  bw_buffer_append(&v, "", 0);
   unsigned mode = take(s);
   unsigned chars = mode % 24;
   for (unsigned i = 0; i < chars; i++)
@@ -222,19 +254,19 @@ static char *take_value(src *s, bool long_ok) {
     size_t target = S3_XML_TEXT_MAX - 1 + (mode - 250) % 3;
     char fill = mode >= 253 ? '&' : 'x';
     while (v.len < target)
-      sb_add(&v, &fill, 1);
+      bw_buffer_append(&v, &fill, 1);
   }
   return v.data;
 }
 
 typedef struct doc {
-  sb xml;
+  bw_buffer xml;
   const char *prefix; /* "" or "s3:" */
   src *s;
 } doc;
 
 static void put(doc *d, const char *text) {
-  sb_add(&d->xml, text, strlen(text));
+  bw_buffer_append(&d->xml, text, strlen(text));
 }
 
 /* Whatever may come between two elements without changing the answer. */
@@ -261,7 +293,7 @@ static void put_close(doc *d, const char *name) {
 /* The value as character data, in one of the ways XML allows. */
 static void put_text(doc *d, const char *value) {
   unsigned how = take(d->s) % 6;
-  if (how == 3 && !strstr(value, "]]>")) {
+  if (how == 3 && !strstr(value, "]]>") && !strchr(value, '\r')) {
     put(d, "<![CDATA[");
     put(d, value);
     put(d, "]]>");
@@ -282,11 +314,13 @@ static void put_text(doc *d, const char *value) {
     size_t len = strlen(value), cut = 0;
     while (cut < len / 2)
       cut += bw_utf8_sequence_len((const unsigned char *)value + cut, len - cut);
-    sb_escape(&d->xml, value, cut);
+    char *head = bw_strdup_bytes(value, cut);
+    s3_xml_escape_append(&d->xml, head);
+    free(head);
     put(d, "<!--cut-->");
-    sb_escape(&d->xml, value + cut, len - cut);
+    s3_xml_escape_append(&d->xml, value + cut);
   } else {
-    sb_escape(&d->xml, value, strlen(value));
+    s3_xml_escape_append(&d->xml, value);
   }
 }
 
@@ -345,13 +379,16 @@ static void put_size(doc *d, s3_xml_object *o) {
     put_element(d, "Size", bad[take(d->s) % (sizeof(bad) / sizeof(bad[0]))]);
     return;
   }
-  /* S3's objects are at most 5 TiB; any size up to 2^62 must come back. */
+  /* S3's objects are at most 5 TiB; any size up to INT64_MAX must come back,
+   * now and then it, one of the four below it or of the five above (not sizes). */
   uint64_t high = take32(d->s), low = take32(d->s);
-  uint64_t v = (high << 32 | low) >> (take(d->s) % 62 + 2);
+  unsigned shift = take(d->s);
+  uint64_t v = shift >= 246 ? (uint64_t)INT64_MAX - 4 + (shift - 246)
+                            : (high << 32 | low) >> (shift % 63 + 1);
   char text[32];
   snprintf(text, sizeof(text), how == 3 ? "%05" PRIu64 : "%" PRIu64, v);
   put_element(d, "Size", text);
-  o->size = (int64_t)v;
+  o->size = v > INT64_MAX ? -1 : (int64_t)v;
 }
 
 static void put_listing(doc *d, expected *e) {
@@ -411,33 +448,6 @@ static void put_body(doc *d, expected *e) {
   }
 }
 
-static void expect_string(const char *got, const char *want, const char *what) {
-  if (got == want || (got && want && strcmp(got, want) == 0))
-    return;
-  fprintf(stderr, "fuzz_s3_xml: %s: got \"%s\", want \"%s\"\n", what, got ? got : "(NULL)",
-          want ? want : "(NULL)");
-  abort();
-}
-
-static void compare(const s3_xml_answer *got, const s3_xml_answer *want) {
-  expect_string(got->root, want->root, "root");
-  expect_string(got->error_code, want->error_code, "Error/Code");
-  expect_string(got->error_message, want->error_message, "Error/Message");
-  expect_string(got->upload_id, want->upload_id, "UploadId");
-  expect_string(got->etag, want->etag, "CompleteMultipartUploadResult/ETag");
-  expect_string(got->next_token, want->next_token, "NextContinuationToken");
-  if (got->truncated != want->truncated)
-    fail("IsTruncated");
-  if (got->object_count != want->object_count)
-    fail("the number of objects");
-  for (size_t i = 0; i < want->object_count; i++) {
-    expect_string(got->objects[i].key, want->objects[i].key, "Contents/Key");
-    expect_string(got->objects[i].etag, want->objects[i].etag, "Contents/ETag");
-    if (got->objects[i].size != want->objects[i].size)
-      fail("Contents/Size");
-  }
-}
-
 static void fuzz_round_trip(const uint8_t *data, size_t size) {
   static const char *const roots[] = {"ListBucketResult", "Error", "InitiateMultipartUploadResult",
                                       "CompleteMultipartUploadResult"};
@@ -447,6 +457,8 @@ static void fuzz_round_trip(const uint8_t *data, size_t size) {
   doc d = {.s = &s};
   unsigned style = take(&s) % 4;
   d.prefix = style == 3 ? "s3:" : "";
+  for (unsigned n = take(&s) % 4; n > 0; n--) /* blanks before the document, as MinIO's */
+    put(&d, (const char *const[]){" ", "\t", "\r", "\n"}[take(&s) % 4]);
   if (style & 1)
     put(&d, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
   put(&d, "<");
@@ -480,7 +492,7 @@ static void fuzz_round_trip(const uint8_t *data, size_t size) {
   free_and_check(&got);
   bw_error_release(&err);
   s3_xml_answer_free(&e.a);
-  free(d.xml.data);
+  bw_buffer_free(&d.xml);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -1,7 +1,8 @@
 /* shared/core/buffer.h: the growable buffer with a hard cap that the HTTP
- * clients use as their libcurl sink. The buffer has no internal capacity of
- * its own (it grows to len + 1 at every append), so the edges that matter are
- * those of the cap: N - 1, N and N + 1 bytes, reached in one append or many. */
+ * clients use as their libcurl sink. Its edges: those of the cap, N - 1, N
+ * and N + 1 bytes, reached in one append or many; and those of its memory
+ * (`allocated`), which grows by doubling from 64 bytes, so that n appends
+ * cost O(n) copies and O(log n) reallocations. */
 #include "core/buffer.h"
 
 #include "core/cleanup.h"
@@ -49,11 +50,13 @@ static void test_init_and_free(void **state) {
   assert_int_equal(b.len, 0);
   assert_int_equal(b.cap_bytes, 123);
   assert_false(b.overflowed);
+  assert_int_equal(b.allocated, 0);
   bw_buffer_free(&b); /* nothing allocated yet */
   assert_true(bw_buffer_append(&b, "abc", 3));
   bw_buffer_free(&b);
   assert_null(b.data);
   assert_int_equal(b.len, 0);
+  assert_int_equal(b.allocated, 0);
   bw_buffer_free(&b); /* twice */
   bw_buffer_free(NULL);
   /* A freed buffer can be used again; the cap stays. */
@@ -108,6 +111,74 @@ static void test_growth_through_every_size(void **state) {
     assert_true(bw_buffer_append(&b, all, sizes[i]));
     expect_holds(&b, sizes[i]);
   }
+}
+
+/* The memory behind the data: 64 bytes at first, then twice as much each time
+ * an append needs more (or what it needs, when that is more than twice):
+ * 63 bytes and their NUL fit in 64, the 64th byte takes 128. Between two
+ * growths, data stays where it is. */
+static void test_growth_doubles(void **state) {
+  char all[4097];
+  fill(all, 0, sizeof(all));
+  cleanup_buffer bw_buffer b;
+  bw_buffer_init(&b, 0);
+  assert_true(bw_buffer_append(&b, "", 0));
+  assert_int_equal(b.allocated, 64);
+  size_t growths = 0, allocated = b.allocated;
+  const char *data = b.data;
+  for (size_t len = 1; len <= sizeof(all); len++) {
+    assert_true(bw_buffer_append(&b, all + len - 1, 1));
+    assert_true(b.allocated >= len + 1);
+    if (b.allocated != allocated) {
+      assert_int_equal(b.allocated, 2 * allocated);
+      growths++;
+    } else {
+      assert_ptr_equal(b.data, data); /* no reallocation */
+    }
+    if (len == 63 || len == 64 || len == 65)
+      assert_int_equal(b.allocated, len < 64 ? 64 : 128);
+    allocated = b.allocated;
+    data = b.data;
+  }
+  expect_holds(&b, sizeof(all));
+  assert_int_equal(growths, 7); /* 64 -> 8192 */
+  assert_int_equal(b.allocated, 8192);
+  /* An append larger than twice the memory gets what it needs. */
+  cleanup_buffer bw_buffer big;
+  bw_buffer_init(&big, 0);
+  assert_true(bw_buffer_append(&big, all, 1000));
+  assert_int_equal(big.allocated, 1001);
+  assert_true(bw_buffer_append(&big, all + 1000, 1));
+  assert_int_equal(big.allocated, 2002);
+  assert_true(bw_buffer_append(&big, all + 1001, 3090)); /* 4092 > 2 * 2002 */
+  assert_int_equal(big.allocated, 4092);
+  expect_holds(&big, 4091);
+  /* A reset keeps the memory; a free gives it back. */
+  bw_buffer_reset(&big);
+  assert_int_equal(big.allocated, 4092);
+  assert_true(bw_buffer_append(&big, all, 4091));
+  assert_int_equal(big.allocated, 4092);
+  expect_holds(&big, 4091);
+  bw_buffer_free(&big);
+  assert_int_equal(big.allocated, 0);
+  assert_true(bw_buffer_append(&big, all, 1));
+  assert_int_equal(big.allocated, 64);
+}
+
+/* A buffer whose data was taken (data NULL, allocated left as it was) gets
+ * new memory at its next append. */
+static void test_taken_data_is_replaced(void **state) {
+  cleanup_buffer bw_buffer b;
+  bw_buffer_init(&b, 0);
+  assert_true(bw_buffer_append(&b, "abc", 3));
+  cleanup_free char *taken = b.data;
+  b.data = NULL;
+  b.len = 0;
+  assert_true(bw_buffer_append(&b, "xyz", 3));
+  assert_non_null(b.data);
+  assert_ptr_not_equal(b.data, taken);
+  assert_string_equal(b.data, "xyz");
+  assert_string_equal(taken, "abc");
 }
 
 /* N - 1, N and N + 1 bytes under a cap of N, in one append each. */
@@ -273,6 +344,8 @@ int main(void) {
       cmocka_unit_test(test_empty_appends_still_give_a_string),
       cmocka_unit_test(test_appends_concatenate_binary_bytes),
       cmocka_unit_test(test_growth_through_every_size),
+      cmocka_unit_test(test_growth_doubles),
+      cmocka_unit_test(test_taken_data_is_replaced),
       cmocka_unit_test(test_cap_edges_in_one_append),
       cmocka_unit_test(test_cap_edges_in_steps),
       cmocka_unit_test(test_reset_keeps_the_cap_and_clears_the_overflow),
