@@ -72,6 +72,56 @@ static int produce_all(const bw_config *cfg, const submitted *jobs, size_t n, bw
   return rc;
 }
 
+/* Reads and checks every request (against the components when given) into
+ * jobs[]; *n counts the ones read, for freeing. EXIT_OK, or the status to
+ * exit with, the reason printed. */
+static int check_all(char **paths, int count, const component_registry *reg, submitted *jobs,
+                     size_t *n) {
+  cleanup_error bw_error_t err = NULL;
+  for (int i = 0; i < count; i++) {
+    submitted *s = &jobs[*n];
+    if (cli_read_file(paths[i], &s->payload, &s->len) < 0) {
+      fprintf(stderr, "bundle-worker submit: %s: %s\n", paths[i], strerror(errno));
+      return EXIT_USAGE;
+    }
+    (*n)++;
+    cleanup_job_request job_request req;
+    if (job_request_parse(s->payload, s->len, &req, &err) < 0) {
+      fprintf(stderr, "bundle-worker submit: %s: %s\n", paths[i], bw_error_msg(&err));
+      return EXIT_REJECTED;
+    }
+    s->job_id = bw_strdup(req.job_id);
+    job_plan plan;
+    if (reg && job_plan_resolve(&req, reg, &plan, &err) < 0) {
+      fprintf(stderr, "bundle-worker submit: %s: %s\n", paths[i], bw_error_msg(&err));
+      return EXIT_REJECTED;
+    }
+    if (reg)
+      job_plan_free(&plan);
+  }
+  return EXIT_OK;
+}
+
+/* --wait: one line per job as it ends (job_waits decides); the exit status. */
+static int wait_all(event_follow *events, const submitted *jobs, size_t n, long timeout_s) {
+  const char **ids = bw_xcalloc(n ? n : 1, sizeof(*ids));
+  for (size_t i = 0; i < n; i++)
+    ids[i] = jobs[i].job_id;
+  job_waits *waits = job_waits_new(ids, n);
+  free(ids);
+  int rc = EXIT_OK;
+  size_t open = follow(events, waits, timeout_s);
+  if (open > 0) {
+    fprintf(stderr, "bundle-worker submit: %zu job(s) had not finished after %ld s\n", open,
+            timeout_s);
+    rc = EXIT_UNAVAILABLE;
+  } else if (!job_waits_all_succeeded(waits)) {
+    rc = EXIT_FAILED;
+  }
+  job_waits_free(waits);
+  return rc;
+}
+
 int cmd_submit(int argc, char **argv) {
   static const struct option long_options[] = {{"wait", no_argument, NULL, 'w'},
                                                {"timeout", required_argument, NULL, 't'},
@@ -88,7 +138,6 @@ int cmd_submit(int argc, char **argv) {
   submitted *jobs = NULL;
   size_t n = 0;
   event_follow *events = NULL;
-  job_waits *waits = NULL;
   int rc = EXIT_OK, opt;
   cli_args args = {"submit", argc, argv, "wt:C:" CLI_COMMON_SHORT_OPTIONS, long_options, usage, -1};
   while (cli_next_option(&ctx, &args, &opt)) {
@@ -123,31 +172,9 @@ int cmd_submit(int argc, char **argv) {
   have_components = loaded > 0;
   /* Every request is checked before any is sent. */
   jobs = bw_xcalloc((size_t)(argc - optind), sizeof(*jobs));
-  for (int i = optind; i < argc; i++) {
-    submitted *s = &jobs[n];
-    if (cli_read_file(argv[i], &s->payload, &s->len) < 0) {
-      fprintf(stderr, "bundle-worker submit: %s: %s\n", argv[i], strerror(errno));
-      rc = EXIT_USAGE;
-      goto out;
-    }
-    n++;
-    cleanup_job_request job_request req;
-    if (job_request_parse(s->payload, s->len, &req, &err) < 0) {
-      fprintf(stderr, "bundle-worker submit: %s: %s\n", argv[i], bw_error_msg(&err));
-      rc = EXIT_REJECTED;
-      goto out;
-    }
-    s->job_id = bw_strdup(req.job_id);
-    job_plan plan;
-    if (have_components) {
-      if (job_plan_resolve(&req, &reg, &plan, &err) < 0) {
-        fprintf(stderr, "bundle-worker submit: %s: %s\n", argv[i], bw_error_msg(&err));
-        rc = EXIT_REJECTED;
-        goto out;
-      }
-      job_plan_free(&plan);
-    }
-  }
+  rc = check_all(argv + optind, argc - optind, have_components ? &reg : NULL, jobs, &n);
+  if (rc != EXIT_OK)
+    goto out;
   if (wait && event_follow_open(&ctx.cfg, "submit", EVENT_FOLLOW_END, 0, &events, &err) < 0) {
     fprintf(stderr, "bundle-worker submit: %s\n", bw_error_msg(&err));
     rc = EXIT_UNAVAILABLE;
@@ -164,22 +191,8 @@ int cmd_submit(int argc, char **argv) {
   fflush(stdout);
   if (!wait)
     goto out;
-  const char **ids = bw_xcalloc(n ? n : 1, sizeof(*ids));
-  for (size_t i = 0; i < n; i++)
-    ids[i] = jobs[i].job_id;
-  waits = job_waits_new(ids, n);
-  free(ids);
-  size_t open = follow(events, waits, timeout_s);
-  if (open > 0) {
-    fprintf(stderr, "bundle-worker submit: %zu job(s) had not finished after %ld s\n", open,
-            timeout_s);
-    rc = EXIT_UNAVAILABLE;
-    goto out;
-  }
-  if (!job_waits_all_succeeded(waits))
-    rc = EXIT_FAILED;
+  rc = wait_all(events, jobs, n, timeout_s);
 out:
-  job_waits_free(waits);
   event_follow_close(events);
   for (size_t i = 0; i < n; i++) {
     free(jobs[i].job_id);

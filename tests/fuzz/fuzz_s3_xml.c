@@ -5,15 +5,13 @@
  *     S3_XML_OBJECTS_MAX objects, sizes >= -1, and no field of another root
  *     (an Error's Code is never an upload id). On failure: a BW_ERR_UNAVAILABLE
  *     message starting "S3 answer: ", printable and under 600 bytes. Either
- *     way s3_xml_answer_free frees it all (LeakSanitizer) and zeroes it.
- *     Blanks (space, tab, CR, LF) before the document change nothing but a
- *     message's line, which counts their line ends.
+ *     way s3_xml_answer_free frees it all (LeakSanitizer) and zeroes it;
+ *     blanks before the document change nothing but a message's line.
  *
  * (b) As choices: a ListBucketResult, Error, InitiateMultipartUploadResult or
  *     CompleteMultipartUploadResult is written from fuzz-chosen values (valid
- *     XML 1.0 characters in UTF-8, CR included), escaped with
- *     s3_xml_escape_append (or as CDATA when there is no CR, which XML reads
- *     as LF there, as character references, or split by a comment), with a
+ *     XML 1.0 characters in UTF-8, CR included), escaped with s3_xml_escape_append
+ *     (or CDATA when there is no CR, character references, a comment), with a
  *     namespace or a prefix, blanks before the document and between elements,
  *     unknown elements and fields of the other roots as decoys, sizes up to
  *     INT64_MAX and past it. The parse must give exactly those values back;
