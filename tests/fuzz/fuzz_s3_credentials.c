@@ -23,6 +23,7 @@
 
 #include "core/buffer.h"
 #include "core/error.h"
+#include "fuzz_choices.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -171,18 +172,6 @@ static void fuzz_any_bytes(const uint8_t *data, size_t size) {
 }
 
 /* ---- files with known keys -------------------------------------------------------------- */
-
-typedef struct src {
-  const uint8_t *p;
-  size_t n;
-} src;
-
-static unsigned take(src *s) {
-  if (!s->n)
-    return 0;
-  s->n--;
-  return *s->p++;
-}
 
 static const char *pick(src *s, const char *const *list, size_t n) {
   return list[take(s) % n];

@@ -22,6 +22,7 @@
 #include "core/buffer.h"
 #include "core/error.h"
 #include "core/utf8.h"
+#include "fuzz_choices.h"
 
 #include <inttypes.h>
 #include <stdint.h>
@@ -189,18 +190,6 @@ static void fuzz_any_bytes(const uint8_t *data, size_t size) {
 }
 
 /* ---- (b) round trips -------------------------------------------------------------------- */
-
-typedef struct src {
-  const uint8_t *p;
-  size_t n;
-} src;
-
-static unsigned take(src *s) {
-  if (!s->n)
-    return 0;
-  s->n--;
-  return *s->p++;
-}
 
 static uint32_t take32(src *s) {
   uint32_t v = 0;
